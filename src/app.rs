@@ -1,0 +1,160 @@
+//! The commands of the binary, as library functions: `run`, `check-config`
+//! and `simulate`. `src/main.rs` only parses flags and calls in here.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config;
+use crate::exporter::{self, AppState};
+use crate::monitor::MonitorBuilder;
+use crate::simulate::{self, SimulateOptions};
+use crate::telemetry::SelfMetrics;
+
+/// How long in-flight HTTP requests get after a shutdown signal.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Parses a listen address: `host:port`, `[v6]:port`, or `:port` for every
+/// interface, as Prometheus exporters accept.
+pub fn parse_listen_address(text: &str) -> Result<SocketAddr, String> {
+    let full = if text.starts_with(':') {
+        format!("0.0.0.0{text}")
+    } else {
+        text.to_owned()
+    };
+    if let Ok(address) = full.parse() {
+        return Ok(address);
+    }
+    std::net::ToSocketAddrs::to_socket_addrs(&full)
+        .ok()
+        .and_then(|mut addresses| addresses.next())
+        .ok_or_else(|| format!("invalid listen address {text:?}: expected host:port or :port"))
+}
+
+/// A token cancelled on SIGINT or SIGTERM.
+pub fn shutdown_on_signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut terminate =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("installing a SIGTERM handler");
+            tokio::select! {
+                _ = ctrl_c => tracing::info!("received SIGINT, shutting down"),
+                _ = terminate.recv() => tracing::info!("received SIGTERM, shutting down"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = ctrl_c.await;
+        }
+        cancel.cancel();
+    });
+    token
+}
+
+/// `model-monitor check-config FILE`: every problem on stderr, one a line.
+/// Returns the exit code.
+pub fn check_config(path: &Path) -> i32 {
+    match config::load_file(path) {
+        Ok(config) => {
+            println!(
+                "{}: ok ({} monitor(s), {} webhook(s))",
+                path.display(),
+                config.monitors.len(),
+                config.webhooks.len()
+            );
+            0
+        }
+        Err(error) => {
+            for problem in &error.problems {
+                eprintln!("{problem}");
+            }
+            eprintln!(
+                "{}: {} problem(s) found",
+                path.display(),
+                error.problems.len()
+            );
+            1
+        }
+    }
+}
+
+/// `model-monitor run`: loads the config, starts the evaluation loop and the
+/// HTTP server, and runs until `shutdown` is cancelled.
+pub async fn run(
+    config_path: &Path,
+    listen: SocketAddr,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let config = config::load_file(config_path).map_err(|error| {
+        for problem in &error.problems {
+            tracing::error!(problem = %problem, "invalid configuration");
+        }
+        anyhow::anyhow!(
+            "{} problem(s) in {}",
+            error.problems.len(),
+            config_path.display()
+        )
+    })?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot listen on {listen}: {error}"))?;
+    serve(config, listener, shutdown).await
+}
+
+/// Runs the monitor for `config` and serves its HTTP endpoints on `listener`
+/// until `shutdown` is cancelled.
+pub async fn serve(
+    config: config::Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let metrics = std::sync::Arc::new(SelfMetrics::new());
+    metrics.config_last_reload_successful.set(1);
+    let summary = exporter::config_summary(&config);
+    let monitor = MonitorBuilder::default()
+        .with_config(config)
+        .with_self_metrics(metrics)
+        .spawn()?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "listening");
+    let router = exporter::app(AppState {
+        monitor: monitor.clone(),
+        config_summary: summary,
+    });
+    let http_shutdown = shutdown.clone();
+    let server = axum::serve(listener, router)
+        .with_graceful_shutdown(async move { http_shutdown.cancelled().await });
+    let server = tokio::spawn(async move { server.await });
+    shutdown.cancelled().await;
+    monitor.stop().await;
+    match tokio::time::timeout(SHUTDOWN_DEADLINE, server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(error))) => tracing::warn!(%error, "http server ended with an error"),
+        Ok(Err(error)) => tracing::warn!(%error, "http server task failed"),
+        Err(_) => tracing::warn!("http server did not stop within the deadline"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// `model-monitor simulate`.
+pub async fn simulate(
+    options: SimulateOptions,
+    listen: SocketAddr,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot listen on {listen}: {error}"))?;
+    tracing::info!(address = %listener.local_addr()?, models = options.models, "simulating");
+    simulate::serve(options, listener, async move { shutdown.cancelled().await }).await?;
+    Ok(())
+}

@@ -1,0 +1,272 @@
+//! Sources of observations: the [`MetricCollector`] trait and its PromQL
+//! implementation, [`PrometheusCollector`].
+//!
+//! A collector answers one question per evaluation: for every model it
+//! watches, what did each signal's current window and reference look like at
+//! time `at`? It does not decide anything about drift; the evaluation loop
+//! runs the detectors on what it returns.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::future::join_all;
+use tokio::sync::Semaphore;
+
+use crate::baseline::Baseline;
+use crate::config::{MonitorConfig, ReferenceConfig};
+use crate::promql::{PromClient, PromError, QueryData};
+use crate::signals::{ModelKey, WindowRole, group_histograms, histogram_query};
+use crate::stats::Distribution;
+use crate::telemetry::SelfMetrics;
+
+/// One model's signal at one evaluation: its two windows, each either a
+/// distribution or the reason there is none.
+#[derive(Debug, Clone)]
+pub struct SignalObservation {
+    pub model: ModelKey,
+    pub signal: String,
+    pub current: Result<Distribution, String>,
+    pub reference: Result<Distribution, String>,
+}
+
+/// A signal whose query failed for every model at once. The loop keeps that
+/// signal's previous results rather than dropping them.
+#[derive(Debug, Clone)]
+pub struct SignalFailure {
+    pub signal: String,
+    pub role: WindowRole,
+    /// A fixed word for metrics (`timeout`, `http`, ...).
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// Everything a collector saw in one evaluation.
+#[derive(Debug, Clone, Default)]
+pub struct Collection {
+    pub observations: Vec<SignalObservation>,
+    pub failures: Vec<SignalFailure>,
+}
+
+/// A source of model observations (the original sketch's collector).
+#[async_trait]
+pub trait MetricCollector: Send + Sync {
+    /// Names the source in metrics (`source` label), logs and status.
+    fn name(&self) -> &str;
+    /// The signals it reports and the names of their detectors, if it
+    /// configures its own (see [`PrometheusCollector`]); empty otherwise.
+    fn signals(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Observes every model at evaluation time `at`.
+    async fn collect(&self, at: DateTime<Utc>) -> anyhow::Result<Collection>;
+}
+
+/// Collects one monitor's signals from a PromQL API with one grouped query
+/// per histogram and window.
+pub struct PrometheusCollector {
+    monitor: MonitorConfig,
+    client: PromClient,
+    /// Shared by every collector of a monitor process: bounds the queries in
+    /// flight during one cycle.
+    permits: Arc<Semaphore>,
+    baseline: Option<Arc<Baseline>>,
+    metrics: Option<Arc<SelfMetrics>>,
+}
+
+impl PrometheusCollector {
+    /// A collector for `monitor` using `client`; at most `permits` queries
+    /// run at once.
+    pub fn new(monitor: MonitorConfig, client: PromClient, permits: Arc<Semaphore>) -> Self {
+        PrometheusCollector {
+            monitor,
+            client,
+            permits,
+            baseline: None,
+            metrics: None,
+        }
+    }
+
+    /// Uses reference histograms from a baseline file.
+    pub fn with_baseline(mut self, baseline: Arc<Baseline>) -> Self {
+        self.baseline = Some(baseline);
+        self
+    }
+
+    /// Records query durations and failures in the sidecar's own metrics.
+    pub fn with_metrics(mut self, metrics: Arc<SelfMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The monitor this collector serves.
+    pub fn monitor(&self) -> &MonitorConfig {
+        &self.monitor
+    }
+
+    async fn run_query(
+        &self,
+        signal: &str,
+        role: WindowRole,
+        query: String,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<crate::promql::Sample>, PromError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("semaphore never closes");
+        let started = Instant::now();
+        let result = self.client.query(&query, at).await;
+        let elapsed = started.elapsed().as_secs_f64();
+        if let Some(metrics) = &self.metrics {
+            metrics
+                .query_duration
+                .with_label_values(&[&self.monitor.name])
+                .observe(elapsed);
+        }
+        let response = result?;
+        for warning in &response.warnings {
+            tracing::warn!(source = %self.monitor.name, signal, role = role.as_str(), warning = %warning, "promql warning");
+        }
+        match response.data {
+            QueryData::Vector(samples) => Ok(samples),
+            QueryData::Matrix(_) => Err(PromError::UnexpectedResultType {
+                expected: "vector",
+                got: "matrix",
+            }),
+            QueryData::Scalar { .. } => Err(PromError::UnexpectedResultType {
+                expected: "vector",
+                got: "scalar",
+            }),
+            QueryData::String { .. } => Err(PromError::UnexpectedResultType {
+                expected: "vector",
+                got: "string",
+            }),
+        }
+    }
+
+    /// The window's histograms per model, from PromQL or the baseline file.
+    async fn window(
+        &self,
+        signal: &str,
+        histogram: &str,
+        role: WindowRole,
+        at: DateTime<Utc>,
+    ) -> Result<BTreeMap<ModelKey, Result<Distribution, String>>, SignalFailure> {
+        let Some(query) = histogram_query(&self.monitor, histogram, role) else {
+            return Ok(self.baseline_window(signal));
+        };
+        match self.run_query(signal, role, query.clone(), at).await {
+            Ok(samples) => Ok(group_histograms(samples, &self.monitor.group_by)
+                .into_iter()
+                .map(|(model, histogram)| {
+                    let distribution = histogram
+                        .map_err(|error| error.to_string())
+                        .and_then(|h| Distribution::from_histogram(&h).map_err(|e| e.to_string()));
+                    (model, distribution)
+                })
+                .collect()),
+            Err(error) => {
+                if let Some(metrics) = &self.metrics {
+                    metrics
+                        .query_failures
+                        .with_label_values(&[&self.monitor.name, error.reason()])
+                        .inc();
+                }
+                tracing::warn!(
+                    source = %self.monitor.name,
+                    signal,
+                    role = role.as_str(),
+                    query = %query,
+                    error = %error,
+                    "query failed"
+                );
+                Err(SignalFailure {
+                    signal: signal.to_owned(),
+                    role,
+                    reason: error.reason(),
+                    message: error.to_string(),
+                })
+            }
+        }
+    }
+
+    fn baseline_window(&self, signal: &str) -> BTreeMap<ModelKey, Result<Distribution, String>> {
+        let Some(baseline) = &self.baseline else {
+            return BTreeMap::new();
+        };
+        baseline
+            .signals
+            .get(signal)
+            .map(|models| {
+                models
+                    .iter()
+                    .map(|(model, histogram)| {
+                        (
+                            model.clone(),
+                            Distribution::from_histogram(histogram).map_err(|e| e.to_string()),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl MetricCollector for PrometheusCollector {
+    fn name(&self) -> &str {
+        &self.monitor.name
+    }
+
+    fn signals(&self) -> Vec<String> {
+        self.monitor.signals.keys().cloned().collect()
+    }
+
+    async fn collect(&self, at: DateTime<Utc>) -> anyhow::Result<Collection> {
+        let signal_futures = self
+            .monitor
+            .signals
+            .iter()
+            .map(|(signal, config)| async move {
+                let (current, reference) = tokio::join!(
+                    self.window(signal, &config.histogram, WindowRole::Current, at),
+                    self.window(signal, &config.histogram, WindowRole::Reference, at),
+                );
+                (signal.clone(), current, reference)
+            });
+        let mut collection = Collection::default();
+        let is_baseline = matches!(self.monitor.reference, ReferenceConfig::BaselineFile(_));
+        for (signal, current, reference) in join_all(signal_futures).await {
+            let (mut current, mut reference) = match (current, reference) {
+                (Ok(current), Ok(reference)) => (current, reference),
+                (current, reference) => {
+                    collection.failures.extend(current.err());
+                    collection.failures.extend(reference.err());
+                    continue;
+                }
+            };
+            for (model, current) in std::mem::take(&mut current) {
+                let reference = reference.remove(&model).unwrap_or_else(|| {
+                    Err(if is_baseline {
+                        "the baseline file has no histogram for this model".to_owned()
+                    } else {
+                        "no reference data for this model".to_owned()
+                    })
+                });
+                collection.observations.push(SignalObservation {
+                    model,
+                    signal: signal.clone(),
+                    current,
+                    reference,
+                });
+            }
+            // Models only in the reference have stopped serving: they leave.
+            reference.clear();
+        }
+        Ok(collection)
+    }
+}

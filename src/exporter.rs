@@ -1,0 +1,140 @@
+//! The HTTP face of the sidecar: `/metrics`, the landing page, health and
+//! readiness, and the JSON status API.
+//!
+//! Handlers only read the monitor's last published snapshot: a scrape never
+//! queries Prometheus.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::monitor::ModelMonitor;
+
+/// What the handlers read.
+#[derive(Clone)]
+pub struct AppState {
+    pub monitor: ModelMonitor,
+    /// A summary of the configuration with every secret left out, shown in
+    /// the status API.
+    pub config_summary: serde_json::Value,
+}
+
+/// The sidecar's routes.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(landing))
+        .route("/metrics", get(metrics))
+        .route("/-/healthy", get(healthy))
+        .route("/-/ready", get(ready))
+        .route("/api/v1/status", get(status))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+const LANDING: &str = r#"<!doctype html>
+<html><head><title>model-monitor</title></head>
+<body>
+<h1>model-monitor</h1>
+<p>Drift and latency monitoring for machine-learning models, from Prometheus histograms.</p>
+<ul>
+<li><a href="metrics">/metrics</a>: drift scores and the sidecar's own metrics</li>
+<li><a href="api/v1/status">/api/v1/status</a>: models, signals, detector results and errors (JSON)</li>
+<li><a href="-/healthy">/-/healthy</a>, <a href="-/ready">/-/ready</a></li>
+</ul>
+</body></html>
+"#;
+
+async fn landing() -> Html<&'static str> {
+    Html(LANDING)
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let snapshot = state.monitor.snapshot();
+    let own = state.monitor.self_metrics().render();
+    let mut body = String::with_capacity(snapshot.exposition.len() + own.len());
+    body.push_str(&snapshot.exposition);
+    body.push_str(&own);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+async fn healthy() -> &'static str {
+    "model-monitor is healthy\n"
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    if state.monitor.is_ready() {
+        (StatusCode::OK, "model-monitor is ready\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "model-monitor is not ready: no evaluation has completed yet\n",
+        )
+            .into_response()
+    }
+}
+
+async fn status(State(state): State<AppState>) -> Response {
+    let snapshot = state.monitor.snapshot();
+    Json(json!({
+        "status": "success",
+        "data": {
+            "version": env!("CARGO_PKG_VERSION"),
+            "ready": state.monitor.is_ready(),
+            "config": state.config_summary,
+            "evaluation": &*snapshot,
+        }
+    }))
+    .into_response()
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "not found\n").into_response()
+}
+
+/// The configuration as the status API shows it: structure and names,
+/// never credentials, header values, webhook URLs or secrets.
+pub fn config_summary(config: &crate::config::Config) -> serde_json::Value {
+    let mut url = config.prometheus.url.clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.set_query(None);
+    json!({
+        "prometheus": {
+            "url": url.as_str(),
+            "timeout": crate::duration::format_duration(config.prometheus.timeout),
+            "header_names": config.prometheus.headers.keys().collect::<Vec<_>>(),
+            "bearer_token_file": config.prometheus.bearer_token_file.is_some(),
+            "basic_auth": config.prometheus.basic_auth.is_some(),
+        },
+        "evaluation": {
+            "interval": crate::duration::format_duration(config.evaluation.interval),
+            "concurrency": config.evaluation.concurrency,
+        },
+        "monitors": config.monitors.iter().map(|monitor| json!({
+            "name": monitor.name,
+            "group_by": monitor.group_by,
+            "window": crate::duration::format_duration(monitor.window),
+            "min_samples": monitor.min_samples,
+            "signals": monitor.signals.iter().map(|(name, signal)| json!({
+                "name": name,
+                "histogram": signal.histogram,
+                "detectors": signal.detectors.iter().map(|d| json!({"name": d.name, "type": d.kind.type_name()})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "webhooks": config.webhooks.iter().map(|webhook| json!({
+            "name": webhook.name,
+            "format": format!("{:?}", webhook.format).to_lowercase(),
+            "signed": webhook.secret.is_some(),
+        })).collect::<Vec<_>>(),
+    })
+}

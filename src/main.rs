@@ -1,0 +1,183 @@
+//! The `model-monitor` binary: flag parsing and exit codes only; the work is
+//! in the library (`model_monitor::app`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use model_monitor::{app, duration, simulate::SimulateOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "model-monitor",
+    version,
+    about = "Watches ML models in production through Prometheus: drift scores as metrics, alerts to webhooks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the sidecar: evaluates monitors and serves /metrics.
+    Run {
+        /// The configuration file.
+        #[arg(long = "config.file", value_name = "FILE")]
+        config_file: PathBuf,
+        /// Address of /metrics and the status API.
+        #[arg(
+            long = "web.listen-address",
+            value_name = "ADDR",
+            default_value = ":9847"
+        )]
+        listen_address: String,
+        /// Directory for durable state (the webhook outbox).
+        #[arg(long = "storage.path", value_name = "DIR", default_value = "data")]
+        storage_path: PathBuf,
+        #[arg(long = "log.format", value_enum, default_value = "logfmt")]
+        log_format: LogFormat,
+        /// error, warn, info, debug or trace.
+        #[arg(long = "log.level", default_value = "info")]
+        log_level: String,
+    },
+    /// Validates a configuration file: exit 0 when valid, 1 with every problem listed.
+    CheckConfig { file: PathBuf },
+    /// Serves a synthetic model server's /metrics for demos and tests.
+    Simulate {
+        #[arg(
+            long = "web.listen-address",
+            value_name = "ADDR",
+            default_value = ":9848"
+        )]
+        listen_address: String,
+        /// Number of models, named model-0 .. model-{N-1}.
+        #[arg(long, default_value_t = 3)]
+        models: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The model that drifts after --drift-after.
+        #[arg(long = "drift-model")]
+        drift_model: Option<String>,
+        #[arg(long = "drift-after", default_value = "5m", value_parser = parse_duration)]
+        drift_after: std::time::Duration,
+        /// Requests per second per model.
+        #[arg(long, default_value_t = 10.0)]
+        rate: f64,
+        #[arg(long = "log.format", value_enum, default_value = "logfmt")]
+        log_format: LogFormat,
+        #[arg(long = "log.level", default_value = "info")]
+        log_level: String,
+    },
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    duration::parse_duration(text).map_err(|error| error.to_string())
+}
+
+fn init_logging(format: LogFormat, level: &str) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .map_err(|error| format!("invalid --log.level {level:?}: {error}"))?;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let registry = tracing_subscriber::registry().with(filter);
+    match format {
+        LogFormat::Logfmt => registry.with(tracing_logfmt::layer()).init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
+            .init(),
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (log_format, log_level) = match &cli.command {
+        Command::Run {
+            log_format,
+            log_level,
+            ..
+        }
+        | Command::Simulate {
+            log_format,
+            log_level,
+            ..
+        } => (*log_format, log_level.clone()),
+        Command::CheckConfig { file } => return ExitCode::from(app::check_config(file) as u8),
+    };
+    if let Err(message) = init_logging(log_format, &log_level) {
+        eprintln!("model-monitor: {message}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("model-monitor: cannot start the runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async move {
+        let shutdown = app::shutdown_on_signals();
+        match cli.command {
+            Command::Run {
+                config_file,
+                listen_address,
+                storage_path,
+                ..
+            } => {
+                let listen =
+                    app::parse_listen_address(&listen_address).map_err(anyhow::Error::msg)?;
+                let _ = storage_path;
+                app::run(&config_file, listen, shutdown).await
+            }
+            Command::Simulate {
+                listen_address,
+                models,
+                seed,
+                drift_model,
+                drift_after,
+                rate,
+                ..
+            } => {
+                let listen =
+                    app::parse_listen_address(&listen_address).map_err(anyhow::Error::msg)?;
+                if models == 0 {
+                    anyhow::bail!("--models must be at least 1");
+                }
+                if !(rate.is_finite() && rate > 0.0) {
+                    anyhow::bail!("--rate must be a positive number of requests per second");
+                }
+                let options = SimulateOptions {
+                    models,
+                    seed,
+                    drift_model,
+                    drift_after,
+                    rate,
+                };
+                app::simulate(options, listen, shutdown).await
+            }
+            Command::CheckConfig { .. } => unreachable!("handled before the runtime starts"),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "exiting");
+            eprintln!("model-monitor: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}

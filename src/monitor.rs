@@ -1,0 +1,963 @@
+//! The monitor: the evaluation loop, its results and events, and the
+//! [`ModelMonitor`] handle embedders hold.
+//!
+//! Every `interval` the loop asks each collector for its observations at one
+//! evaluation time, runs the detectors on them, publishes the results as an
+//! immutable [`Snapshot`] (what `/metrics` and `/api/v1/status` show) and
+//! broadcasts [`MonitorEvent`]s. The loop is the only place that owns time.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use chrono::{DateTime, SubsecRound, Utc};
+use futures::future::join_all;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, Semaphore, broadcast};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::collector::{Collection, MetricCollector, PrometheusCollector};
+use crate::config::{Config, DetectorConfig, DetectorKind, MonitorConfig, ReferenceConfig};
+use crate::detectors::{self, AlertKind, Detection, DriftDetector, Verdict, Windows};
+use crate::promql::PromClient;
+use crate::signals::ModelKey;
+use crate::stats::Distribution;
+use crate::telemetry::SelfMetrics;
+
+/// Events buffered per subscriber before the slowest one starts losing them.
+const EVENT_CHANNEL_SIZE: usize = 1024;
+
+/// Evaluation interval when none is given.
+pub const DEFAULT_SAMPLING_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Receives [`MonitorEvent`]s.
+pub type EventReceiver = broadcast::Receiver<MonitorEvent>;
+
+/// Descriptive statistics of one signal's current window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignalSummary {
+    pub samples: f64,
+    pub mean: f64,
+    pub stddev: f64,
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+}
+
+impl SignalSummary {
+    fn of(distribution: &Distribution) -> SignalSummary {
+        SignalSummary {
+            samples: distribution.total(),
+            mean: distribution.mean(),
+            stddev: distribution.stddev(),
+            p50: distribution.quantile(0.5),
+            p95: distribution.quantile(0.95),
+            p99: distribution.quantile(0.99),
+        }
+    }
+}
+
+/// Per-model inference metrics of one evaluation, as in the original
+/// sketch. The confidence and latency fields come from the signals named
+/// `confidence` and `latency` (latency in seconds becomes milliseconds);
+/// every signal is in `signals`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InferenceMetrics {
+    pub model_name: String,
+    pub model_version: String,
+    /// The monitor (source) that observed it.
+    pub monitor: String,
+    /// Every `group_by` label of the model.
+    pub labels: BTreeMap<String, String>,
+    pub timestamp: DateTime<Utc>,
+    pub confidence_mean: Option<f64>,
+    pub confidence_std: Option<f64>,
+    pub p50_latency_ms: Option<f64>,
+    pub p95_latency_ms: Option<f64>,
+    pub p99_latency_ms: Option<f64>,
+    pub signals: BTreeMap<String, SignalSummary>,
+}
+
+/// What happened in one evaluation, for observers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum MonitorEvent {
+    /// One model's signals at one evaluation.
+    MetricsSnapshot(InferenceMetrics),
+    /// A drift detector started reporting drift.
+    DriftAlert {
+        metrics: InferenceMetrics,
+        signal: String,
+        detector: String,
+        detection: DetectionRecord,
+        detail: String,
+    },
+    /// A performance detector (quantile ratio, SLO) started reporting a breach.
+    PerformanceAlert {
+        metrics: InferenceMetrics,
+        signal: String,
+        detector: String,
+        detection: DetectionRecord,
+        detail: String,
+    },
+    /// A detector that reported drift or a breach reports none any more.
+    Resolved {
+        metrics: InferenceMetrics,
+        signal: String,
+        detector: String,
+        kind: AlertKind,
+        detail: String,
+    },
+    /// A source's query failed; its previous results stay in place.
+    SourceError {
+        source: String,
+        signal: String,
+        message: String,
+    },
+    /// An evaluation finished.
+    EvaluationCompleted {
+        timestamp: DateTime<Utc>,
+        duration_seconds: f64,
+    },
+}
+
+/// A detection as carried in events and the status API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectionRecord {
+    pub score: f64,
+    pub threshold: f64,
+    pub p_value: Option<f64>,
+    pub current_samples: f64,
+    pub reference_samples: f64,
+}
+
+/// One detector's outcome for one model signal.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DetectorOutcome {
+    pub detector: String,
+    pub kind: AlertKind,
+    /// The detection, or why none could be made.
+    #[serde(flatten)]
+    pub result: DetectorResult,
+}
+
+/// A detection or the reason there is none.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum DetectorResult {
+    Detection(Detection),
+    Error { error: String },
+}
+
+/// One signal of one model in one evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SignalResult {
+    /// Statistics of the current window, when it could be read.
+    pub current: Option<SignalSummary>,
+    pub reference_samples: Option<f64>,
+    /// Why a window could not be used, if one could not.
+    pub error: Option<String>,
+    pub detectors: Vec<DetectorOutcome>,
+    /// When these results were computed (older than the snapshot when the
+    /// signal's query failed and the previous results were kept).
+    pub evaluated_at: DateTime<Utc>,
+}
+
+/// Identifies one model of one source.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ModelId {
+    pub source: String,
+    pub model: ModelKey,
+}
+
+/// How a source fared in the last evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceStatus {
+    pub up: bool,
+    /// The failures of the last evaluation (empty when up).
+    pub errors: Vec<String>,
+    pub last_success: Option<DateTime<Utc>>,
+}
+
+/// Everything the last evaluation found: what `/metrics` and the status API
+/// serve. Immutable once published.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Snapshot {
+    /// The evaluation time used by every query of the evaluation.
+    pub timestamp: Option<DateTime<Utc>>,
+    pub duration_seconds: f64,
+    pub evaluations: u64,
+    #[serde(serialize_with = "serialize_models")]
+    pub models: BTreeMap<ModelId, BTreeMap<String, SignalResult>>,
+    pub sources: BTreeMap<String, SourceStatus>,
+    /// Label names of each source's model keys, in order.
+    #[serde(skip)]
+    pub group_by: BTreeMap<String, Vec<String>>,
+    /// The drift and signal gauges in the exposition format, rendered once
+    /// per evaluation so that a scrape is a copy.
+    #[serde(skip)]
+    pub exposition: String,
+}
+
+fn serialize_models<S: serde::Serializer>(
+    models: &BTreeMap<ModelId, BTreeMap<String, SignalResult>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Entry<'a> {
+        source: &'a str,
+        labels: BTreeMap<&'a str, &'a str>,
+        signals: &'a BTreeMap<String, SignalResult>,
+    }
+    serializer.collect_seq(models.iter().map(|(id, signals)| {
+        Entry {
+            source: &id.source,
+            labels: id
+                .model
+                .0
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
+            signals,
+        }
+    }))
+}
+
+/// A detector and the signals it applies to.
+#[derive(Clone)]
+struct ScopedDetector {
+    /// `None`: every signal.
+    signal: Option<String>,
+    detector: Arc<dyn DriftDetector>,
+}
+
+/// A collector with the detectors configured for it.
+#[derive(Clone)]
+struct Source {
+    collector: Arc<dyn MetricCollector>,
+    detectors: Vec<ScopedDetector>,
+    group_by: Vec<String>,
+}
+
+/// Shared between the handle and the loop.
+struct Shared {
+    event_tx: broadcast::Sender<MonitorEvent>,
+    snapshot: ArcSwap<Snapshot>,
+    ready: AtomicBool,
+    shutdown: CancellationToken,
+    task: Mutex<Option<JoinHandle<()>>>,
+    metrics: Arc<SelfMetrics>,
+}
+
+/// A cheap-clone handle on a running monitor.
+#[derive(Clone)]
+pub struct ModelMonitor {
+    shared: Arc<Shared>,
+}
+
+impl ModelMonitor {
+    /// A receiver of every event from now on.
+    pub fn subscribe(&self) -> EventReceiver {
+        self.shared.event_tx.subscribe()
+    }
+
+    /// The results of the last evaluation.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.shared.snapshot.load_full()
+    }
+
+    /// Whether an evaluation has completed since the start.
+    pub fn is_ready(&self) -> bool {
+        self.shared.ready.load(Ordering::Acquire)
+    }
+
+    /// The sidecar's own metrics.
+    pub fn self_metrics(&self) -> &Arc<SelfMetrics> {
+        &self.shared.metrics
+    }
+
+    /// Stops the loop: an evaluation in progress is abandoned, the task is
+    /// awaited. Calling it twice is harmless.
+    pub async fn stop(&self) {
+        self.shared.shutdown.cancel();
+        let task = self.shared.task.lock().await.take();
+        if let Some(task) = task
+            && let Err(error) = task.await
+        {
+            tracing::error!(%error, "monitor task ended abnormally");
+        }
+    }
+}
+
+/// Builds a [`ModelMonitor`] (the original sketch's builder).
+///
+/// ```
+/// use std::time::Duration;
+/// use model_monitor::MonitorBuilder;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let monitor = MonitorBuilder::default()
+///     .with_prometheus_endpoint("http://127.0.0.1:9")
+///     .with_z_score_detector(0.85, 0.03, 3.0)
+///     .with_sampling_interval(Duration::from_secs(30))
+///     .spawn()
+///     .expect("a valid endpoint");
+/// let mut events = monitor.subscribe();
+/// // Nothing listens on port 9: the first evaluation reports the source down.
+/// loop {
+///     match events.recv().await.unwrap() {
+///         model_monitor::MonitorEvent::SourceError { source, .. } => {
+///             assert_eq!(source, "default");
+///             break;
+///         }
+///         _ => continue,
+///     }
+/// }
+/// monitor.stop().await;
+/// # }
+/// ```
+#[derive(Default)]
+pub struct MonitorBuilder {
+    sources: Vec<Source>,
+    endpoints: Vec<String>,
+    config_monitors: Vec<(Config, Vec<MonitorConfig>)>,
+    global_detectors: Vec<ScopedDetector>,
+    sampling_interval: Option<Duration>,
+    concurrency: Option<usize>,
+    metrics: Option<Arc<SelfMetrics>>,
+}
+
+/// Why a monitor could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("invalid prometheus endpoint {0:?}: {1}")]
+    Endpoint(String, String),
+    #[error("cannot create the promql client: {0}")]
+    Client(#[from] crate::promql::PromError),
+    #[error(transparent)]
+    Baseline(#[from] crate::baseline::BaselineError),
+}
+
+impl MonitorBuilder {
+    /// Time between evaluations (default 30s).
+    pub fn with_sampling_interval(mut self, interval: Duration) -> Self {
+        self.sampling_interval = Some(interval);
+        self
+    }
+
+    /// Queries in flight at once (default 8).
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = Some(concurrency.max(1));
+        self
+    }
+
+    /// Adds a custom source; the builder's detectors apply to its signals.
+    pub fn with_collector<C: MetricCollector + 'static>(mut self, collector: C) -> Self {
+        self.sources.push(Source {
+            collector: Arc::new(collector),
+            detectors: Vec::new(),
+            group_by: vec!["model".to_owned(), "version".to_owned()],
+        });
+        self
+    }
+
+    /// Adds a detector run on every signal of every source.
+    pub fn with_detector<D: DriftDetector + 'static>(mut self, detector: D) -> Self {
+        self.global_detectors.push(ScopedDetector {
+            signal: None,
+            detector: Arc::new(detector),
+        });
+        self
+    }
+
+    /// Adds the sketch's fixed-baseline z-score detector on the `confidence`
+    /// signal: drift when `abs(mean - baseline_mean) / baseline_std >= z_threshold`.
+    pub fn with_z_score_detector(
+        mut self,
+        baseline_mean: f64,
+        baseline_std: f64,
+        z_threshold: f64,
+    ) -> Self {
+        let config = DetectorConfig {
+            name: "zscore_baseline".to_owned(),
+            kind: DetectorKind::ZScore {
+                rule: crate::config::TestRule {
+                    threshold: Some(z_threshold),
+                    false_alarm_rate: 0.001,
+                    min_effect: 0.2,
+                },
+                baseline: Some(crate::config::ZScoreBaseline {
+                    mean: baseline_mean,
+                    std: baseline_std,
+                }),
+            },
+        };
+        self.global_detectors.push(ScopedDetector {
+            signal: Some("confidence".to_owned()),
+            detector: Arc::from(detectors::from_config(&config, 0.0)),
+        });
+        self
+    }
+
+    /// Watches the default metrics (DESIGN.md's input metrics, grouped by
+    /// model and version) on a PromQL endpoint, comparing the last 5 minutes
+    /// with the same 5 minutes a week earlier; the source is named `default`.
+    pub fn with_prometheus_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoints.push(endpoint.into());
+        self
+    }
+
+    /// Everything a config file describes: its PromQL source, monitors,
+    /// detectors, interval and concurrency.
+    pub fn with_config(mut self, config: Config) -> Self {
+        self.sampling_interval
+            .get_or_insert(config.evaluation.interval);
+        self.concurrency
+            .get_or_insert(config.evaluation.concurrency);
+        let monitors = config.monitors.clone();
+        self.config_monitors.push((config, monitors));
+        self
+    }
+
+    /// Records self-metrics in this registry holder instead of a new one.
+    pub fn with_self_metrics(mut self, metrics: Arc<SelfMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Starts the loop on the current tokio runtime.
+    pub fn spawn(self) -> Result<ModelMonitor, BuildError> {
+        let metrics = self.metrics.unwrap_or_else(|| Arc::new(SelfMetrics::new()));
+        let permits = Arc::new(Semaphore::new(self.concurrency.unwrap_or(8)));
+        let mut sources = self.sources;
+        for endpoint in self.endpoints {
+            let url = url::Url::parse(&endpoint)
+                .map_err(|error| BuildError::Endpoint(endpoint.clone(), error.to_string()))?;
+            let config = crate::config::PrometheusConfig {
+                url,
+                timeout: Duration::from_secs(10),
+                headers: BTreeMap::new(),
+                bearer_token_file: None,
+                basic_auth: None,
+                max_response_bytes: 64 << 20,
+                post_threshold_bytes: 2048,
+                external_url: None,
+            };
+            let client = PromClient::new(&config)?;
+            let monitor = default_monitor();
+            sources.push(prometheus_source(monitor, client, &permits, &metrics, None));
+        }
+        for (config, monitors) in self.config_monitors {
+            let client = PromClient::new(&config.prometheus)?;
+            for monitor in monitors {
+                let baseline = match &monitor.reference {
+                    ReferenceConfig::BaselineFile(path) => {
+                        Some(Arc::new(crate::baseline::load(path, &monitor.group_by)?))
+                    }
+                    _ => None,
+                };
+                sources.push(prometheus_source(
+                    monitor,
+                    client.clone(),
+                    &permits,
+                    &metrics,
+                    baseline,
+                ));
+            }
+        }
+        for source in &mut sources {
+            source
+                .detectors
+                .extend(self.global_detectors.iter().cloned());
+        }
+        let (event_tx, _) = broadcast::channel(EVENT_CHANNEL_SIZE);
+        let shared = Arc::new(Shared {
+            event_tx,
+            snapshot: ArcSwap::from_pointee(Snapshot {
+                group_by: sources
+                    .iter()
+                    .map(|s| (s.collector.name().to_owned(), s.group_by.clone()))
+                    .collect(),
+                ..Snapshot::default()
+            }),
+            ready: AtomicBool::new(false),
+            shutdown: CancellationToken::new(),
+            task: Mutex::new(None),
+            metrics,
+        });
+        for source in &sources {
+            shared
+                .metrics
+                .up
+                .with_label_values(&[source.collector.name()])
+                .set(0);
+        }
+        let evaluator = Evaluator {
+            sources,
+            shared: shared.clone(),
+            interval: self.sampling_interval.unwrap_or(DEFAULT_SAMPLING_INTERVAL),
+            alerting: BTreeSet::new(),
+        };
+        let task = tokio::spawn(evaluator.run());
+        *shared
+            .task
+            .try_lock()
+            .expect("no one else holds the new lock") = Some(task);
+        Ok(ModelMonitor { shared })
+    }
+}
+
+fn prometheus_source(
+    monitor: MonitorConfig,
+    client: PromClient,
+    permits: &Arc<Semaphore>,
+    metrics: &Arc<SelfMetrics>,
+    baseline: Option<Arc<crate::baseline::Baseline>>,
+) -> Source {
+    let detectors = monitor
+        .signals
+        .iter()
+        .flat_map(|(signal, config)| {
+            config.detectors.iter().map(|detector| ScopedDetector {
+                signal: Some(signal.clone()),
+                detector: Arc::from(detectors::from_config(detector, monitor.min_samples)),
+            })
+        })
+        .collect();
+    let group_by = monitor.group_by.clone();
+    let mut collector =
+        PrometheusCollector::new(monitor, client, permits.clone()).with_metrics(metrics.clone());
+    if let Some(baseline) = baseline {
+        collector = collector.with_baseline(baseline);
+    }
+    Source {
+        collector: Arc::new(collector),
+        detectors,
+        group_by,
+    }
+}
+
+/// The monitor `with_prometheus_endpoint` sets up.
+fn default_monitor() -> MonitorConfig {
+    let signal = |histogram: &str, detectors: Vec<DetectorConfig>| crate::config::SignalConfig {
+        histogram: histogram.to_owned(),
+        detectors,
+    };
+    let rule = |min_effect| crate::config::TestRule {
+        threshold: None,
+        false_alarm_rate: 0.001,
+        min_effect,
+    };
+    let detector = |kind: DetectorKind| DetectorConfig {
+        name: kind.type_name().to_owned(),
+        kind,
+    };
+    MonitorConfig {
+        name: "default".to_owned(),
+        selector: String::new(),
+        group_by: vec!["model".to_owned(), "version".to_owned()],
+        window: Duration::from_secs(300),
+        reference: ReferenceConfig::Offset(Duration::from_secs(7 * 86_400)),
+        min_samples: 100.0,
+        signals: BTreeMap::from([
+            (
+                "confidence".to_owned(),
+                signal(
+                    "model_prediction_confidence",
+                    vec![
+                        detector(DetectorKind::Psi(rule(0.1))),
+                        detector(DetectorKind::Ks(rule(0.1))),
+                    ],
+                ),
+            ),
+            (
+                "latency".to_owned(),
+                signal(
+                    "model_request_duration_seconds",
+                    vec![detector(DetectorKind::QuantileRatio {
+                        quantile: 0.99,
+                        max_ratio: 1.5,
+                    })],
+                ),
+            ),
+        ]),
+    }
+}
+
+/// The loop's own state.
+struct Evaluator {
+    sources: Vec<Source>,
+    shared: Arc<Shared>,
+    interval: Duration,
+    /// (source, model, signal, detector) currently reporting drift or a breach.
+    alerting: BTreeSet<(String, ModelKey, String, String)>,
+}
+
+impl Evaluator {
+    async fn run(mut self) {
+        let mut ticker = tokio::time::interval(self.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let shutdown = self.shared.shutdown.clone();
+        let mut last_tick: Option<tokio::time::Instant> = None;
+        loop {
+            let tick = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                tick = ticker.tick() => tick,
+            };
+            if let Some(last) = last_tick {
+                let missed = (tick - last).as_secs_f64() / self.interval.as_secs_f64();
+                if missed >= 1.5 {
+                    self.shared
+                        .metrics
+                        .skipped_ticks
+                        .inc_by(missed.round() as u64 - 1);
+                }
+            }
+            last_tick = Some(tick);
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.evaluate() => {}
+            }
+        }
+        tracing::info!("evaluation loop stopped");
+    }
+
+    /// One evaluation: collect, detect, publish.
+    async fn evaluate(&mut self) {
+        let started = Instant::now();
+        let at = Utc::now().trunc_subsecs(3);
+        let collections = join_all(self.sources.iter().map(|source| {
+            let collector = source.collector.clone();
+            async move { collector.collect(at).await }
+        }))
+        .await;
+
+        let previous = self.shared.snapshot.load_full();
+        let mut snapshot = Snapshot {
+            timestamp: Some(at),
+            evaluations: previous.evaluations + 1,
+            group_by: previous.group_by.clone(),
+            ..Snapshot::default()
+        };
+        let mut events = Vec::new();
+        let sources = self.sources.clone();
+        for (source, collection) in sources.iter().zip(collections) {
+            let name = source.collector.name().to_owned();
+            let collection = match collection {
+                Ok(collection) => collection,
+                Err(error) => {
+                    tracing::warn!(source = %name, error = format!("{error:#}"), "collector failed");
+                    // The whole source failed: every signal keeps its results.
+                    let failed: Vec<String> = previous
+                        .models
+                        .iter()
+                        .filter(|(id, _)| id.source == name)
+                        .flat_map(|(_, signals)| signals.keys().cloned())
+                        .chain(source.collector.signals())
+                        .collect();
+                    Collection {
+                        observations: Vec::new(),
+                        failures: failed
+                            .into_iter()
+                            .map(|signal| crate::collector::SignalFailure {
+                                signal,
+                                role: crate::signals::WindowRole::Current,
+                                reason: "collector",
+                                message: format!("{error:#}"),
+                            })
+                            .collect(),
+                    }
+                }
+            };
+            self.apply(
+                source,
+                &name,
+                collection,
+                at,
+                &previous,
+                &mut snapshot,
+                &mut events,
+            );
+        }
+        let duration = started.elapsed().as_secs_f64();
+        snapshot.duration_seconds = duration;
+        let metrics = &self.shared.metrics;
+        metrics.evaluations.inc();
+        metrics.evaluation_duration.observe(duration);
+        metrics
+            .last_evaluation_timestamp
+            .set(at.timestamp_millis() as f64 / 1000.0);
+        snapshot.exposition = crate::render::render_snapshot(&snapshot);
+        self.shared.snapshot.store(Arc::new(snapshot));
+        self.shared.ready.store(true, Ordering::Release);
+        events.push(MonitorEvent::EvaluationCompleted {
+            timestamp: at,
+            duration_seconds: duration,
+        });
+        for event in events {
+            // No subscriber is not an error.
+            let _ = self.shared.event_tx.send(event);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn apply(
+        &mut self,
+        source: &Source,
+        name: &str,
+        collection: Collection,
+        at: DateTime<Utc>,
+        previous: &Snapshot,
+        snapshot: &mut Snapshot,
+        events: &mut Vec<MonitorEvent>,
+    ) {
+        let metrics = &self.shared.metrics;
+        let failed_signals: BTreeSet<&str> = collection
+            .failures
+            .iter()
+            .map(|f| f.signal.as_str())
+            .collect();
+        let up = collection.failures.is_empty();
+        metrics.up.with_label_values(&[name]).set(i64::from(up));
+        let last_success = if up {
+            Some(at)
+        } else {
+            previous.sources.get(name).and_then(|s| s.last_success)
+        };
+        snapshot.sources.insert(
+            name.to_owned(),
+            SourceStatus {
+                up,
+                errors: collection
+                    .failures
+                    .iter()
+                    .map(|f| format!("{} {} window: {}", f.signal, f.role.as_str(), f.message))
+                    .collect(),
+                last_success,
+            },
+        );
+        for failure in &collection.failures {
+            events.push(MonitorEvent::SourceError {
+                source: name.to_owned(),
+                signal: failure.signal.clone(),
+                message: failure.message.clone(),
+            });
+        }
+        // Signals whose query failed keep their previous results.
+        for (id, signals) in previous.models.iter().filter(|(id, _)| id.source == name) {
+            for (signal, result) in signals
+                .iter()
+                .filter(|(s, _)| failed_signals.contains(s.as_str()))
+            {
+                snapshot
+                    .models
+                    .entry(id.clone())
+                    .or_default()
+                    .insert(signal.clone(), result.clone());
+            }
+        }
+        let mut seen_models: BTreeMap<ModelKey, Vec<(String, SignalResult)>> = BTreeMap::new();
+        for observation in collection.observations {
+            let result = self.evaluate_signal(source, name, &observation, at);
+            seen_models
+                .entry(observation.model)
+                .or_default()
+                .push((observation.signal, result));
+        }
+        for (model, signals) in seen_models {
+            let id = ModelId {
+                source: name.to_owned(),
+                model,
+            };
+            let entry = snapshot.models.entry(id.clone()).or_default();
+            for (signal, result) in signals {
+                entry.insert(signal, result);
+            }
+            let inference = inference_metrics(&id, entry, at);
+            for (signal, result) in entry.iter() {
+                for outcome in &result.detectors {
+                    let key = (
+                        name.to_owned(),
+                        id.model.clone(),
+                        signal.clone(),
+                        outcome.detector.clone(),
+                    );
+                    let DetectorResult::Detection(detection) = &outcome.result else {
+                        continue;
+                    };
+                    let record = DetectionRecord {
+                        score: detection.score,
+                        threshold: detection.threshold,
+                        p_value: detection.p_value,
+                        current_samples: result.current.as_ref().map_or(0.0, |c| c.samples),
+                        reference_samples: result.reference_samples.unwrap_or(0.0),
+                    };
+                    match detection.verdict {
+                        Verdict::Drift if !self.alerting.contains(&key) => {
+                            let detail = format!(
+                                "{} {} {} score {:.4} >= threshold {:.4}",
+                                signal,
+                                outcome.detector,
+                                outcome.kind.as_str(),
+                                detection.score,
+                                detection.threshold
+                            );
+                            tracing::info!(source = %name, model = ?id.model.0, signal = %signal, detector = %outcome.detector, score = detection.score, threshold = detection.threshold, "alert started");
+                            self.alerting.insert(key);
+                            let (metrics, signal, detector) =
+                                (inference.clone(), signal.clone(), outcome.detector.clone());
+                            events.push(match outcome.kind {
+                                AlertKind::Drift => MonitorEvent::DriftAlert {
+                                    metrics,
+                                    signal,
+                                    detector,
+                                    detection: record,
+                                    detail,
+                                },
+                                AlertKind::Performance => MonitorEvent::PerformanceAlert {
+                                    metrics,
+                                    signal,
+                                    detector,
+                                    detection: record,
+                                    detail,
+                                },
+                            });
+                        }
+                        Verdict::NoDrift if self.alerting.remove(&key) => {
+                            events.push(MonitorEvent::Resolved {
+                                metrics: inference.clone(),
+                                signal: signal.clone(),
+                                detector: outcome.detector.clone(),
+                                kind: outcome.kind,
+                                detail: format!(
+                                    "{} {} score {:.4} < threshold {:.4}",
+                                    signal, outcome.detector, detection.score, detection.threshold
+                                ),
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            events.push(MonitorEvent::MetricsSnapshot(inference));
+        }
+        // Alerts of models that vanished end without a resolution event.
+        let present: BTreeSet<&ModelKey> = snapshot
+            .models
+            .keys()
+            .filter(|id| id.source == name)
+            .map(|id| &id.model)
+            .collect();
+        self.alerting
+            .retain(|(source, model, _, _)| source != name || present.contains(model));
+        let _ = previous;
+    }
+
+    fn evaluate_signal(
+        &self,
+        source: &Source,
+        name: &str,
+        observation: &crate::collector::SignalObservation,
+        at: DateTime<Utc>,
+    ) -> SignalResult {
+        let metrics = &self.shared.metrics;
+        let mut errors = Vec::new();
+        for (window, distribution) in [
+            ("current", &observation.current),
+            ("reference", &observation.reference),
+        ] {
+            match distribution {
+                Ok(d) if d.corrections() > 0 => {
+                    metrics
+                        .bucket_corrections
+                        .with_label_values(&[name, observation.signal.as_str()])
+                        .inc_by(d.corrections() as u64);
+                }
+                Ok(_) => {}
+                Err(reason) => {
+                    if window == "current" || !reason.starts_with("no reference data") {
+                        metrics
+                            .model_errors
+                            .with_label_values(&[name, observation.signal.as_str()])
+                            .inc();
+                        tracing::warn!(source = %name, model = ?observation.model.0, signal = %observation.signal, window, reason = %reason, "histogram rejected");
+                    }
+                    errors.push(format!("{window} window: {reason}"));
+                }
+            }
+        }
+        let mut result = SignalResult {
+            current: observation.current.as_ref().ok().map(SignalSummary::of),
+            reference_samples: observation.reference.as_ref().ok().map(Distribution::total),
+            error: (!errors.is_empty()).then(|| errors.join("; ")),
+            detectors: Vec::new(),
+            evaluated_at: at,
+        };
+        let (Ok(current), Ok(reference)) = (&observation.current, &observation.reference) else {
+            return result;
+        };
+        for scoped in &source.detectors {
+            if scoped
+                .signal
+                .as_deref()
+                .is_some_and(|s| s != observation.signal)
+            {
+                continue;
+            }
+            let detector = &scoped.detector;
+            let outcome = match detector.detect(Windows { reference, current }) {
+                Ok(detection) if detection.score.is_nan() => DetectorResult::Error {
+                    error: "the score is undefined for these windows".to_owned(),
+                },
+                Ok(detection) => DetectorResult::Detection(detection),
+                Err(error) => {
+                    metrics
+                        .detector_errors
+                        .with_label_values(&[name, observation.signal.as_str(), detector.name()])
+                        .inc();
+                    tracing::debug!(source = %name, model = ?observation.model.0, signal = %observation.signal, detector = detector.name(), %error, "detector failed");
+                    DetectorResult::Error {
+                        error: error.to_string(),
+                    }
+                }
+            };
+            result.detectors.push(DetectorOutcome {
+                detector: detector.name().to_owned(),
+                kind: detector.kind(),
+                result: outcome,
+            });
+        }
+        result
+    }
+}
+
+fn inference_metrics(
+    id: &ModelId,
+    signals: &BTreeMap<String, SignalResult>,
+    at: DateTime<Utc>,
+) -> InferenceMetrics {
+    let summaries: BTreeMap<String, SignalSummary> = signals
+        .iter()
+        .filter_map(|(name, result)| result.current.clone().map(|s| (name.clone(), s)))
+        .collect();
+    let confidence = summaries.get("confidence");
+    let latency = summaries.get("latency");
+    let ms = |seconds: f64| seconds * 1000.0;
+    InferenceMetrics {
+        model_name: id.model.get("model").unwrap_or_default().to_owned(),
+        model_version: id.model.get("version").unwrap_or_default().to_owned(),
+        monitor: id.source.clone(),
+        labels: id.model.0.iter().cloned().collect(),
+        timestamp: at,
+        confidence_mean: confidence.map(|c| c.mean),
+        confidence_std: confidence.map(|c| c.stddev),
+        p50_latency_ms: latency.map(|l| ms(l.p50)),
+        p95_latency_ms: latency.map(|l| ms(l.p95)),
+        p99_latency_ms: latency.map(|l| ms(l.p99)),
+        signals: summaries,
+    }
+}

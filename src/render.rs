@@ -1,0 +1,229 @@
+//! The drift and signal gauges of a [`Snapshot`] in the Prometheus text
+//! exposition format (version 0.0.4).
+//!
+//! Rendered once per evaluation and cached, so a scrape costs a copy. Only
+//! what the snapshot holds is written: a model or signal that vanished from
+//! Prometheus vanishes from `/metrics` with it.
+
+use std::fmt::Write;
+
+use crate::detectors::Verdict;
+use crate::monitor::{DetectorResult, ModelId, SignalResult, Snapshot};
+
+/// One gauge family: name, help, and how to read its values from a result.
+struct Family {
+    name: &'static str,
+    help: &'static str,
+}
+
+const DRIFT_SCORE: Family = Family {
+    name: "model_monitor_drift_score",
+    help: "The detector's statistic for the current window against the reference (PSI, KS D, JS distance, z, ratio, ...).",
+};
+const DRIFT_THRESHOLD: Family = Family {
+    name: "model_monitor_drift_threshold",
+    help: "The threshold in force for the drift score in the last evaluation.",
+};
+const DRIFT_P_VALUE: Family = Family {
+    name: "model_monitor_drift_p_value",
+    help: "The p-value of the drift score, for detectors with a null distribution.",
+};
+const DRIFT_DETECTED: Family = Family {
+    name: "model_monitor_drift_detected",
+    help: "1 when the detector reports drift or a breach, 0 when not; absent with too few samples.",
+};
+const SIGNAL_MEAN: Family = Family {
+    name: "model_monitor_signal_mean",
+    help: "Mean of the signal in the current window, in the signal's unit.",
+};
+const SIGNAL_STDDEV: Family = Family {
+    name: "model_monitor_signal_stddev",
+    help: "Standard deviation of the signal in the current window, from bucket midpoints.",
+};
+const SIGNAL_QUANTILE: Family = Family {
+    name: "model_monitor_signal_quantile",
+    help: "Quantiles of the signal in the current window, as histogram_quantile computes them.",
+};
+const SIGNAL_SAMPLES: Family = Family {
+    name: "model_monitor_signal_samples",
+    help: "Observations in the current window.",
+};
+const REFERENCE_SAMPLES: Family = Family {
+    name: "model_monitor_reference_samples",
+    help: "Observations in the reference window.",
+};
+
+/// Writes a label value escaped as the exposition format requires.
+fn write_escaped(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Writes a sample value: Go's formatting of NaN and infinities, Rust's
+/// shortest round-trip form otherwise.
+fn write_value(out: &mut String, value: f64) {
+    if value.is_nan() {
+        out.push_str("NaN");
+    } else if value == f64::INFINITY {
+        out.push_str("+Inf");
+    } else if value == f64::NEG_INFINITY {
+        out.push_str("-Inf");
+    } else {
+        let _ = write!(out, "{value}");
+    }
+}
+
+/// Writes `{model="a",version="v1",monitor="m",signal="s"` (no closing brace).
+fn write_model_labels(out: &mut String, id: &ModelId, signal: &str) {
+    out.push('{');
+    for (name, value) in &id.model.0 {
+        out.push_str(name);
+        out.push_str("=\"");
+        write_escaped(out, value);
+        out.push_str("\",");
+    }
+    out.push_str("monitor=\"");
+    write_escaped(out, &id.source);
+    out.push_str("\",signal=\"");
+    write_escaped(out, signal);
+    out.push('"');
+}
+
+fn write_header(out: &mut String, family: &Family) {
+    let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
+    let _ = writeln!(out, "# TYPE {} gauge", family.name);
+}
+
+/// Writes one family with a sample per (model, signal, extra) that `value`
+/// yields.
+fn write_family<'a, F>(out: &mut String, snapshot: &'a Snapshot, family: &Family, mut value: F)
+where
+    F: FnMut(&'a SignalResult, &mut dyn FnMut(Option<(&str, &str)>, f64)),
+{
+    write_header(out, family);
+    for (id, signals) in &snapshot.models {
+        for (signal, result) in signals {
+            value(result, &mut |extra, number| {
+                out.push_str(family.name);
+                write_model_labels(out, id, signal);
+                if let Some((name, label)) = extra {
+                    out.push(',');
+                    out.push_str(name);
+                    out.push_str("=\"");
+                    write_escaped(out, label);
+                    out.push('"');
+                }
+                out.push_str("} ");
+                write_value(out, number);
+                out.push('\n');
+            });
+        }
+    }
+}
+
+/// The drift and signal gauges of a snapshot.
+pub fn render_snapshot(snapshot: &Snapshot) -> String {
+    let mut out = String::with_capacity(snapshot.models.len() * 2048);
+    write_family(&mut out, snapshot, &DRIFT_SCORE, |result, emit| {
+        for outcome in &result.detectors {
+            if let DetectorResult::Detection(detection) = &outcome.result {
+                emit(Some(("detector", &outcome.detector)), detection.score);
+            }
+        }
+    });
+    write_family(&mut out, snapshot, &DRIFT_THRESHOLD, |result, emit| {
+        for outcome in &result.detectors {
+            if let DetectorResult::Detection(detection) = &outcome.result {
+                emit(Some(("detector", &outcome.detector)), detection.threshold);
+            }
+        }
+    });
+    write_family(&mut out, snapshot, &DRIFT_P_VALUE, |result, emit| {
+        for outcome in &result.detectors {
+            if let DetectorResult::Detection(detection) = &outcome.result
+                && let Some(p_value) = detection.p_value
+            {
+                emit(Some(("detector", &outcome.detector)), p_value);
+            }
+        }
+    });
+    write_family(&mut out, snapshot, &DRIFT_DETECTED, |result, emit| {
+        for outcome in &result.detectors {
+            if let DetectorResult::Detection(detection) = &outcome.result {
+                match detection.verdict {
+                    Verdict::Drift => emit(Some(("detector", &outcome.detector)), 1.0),
+                    Verdict::NoDrift => emit(Some(("detector", &outcome.detector)), 0.0),
+                    Verdict::InsufficientSamples { .. } => {}
+                }
+            }
+        }
+    });
+    let finite = |value: f64| value.is_finite().then_some(value);
+    write_family(&mut out, snapshot, &SIGNAL_MEAN, |result, emit| {
+        if let Some(mean) = result.current.as_ref().and_then(|c| finite(c.mean)) {
+            emit(None, mean);
+        }
+    });
+    write_family(&mut out, snapshot, &SIGNAL_STDDEV, |result, emit| {
+        if let Some(stddev) = result.current.as_ref().and_then(|c| finite(c.stddev)) {
+            emit(None, stddev);
+        }
+    });
+    write_family(&mut out, snapshot, &SIGNAL_QUANTILE, |result, emit| {
+        if let Some(current) = &result.current {
+            for (label, value) in [
+                ("0.5", current.p50),
+                ("0.95", current.p95),
+                ("0.99", current.p99),
+            ] {
+                if value.is_finite() {
+                    emit(Some(("quantile", label)), value);
+                }
+            }
+        }
+    });
+    write_family(&mut out, snapshot, &SIGNAL_SAMPLES, |result, emit| {
+        if let Some(current) = &result.current {
+            emit(None, current.samples);
+        }
+    });
+    write_family(&mut out, snapshot, &REFERENCE_SAMPLES, |result, emit| {
+        if let Some(samples) = result.reference_samples {
+            emit(None, samples);
+        }
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_label_values() {
+        let mut out = String::new();
+        write_escaped(&mut out, "a\"b\\c\nd");
+        assert_eq!(out, "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn writes_special_values_as_go_does() {
+        for (value, text) in [
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+            (0.25, "0.25"),
+            (3.0, "3"),
+        ] {
+            let mut out = String::new();
+            write_value(&mut out, value);
+            assert_eq!(out, text);
+        }
+    }
+}
