@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The demo stack on loopback: a simulated model server with three models (one
+# drifts after two minutes), a real Prometheus scraping it, and model-monitor
+# querying that Prometheus. Prints a live table of drift scores; Ctrl-C stops
+# everything it started.
+#
+# Environment: DEMO_DRIFT_AFTER (default 2m), DEMO_DURATION (seconds; stop by
+# itself after that long, for unattended runs), DEMO_DIR (work directory).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+ensure_prometheus_tools
+echo "building model-monitor (first time: a few minutes)..." >&2
+cargo build --quiet --locked
+bin="$PWD/target/debug/model-monitor"
+
+work="${DEMO_DIR:-$(mktemp -d -t model-monitor-demo.XXXXXX)}"
+mkdir -p "$work"
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  echo
+  echo "stopping the demo (logs stay in $work)"
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup INT TERM EXIT
+
+sim_port=$(free_port 9848)
+prom_port=$(free_port $((sim_port + 1)))
+[ "$prom_port" = "$sim_port" ] && prom_port=$(free_port $((sim_port + 1)))
+mon_port=$(free_port $((prom_port + 1)))
+drift_after="${DEMO_DRIFT_AFTER:-2m}"
+
+"$bin" simulate --web.listen-address="127.0.0.1:$sim_port" --models=3 --seed=42 \
+  --drift-model=model-1 --drift-after="$drift_after" --rate=20 >"$work/simulate.log" 2>&1 &
+pids+=($!)
+
+cat >"$work/prometheus.yml" <<YAML
+global:
+  scrape_interval: 5s
+  evaluation_interval: 5s
+scrape_configs:
+  - job_name: model-server
+    static_configs:
+      - targets: ['127.0.0.1:$sim_port']
+  - job_name: model-monitor
+    static_configs:
+      - targets: ['127.0.0.1:$mon_port']
+YAML
+prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prometheus-data" \
+  --web.listen-address="127.0.0.1:$prom_port" --log.level=warn >"$work/prometheus.log" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:$prom_port/-/ready" 60
+
+MODEL_MONITOR_PROMETHEUS_URL="http://127.0.0.1:$prom_port" "$bin" run \
+  --config.file=examples/demo.yml --web.listen-address="127.0.0.1:$mon_port" \
+  --storage.path="$work/model-monitor-data" >"$work/model-monitor.log" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:$mon_port/-/healthy" 30
+
+cat <<TEXT
+
+model-monitor demo is running (work directory: $work)
+  simulated model server  http://127.0.0.1:$sim_port/metrics   (model-1 drifts after $drift_after)
+  Prometheus              http://127.0.0.1:$prom_port/graph
+  model-monitor           http://127.0.0.1:$mon_port/metrics
+  status API              http://127.0.0.1:$mon_port/api/v1/status
+  try in Prometheus:      model_monitor_drift_score{signal="confidence"}
+Ctrl-C stops everything.
+
+TEXT
+
+# One row per model from the sidecar's /metrics.
+table() {
+  curl -fsS "http://127.0.0.1:$mon_port/metrics" 2>/dev/null | awk '
+    function label(s, name,   r) { r = s; if (!sub(".*" name "=\"", "", r)) return ""; sub("\".*", "", r); return r }
+    /^model_monitor_(drift_score|drift_detected|signal_mean|signal_quantile|signal_samples)\{/ {
+      split($0, parts, " "); series = parts[1]; value = parts[2]
+      m = label(series, "model"); s = label(series, "signal"); d = label(series, "detector")
+      models[m] = 1
+      if (series ~ /^model_monitor_drift_score/) score[m, s, d] = value
+      if (series ~ /^model_monitor_drift_detected/ && value == 1) { hit[m] = hit[m] " " s "/" d }
+      if (series ~ /^model_monitor_signal_mean/ && s == "confidence") mean[m] = value
+      if (series ~ /^model_monitor_signal_quantile/ && s == "latency" && label(series, "quantile") == "0.99") p99[m] = value
+      if (series ~ /^model_monitor_signal_samples/ && s == "confidence") n[m] = value
+    }
+    END {
+      printf "%-8s %6s %9s %9s %7s %7s %9s  %s\n", "model", "n", "conf.mean", "p99 (ms)", "psi", "ks D", "p99 ratio", "drift"
+      for (m in models)
+        printf "%-8s %6d %9.3f %9.1f %7.3f %7.3f %9.2f  %s\n", m, n[m], mean[m], p99[m] * 1000, score[m, "confidence", "psi"], score[m, "confidence", "ks"], score[m, "latency", "quantile_ratio"], (hit[m] == "" ? "-" : "DRIFT:" hit[m])
+    }' | { read -r header; echo "$header"; sort; }
+}
+
+start=$SECONDS
+while :; do
+  echo "--- $(date +%H:%M:%S), $((SECONDS - start))s since start"
+  table || echo "(waiting for the first evaluation)"
+  if [ -n "${DEMO_DURATION:-}" ] && [ $((SECONDS - start)) -ge "$DEMO_DURATION" ]; then
+    break
+  fi
+  sleep 10
+done

@@ -1,0 +1,44 @@
+# Shared shell helpers for scripts/*.sh. Source it; it defines functions only.
+
+# Installs Prometheus, promtool, Alertmanager and amtool from the OS package
+# manager when any of them is missing (Debian and Ubuntu).
+ensure_prometheus_tools() {
+  local missing=0
+  for tool in prometheus promtool amtool; do
+    command -v "$tool" >/dev/null 2>&1 || missing=1
+  done
+  command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 || missing=1
+  command -v curl >/dev/null 2>&1 || missing=1
+  [ "$missing" = 0 ] && return 0
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "prometheus, promtool, alertmanager and amtool are needed; install them with your package manager" >&2
+    return 1
+  fi
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  echo "installing prometheus and prometheus-alertmanager with apt-get" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    prometheus prometheus-alertmanager curl ca-certificates >/dev/null
+}
+
+# Prints the first loopback port at or above $1 that nothing listens on.
+free_port() {
+  local port=$1
+  while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    port=$((port + 1))
+  done
+  echo "$port"
+}
+
+# Waits up to $2 seconds for URL $1 to answer 200.
+wait_http() {
+  local url=$1 deadline=$((SECONDS + $2))
+  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "timed out waiting for $url" >&2
+      return 1
+    fi
+    sleep 0.5
+  done
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what the tests need
+# (Prometheus, promtool, Alertmanager, amtool), then formatting, lints and
+# every test, including the end-to-end tests against a real Prometheus.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+ensure_prometheus_tools
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --all-targets --locked
+echo "== doc tests"
+cargo test --doc --locked

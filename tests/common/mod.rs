@@ -1,0 +1,253 @@
+//! Helpers for tests that run real processes: free ports, child processes
+//! that are killed when dropped, and waiting for HTTP conditions.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("binding an ephemeral loopback port")
+}
+
+/// Finds a program on PATH or in /usr/bin and fails the test with an
+/// install hint when it is missing.
+pub fn program(name: &str) -> PathBuf {
+    let from_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    });
+    from_path
+        .or_else(|| Some(Path::new("/usr/bin").join(name)).filter(|p| p.is_file()))
+        .unwrap_or_else(|| {
+            panic!("{name} is not installed: run scripts/test.sh, which installs prometheus and alertmanager with apt-get")
+        })
+}
+
+/// The model-monitor binary cargo built for this test run.
+pub fn model_monitor_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_model-monitor"))
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped. Its output goes
+/// to a log file so a failing test can show it.
+pub struct Process {
+    pub name: String,
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Process {
+    pub fn start(name: &str, program: &Path, args: &[String], log_dir: &Path) -> Process {
+        let log = log_dir.join(format!("{name}.log"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("creating a log file");
+        let child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("cloning a file handle"))
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|error| panic!("starting {}: {error}", program.display()));
+        Process {
+            name: name.to_owned(),
+            child: Some(child),
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("process is running").id()
+    }
+
+    /// Sends SIGKILL and waits for the process to end.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends a signal (e.g. "TERM") and waits up to `deadline` for the exit
+    /// status.
+    pub fn signal_and_wait(
+        &mut self,
+        signal: &str,
+        deadline: Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let child = self.child.as_mut()?;
+        let _ = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status();
+        let started = Instant::now();
+        while started.elapsed() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Polls `check` every 250 ms until it returns `Some` or `timeout` passes.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        ticker.tick().await;
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+    }
+}
+
+/// GETs a URL and returns (status, body), or None when unreachable.
+pub async fn get(client: &reqwest::Client, url: &str) -> Option<(u16, String)> {
+    let response = client.get(url).send().await.ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.text().await.ok()?))
+}
+
+/// Samples of an exposition-format text: (name, labels, value).
+pub fn parse_exposition(text: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let value = match value {
+                "NaN" => f64::NAN,
+                "+Inf" => f64::INFINITY,
+                "-Inf" => f64::NEG_INFINITY,
+                v => v.parse().ok()?,
+            };
+            let (name, labels) = match series.split_once('{') {
+                Some((name, rest)) => (name, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            let labels = labels
+                .split("\",")
+                .filter(|pair| !pair.is_empty())
+                .filter_map(|pair| {
+                    let (k, v) = pair.split_once("=\"")?;
+                    Some((k.to_owned(), v.trim_end_matches('"').to_owned()))
+                })
+                .collect();
+            Some((name.to_owned(), labels, value))
+        })
+        .collect()
+}
+
+/// The value of the one sample of `name` whose labels include all of `want`.
+pub fn sample(text: &str, name: &str, want: &[(&str, &str)]) -> Option<f64> {
+    parse_exposition(text)
+        .into_iter()
+        .find(|(n, labels, _)| {
+            n == name
+                && want
+                    .iter()
+                    .all(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && lv == v))
+        })
+        .map(|(_, _, value)| value)
+}
+
+/// A Prometheus server scraping `targets` every second.
+pub struct PrometheusServer {
+    pub process: Process,
+    pub port: u16,
+    pub data: PathBuf,
+    pub config: PathBuf,
+    dir: PathBuf,
+}
+
+impl PrometheusServer {
+    pub fn start(dir: &Path, targets: &[String], extra_config: &str) -> PrometheusServer {
+        let config = dir.join("prometheus.yml");
+        let targets = targets
+            .iter()
+            .map(|t| format!("'{t}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n{extra_config}scrape_configs:\n  - job_name: simulate\n    static_configs:\n      - targets: [{targets}]\n"
+            ),
+        )
+        .expect("writing prometheus.yml");
+        let data = dir.join("prometheus-data");
+        let port = free_port();
+        let process = Self::launch(dir, &config, &data, port);
+        PrometheusServer {
+            process,
+            port,
+            data,
+            config,
+            dir: dir.to_owned(),
+        }
+    }
+
+    fn launch(dir: &Path, config: &Path, data: &Path, port: u16) -> Process {
+        Process::start(
+            "prometheus",
+            &program("prometheus"),
+            &[
+                format!("--config.file={}", config.display()),
+                format!("--storage.tsdb.path={}", data.display()),
+                format!("--web.listen-address=127.0.0.1:{port}"),
+                "--web.enable-lifecycle".to_owned(),
+                "--log.level=warn".to_owned(),
+            ],
+            dir,
+        )
+    }
+
+    /// Starts Prometheus again on the same port and data directory.
+    pub fn restart(&mut self) {
+        self.process.kill();
+        self.process = Self::launch(&self.dir, &self.config, &self.data, self.port);
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub async fn wait_ready(&self, client: &reqwest::Client) {
+        let url = format!("{}/-/ready", self.url());
+        wait_for(
+            "prometheus to be ready",
+            Duration::from_secs(60),
+            || async { matches!(get(client, &url).await, Some((200, _))).then_some(()) },
+        )
+        .await;
+    }
+}

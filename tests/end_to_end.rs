@@ -1,0 +1,247 @@
+//! End to end with real processes: `model-monitor simulate` serves three
+//! models (one drifts), a real Prometheus scrapes it, and `model-monitor run`
+//! queries that Prometheus. Then Prometheus is killed and restarted.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Process, PrometheusServer, free_port, get, model_monitor_binary, sample, wait_for};
+
+const DRIFT_AFTER_SECS: u64 = 45;
+const INTERVAL_SECS: u64 = 2;
+
+fn sidecar_config(prometheus_url: &str) -> String {
+    format!(
+        r#"prometheus:
+  url: {prometheus_url}
+  timeout: 5s
+evaluation:
+  interval: {INTERVAL_SECS}s
+  concurrency: 4
+monitors:
+  - name: e2e
+    selector: '{{job="simulate"}}'
+    group_by: [model, version]
+    window: 20s
+    reference: {{window: 30s}}
+    min_samples: 100
+    signals:
+      confidence:
+        histogram: model_prediction_confidence
+        detectors:
+          - {{type: psi}}
+          - {{type: ks}}
+          - {{type: chi_square}}
+          - {{type: zscore}}
+          - {{type: jensen_shannon, threshold: 0.1}}
+          - {{type: hellinger, threshold: 0.1}}
+          - {{type: wasserstein, threshold: 0.5}}
+      latency:
+        histogram: model_request_duration_seconds
+        detectors:
+          - {{type: quantile_ratio, quantile: 0.99, max_ratio: 1.5}}
+          - {{type: quantile_slo, quantile: 0.99, max: 2s}}
+"#
+    )
+}
+
+fn drifting(text: &str, model: &str, signal: &str, detector: &str) -> Option<f64> {
+    sample(
+        text,
+        "model_monitor_drift_detected",
+        &[("model", model), ("signal", signal), ("detector", detector)],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detects_the_drifting_model_only_and_survives_a_prometheus_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("http client");
+
+    let simulate_port = free_port();
+    let _simulate = Process::start(
+        "simulate",
+        &model_monitor_binary(),
+        &[
+            "simulate".into(),
+            format!("--web.listen-address=127.0.0.1:{simulate_port}"),
+            "--models=3".into(),
+            "--seed=7".into(),
+            "--drift-model=model-1".into(),
+            format!("--drift-after={DRIFT_AFTER_SECS}s"),
+            "--rate=25".into(),
+        ],
+        dir.path(),
+    );
+    let started = Instant::now();
+    let drift_at = started + Duration::from_secs(DRIFT_AFTER_SECS);
+
+    let mut prometheus =
+        PrometheusServer::start(dir.path(), &[format!("127.0.0.1:{simulate_port}")], "");
+    prometheus.wait_ready(&client).await;
+
+    let config = dir.path().join("model-monitor.yml");
+    std::fs::write(&config, sidecar_config(&prometheus.url())).expect("writing the config");
+    let sidecar_port = free_port();
+    let sidecar = Process::start(
+        "sidecar",
+        &model_monitor_binary(),
+        &[
+            "run".into(),
+            format!("--config.file={}", config.display()),
+            format!("--web.listen-address=127.0.0.1:{sidecar_port}"),
+            format!("--storage.path={}", dir.path().join("data").display()),
+        ],
+        dir.path(),
+    );
+    let metrics_url = format!("http://127.0.0.1:{sidecar_port}/metrics");
+
+    // All three models appear.
+    wait_for(
+        "all three models on /metrics",
+        Duration::from_secs(60),
+        || async {
+            let (_, text) = get(&client, &metrics_url).await?;
+            ["model-0", "model-1", "model-2"]
+                .iter()
+                .all(|model| {
+                    sample(
+                        &text,
+                        "model_monitor_signal_samples",
+                        &[("model", model), ("signal", "confidence")],
+                    )
+                    .is_some_and(|n| n > 0.0)
+                })
+                .then_some(())
+        },
+    )
+    .await;
+    let ready = get(&client, &format!("http://127.0.0.1:{sidecar_port}/-/ready")).await;
+    assert_eq!(
+        ready.map(|r| r.0),
+        Some(200),
+        "ready after the first evaluation"
+    );
+
+    // Until well after the shift, and then until the drift is seen, the
+    // stationary models never drift. The drifted model must be detected on
+    // confidence and latency within a bounded number of evaluations.
+    let stationary = ["model-0", "model-2"];
+    let confidence_detectors = [
+        "psi",
+        "ks",
+        "chi_square",
+        "zscore",
+        "jensen_shannon",
+        "hellinger",
+        "wasserstein",
+    ];
+    let bound = Duration::from_secs(40);
+    let mut confidence_seen = None;
+    let mut latency_seen = None;
+    let mut checks_before_drift = 0;
+    let mut ticker = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        ticker.tick().await;
+        let Some((200, text)) = get(&client, &metrics_url).await else {
+            panic!("/metrics not served; sidecar log:\n{}", sidecar.log_text());
+        };
+        for model in stationary {
+            for detector in confidence_detectors {
+                assert_ne!(
+                    drifting(&text, model, "confidence", detector),
+                    Some(1.0),
+                    "false drift for {model} confidence by {detector} at {:?}:\n{text}",
+                    started.elapsed()
+                );
+            }
+            for detector in ["quantile_ratio", "quantile_slo"] {
+                assert_ne!(
+                    drifting(&text, model, "latency", detector),
+                    Some(1.0),
+                    "false latency alert for {model} by {detector} at {:?}",
+                    started.elapsed()
+                );
+            }
+        }
+        let now = Instant::now();
+        if now < drift_at {
+            checks_before_drift += 1;
+            for detector in confidence_detectors {
+                assert_ne!(
+                    drifting(&text, "model-1", "confidence", detector),
+                    Some(1.0),
+                    "drift for model-1 before the shift by {detector}"
+                );
+            }
+            continue;
+        }
+        if confidence_seen.is_none()
+            && drifting(&text, "model-1", "confidence", "psi") == Some(1.0)
+            && drifting(&text, "model-1", "confidence", "ks") == Some(1.0)
+        {
+            confidence_seen = Some(now - drift_at);
+        }
+        if latency_seen.is_none()
+            && drifting(&text, "model-1", "latency", "quantile_ratio") == Some(1.0)
+        {
+            latency_seen = Some(now - drift_at);
+        }
+        if confidence_seen.is_some() && latency_seen.is_some() {
+            break;
+        }
+        assert!(
+            now - drift_at < bound,
+            "model-1 drift not detected within {bound:?} ({} evaluations) of the shift (confidence: {confidence_seen:?}, latency: {latency_seen:?}):\n{text}",
+            bound.as_secs() / INTERVAL_SECS
+        );
+    }
+    assert!(
+        checks_before_drift > 10,
+        "the stationary period was observed"
+    );
+    eprintln!("drift detected after: confidence {confidence_seen:?}, latency {latency_seen:?}");
+
+    // Prometheus dies: the sidecar keeps serving, with model_monitor_up 0.
+    prometheus.process.kill();
+    let up = |text: &str| sample(text, "model_monitor_up", &[("source", "e2e")]);
+    wait_for(
+        "model_monitor_up to fall to 0",
+        Duration::from_secs(30),
+        || async {
+            let (status, text) = get(&client, &metrics_url).await?;
+            assert_eq!(status, 200);
+            (up(&text) == Some(0.0)).then_some(())
+        },
+    )
+    .await;
+    let (_, status) = get(
+        &client,
+        &format!("http://127.0.0.1:{sidecar_port}/api/v1/status"),
+    )
+    .await
+    .expect("status API served");
+    let status: serde_json::Value = serde_json::from_str(&status).expect("status is JSON");
+    let errors = status["data"]["evaluation"]["sources"]["e2e"]["errors"].to_string();
+    assert!(
+        errors.contains("cannot reach"),
+        "status names the failure: {errors}"
+    );
+
+    // Prometheus comes back: so does the sidecar.
+    prometheus.restart();
+    prometheus.wait_ready(&client).await;
+    wait_for(
+        "model_monitor_up back to 1",
+        Duration::from_secs(60),
+        || async {
+            let (_, text) = get(&client, &metrics_url).await?;
+            (up(&text) == Some(1.0)).then_some(())
+        },
+    )
+    .await;
+}
