@@ -138,8 +138,11 @@ pub async fn get(client: &reqwest::Client, url: &str) -> Option<(u16, String)> {
     Some((status, response.text().await.ok()?))
 }
 
-/// Samples of an exposition-format text: (name, labels, value).
-pub fn parse_exposition(text: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
+/// One sample of an exposition-format text: (name, labels, value).
+pub type ExposedSample = (String, Vec<(String, String)>, f64);
+
+/// Samples of an exposition-format text.
+pub fn parse_exposition(text: &str) -> Vec<ExposedSample> {
     text.lines()
         .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
         .filter_map(|line| {
