@@ -289,3 +289,229 @@ fn validate(bounds: &[f64], counts: &[f64]) -> Result<(), HistogramError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bounds 1, 2, 4 with 2, 4, 2 and 2 (in `+Inf`) observations: the
+    /// hand-worked example most tests below use.
+    fn example(sum: Option<f64>) -> Distribution {
+        Distribution::from_bucket_counts(vec![1.0, 2.0, 4.0], vec![2.0, 4.0, 2.0, 2.0], sum)
+            .unwrap()
+    }
+
+    fn assert_close(actual: f64, expected: f64) {
+        assert!(
+            (actual - expected).abs() <= 1e-12 * expected.abs().max(1.0),
+            "{actual} != {expected}"
+        );
+    }
+
+    #[test]
+    fn cumulative_dips_are_clamped_against_the_running_maximum_and_counted() {
+        let histogram = Histogram {
+            bounds: vec![1.0, 2.0, 3.0],
+            cumulative: vec![2.0, 5.0, 4.0, 9.0],
+            sum: None,
+        };
+        let distribution = Distribution::from_histogram(&histogram).unwrap();
+        assert_eq!(distribution.counts(), &[2.0, 3.0, 0.0, 4.0]);
+        assert_eq!(distribution.corrections(), 1);
+        assert_eq!(distribution.total(), 9.0);
+    }
+
+    #[test]
+    fn monotone_cumulative_counts_need_no_correction() {
+        let histogram = Histogram {
+            bounds: vec![0.5, 1.0],
+            cumulative: vec![1.5, 1.5, 4.25],
+            sum: Some(3.0),
+        };
+        let distribution = Distribution::from_histogram(&histogram).unwrap();
+        assert_eq!(distribution.counts(), &[1.5, 0.0, 2.75]);
+        assert_eq!(distribution.corrections(), 0);
+        assert_eq!(distribution.sum(), Some(3.0));
+    }
+
+    #[test]
+    fn negative_bucket_counts_are_clamped_and_counted() {
+        let distribution =
+            Distribution::from_bucket_counts(vec![1.0, 2.0], vec![-0.5, 3.0, 1.0], None).unwrap();
+        assert_eq!(distribution.counts(), &[0.0, 3.0, 1.0]);
+        assert_eq!(distribution.corrections(), 1);
+        assert_eq!(distribution.total(), 4.0);
+    }
+
+    #[test]
+    fn malformed_histograms_are_rejected_with_a_reason() {
+        let check = |bounds: Vec<f64>, cumulative: Vec<f64>, expected: HistogramError| {
+            let histogram = Histogram {
+                bounds: bounds.clone(),
+                cumulative: cumulative.clone(),
+                sum: None,
+            };
+            assert_eq!(
+                Distribution::from_histogram(&histogram),
+                Err(expected.clone()),
+                "{bounds:?} {cumulative:?}"
+            );
+            assert_eq!(
+                Distribution::from_bucket_counts(bounds, cumulative, None),
+                Err(expected)
+            );
+        };
+        check(
+            vec![1.0, 2.0],
+            vec![1.0, 2.0],
+            HistogramError::MissingInfBucket,
+        );
+        check(
+            vec![1.0, 2.0],
+            vec![1.0, 2.0, 3.0, 4.0],
+            HistogramError::LengthMismatch {
+                bounds: 2,
+                counts: 4,
+            },
+        );
+        check(vec![], vec![], HistogramError::MissingInfBucket);
+        check(vec![], vec![5.0], HistogramError::NoFiniteBucket);
+        check(
+            vec![1.0, 1.0],
+            vec![0.0, 1.0, 2.0],
+            HistogramError::UnsortedBounds(1.0),
+        );
+        check(
+            vec![2.0, 1.0],
+            vec![0.0, 1.0, 2.0],
+            HistogramError::UnsortedBounds(1.0),
+        );
+        check(
+            vec![1.0, f64::INFINITY],
+            vec![0.0, 1.0, 2.0],
+            HistogramError::NonFiniteBound(f64::INFINITY),
+        );
+        check(
+            vec![1.0, 2.0],
+            vec![0.0, f64::INFINITY, 2.0],
+            HistogramError::NonFiniteCount {
+                bound: 2.0,
+                count: f64::INFINITY,
+            },
+        );
+        check(
+            vec![1.0, 2.0],
+            vec![0.0, 1.0, f64::NEG_INFINITY],
+            HistogramError::NonFiniteCount {
+                bound: f64::INFINITY,
+                count: f64::NEG_INFINITY,
+            },
+        );
+    }
+
+    #[test]
+    fn nan_counts_and_bounds_are_rejected() {
+        let nan_count = Distribution::from_bucket_counts(vec![1.0], vec![f64::NAN, 1.0], None);
+        assert!(matches!(
+            nan_count,
+            Err(HistogramError::NonFiniteCount { bound, count }) if bound == 1.0 && count.is_nan()
+        ));
+        let nan_bound = Distribution::from_bucket_counts(vec![f64::NAN], vec![1.0, 1.0], None);
+        assert!(matches!(nan_bound, Err(HistogramError::NonFiniteBound(bound)) if bound.is_nan()));
+    }
+
+    #[test]
+    fn representatives_follow_the_bucket_rules() {
+        let check = |bounds: Vec<f64>, expected: Vec<f64>| {
+            let counts = vec![1.0; bounds.len() + 1];
+            let distribution = Distribution::from_bucket_counts(bounds, counts, None).unwrap();
+            assert_eq!(distribution.representatives(), expected);
+        };
+        // Positive first bound: the first bucket spans (0, le_0].
+        check(vec![1.0, 2.0, 4.0], vec![0.5, 1.5, 3.0, 4.0]);
+        // First bound at or below zero: its value is the bound itself.
+        check(vec![0.0, 1.0], vec![0.0, 0.5, 1.0]);
+        check(vec![-1.0, 0.0, 1.0], vec![-1.0, -0.5, 0.5, 1.0]);
+        // One finite bound: the +Inf bucket sits on it.
+        check(vec![3.0], vec![1.5, 3.0]);
+    }
+
+    #[test]
+    fn mean_prefers_the_sum_and_stddev_uses_representatives() {
+        // Representatives 0.5, 1.5, 3, 4 with weights 0.2, 0.4, 0.2, 0.2:
+        // mean 2.1, second moment 5.95, variance 5.95 - 2.1^2 = 1.54.
+        let without_sum = example(None);
+        assert_close(without_sum.mean(), 2.1);
+        assert_close(without_sum.stddev(), 1.54_f64.sqrt());
+        let with_sum = example(Some(30.0));
+        assert_close(with_sum.mean(), 3.0);
+        assert_close(with_sum.stddev(), 1.54_f64.sqrt());
+    }
+
+    #[test]
+    fn a_non_finite_sum_is_treated_as_unknown() {
+        let distribution = example(Some(f64::NAN));
+        assert_eq!(distribution.sum(), None);
+        assert_close(distribution.mean(), 2.1);
+    }
+
+    #[test]
+    fn empty_windows_have_no_mean_stddev_or_quantile() {
+        let empty =
+            Distribution::from_bucket_counts(vec![1.0, 2.0], vec![0.0, 0.0, 0.0], Some(0.0))
+                .unwrap();
+        assert!(empty.is_empty());
+        assert!(empty.mean().is_nan());
+        assert!(empty.stddev().is_nan());
+        assert!(empty.quantile(0.5).is_nan());
+    }
+
+    #[test]
+    fn quantile_matches_histogram_quantile_worked_by_hand() {
+        // Cumulative counts 2, 6, 8, 10 at le = 1, 2, 4, +Inf.
+        let distribution = example(None);
+        let cases = [
+            // rank 1 in the lowest bucket, interpolated from 0.
+            (0.1, 0.5),
+            // rank 2 exactly fills the lowest bucket.
+            (0.2, 1.0),
+            // rank 5: 3 of the 4 observations in (1, 2].
+            (0.5, 1.75),
+            // rank 7: 1 of the 2 observations in (2, 4].
+            (0.7, 3.0),
+            // rank 8 exactly fills (2, 4].
+            (0.8, 4.0),
+            // ranks 9 and 10 fall in +Inf, which answers the highest bound.
+            (0.9, 4.0),
+            (1.0, 4.0),
+        ];
+        for (q, expected) in cases {
+            assert_close(distribution.quantile(q), expected);
+        }
+    }
+
+    #[test]
+    fn quantile_special_cases_follow_prometheus() {
+        let distribution = example(None);
+        assert_eq!(distribution.quantile(-0.1), f64::NEG_INFINITY);
+        assert_eq!(distribution.quantile(1.1), f64::INFINITY);
+        assert!(distribution.quantile(f64::NAN).is_nan());
+        // A lowest bound at or below zero is returned as it is.
+        let negative =
+            Distribution::from_bucket_counts(vec![-1.0, 0.0, 1.0], vec![5.0, 1.0, 1.0, 1.0], None)
+                .unwrap();
+        assert_eq!(negative.quantile(0.5), -1.0);
+        // Above the lowest bucket, interpolation starts at the previous bound.
+        // Rank 5.5 of 8 is halfway through (-1, 0].
+        assert_close(negative.quantile(0.6875), -0.5);
+    }
+
+    #[test]
+    fn quantile_skips_empty_buckets() {
+        let distribution =
+            Distribution::from_bucket_counts(vec![1.0, 2.0, 3.0], vec![0.0, 0.0, 4.0, 0.0], None)
+                .unwrap();
+        // Rank 2 of 4 lies halfway through (2, 3].
+        assert_close(distribution.quantile(0.5), 2.5);
+    }
+}
