@@ -339,3 +339,6 @@ fn proportions(distribution: &Distribution) -> impl Iterator<Item = f64> + '_ {
     let total = distribution.total();
     distribution.counts().iter().map(move |count| count / total)
 }
+
+#[cfg(test)]
+mod tests;
