@@ -229,7 +229,7 @@ mod tests {
 
     #[test]
     fn critical_values_invert_their_survival_functions() {
-        for alpha in [0.5, 0.05, 0.001, 1e-9] {
+        for alpha in [0.999, 0.9, 0.5, 0.05, 0.001, 1e-9, 1e-100] {
             let x = kolmogorov_isf(alpha);
             assert!(close(kolmogorov_sf(x), alpha, 1e-9), "ks alpha={alpha}");
             for df in [1.0, 4.0, 19.0] {
