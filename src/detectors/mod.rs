@@ -3,9 +3,43 @@
 //! decision rule.
 //!
 //! `detect` is a pure function: no clock, no I/O.
+//!
+//! One detector per file: [`PsiDetector`], [`KsDetector`],
+//! [`ChiSquareDetector`] and [`ZScoreDetector`] test a null hypothesis and
+//! by default decide on statistical and practical significance together;
+//! [`JensenShannonDetector`], [`HellingerDetector`] and
+//! [`WassersteinDetector`] compare a distance with a fixed threshold;
+//! [`QuantileRatioDetector`] and [`QuantileSloDetector`] watch serving
+//! quality. [`from_config`] builds any of them from a config entry, and each
+//! has a constructor and `named`/`with_min_samples` builder methods for code
+//! that assembles detectors itself.
 
-use crate::config::{DetectorConfig, DetectorKind};
+mod chi_square;
+mod distance;
+mod ks;
+mod psi;
+mod quantile;
+mod zscore;
+
+pub use chi_square::ChiSquareDetector;
+pub use distance::{
+    DEFAULT_DISTANCE_THRESHOLD, HellingerDetector, JensenShannonDetector, WassersteinDetector,
+};
+pub use ks::KsDetector;
+pub use psi::PsiDetector;
+pub use quantile::{QuantileRatioDetector, QuantileSloDetector};
+pub use zscore::{DEFAULT_BASELINE_THRESHOLD, ZScoreDetector};
+
+use crate::config::{DetectorConfig, DetectorKind, TestRule};
 use crate::stats::Distribution;
+
+/// Observations needed in each compared window before a decision, unless
+/// configured otherwise.
+pub const DEFAULT_MIN_SAMPLES: f64 = 100.0;
+
+/// Largest p-value the default rule calls significant, unless configured
+/// otherwise.
+pub const DEFAULT_FALSE_ALARM_RATE: f64 = 0.001;
 
 /// Whether an alert is about the input distribution or about serving quality.
 #[derive(
@@ -85,10 +119,226 @@ pub trait DriftDetector: Send + Sync {
 /// Builds the detector a config entry describes; decisions need at least
 /// `min_samples` observations in each compared window.
 pub fn from_config(config: &DetectorConfig, min_samples: f64) -> Box<dyn DriftDetector> {
-    todo!("{:?} {min_samples}", config.kind.type_name())
+    let name = config.name.clone();
+    match config.kind {
+        DetectorKind::Psi(rule) => Box::new(
+            PsiDetector::new(rule)
+                .named(name)
+                .with_min_samples(min_samples),
+        ),
+        DetectorKind::Ks(rule) => Box::new(
+            KsDetector::new(rule)
+                .named(name)
+                .with_min_samples(min_samples),
+        ),
+        DetectorKind::ChiSquare(rule) => Box::new(
+            ChiSquareDetector::new(rule)
+                .named(name)
+                .with_min_samples(min_samples),
+        ),
+        DetectorKind::ZScore {
+            rule,
+            baseline: None,
+        } => Box::new(
+            ZScoreDetector::new(rule)
+                .named(name)
+                .with_min_samples(min_samples),
+        ),
+        DetectorKind::ZScore {
+            rule,
+            baseline: Some(baseline),
+        } => Box::new(
+            ZScoreDetector::with_baseline(baseline.mean, baseline.std, rule.threshold)
+                .named(name)
+                .with_min_samples(min_samples),
+        ),
+        DetectorKind::JensenShannon { threshold } => Box::new(
+            JensenShannonDetector::new(threshold)
+                .named(name)
+                .with_min_samples(min_samples),
+        ),
+        DetectorKind::Hellinger { threshold } => Box::new(
+            HellingerDetector::new(threshold)
+                .named(name)
+                .with_min_samples(min_samples),
+        ),
+        DetectorKind::Wasserstein { threshold } => Box::new(
+            WassersteinDetector::new(threshold)
+                .named(name)
+                .with_min_samples(min_samples),
+        ),
+        DetectorKind::QuantileRatio {
+            quantile,
+            max_ratio,
+        } => Box::new(
+            QuantileRatioDetector::new(quantile, max_ratio)
+                .named(name)
+                .with_min_samples(min_samples),
+        ),
+        DetectorKind::QuantileSlo { quantile, max } => Box::new(
+            QuantileSloDetector::new(quantile, max)
+                .named(name)
+                .with_min_samples(min_samples),
+        ),
+    }
 }
 
-#[allow(dead_code)]
-fn _uses(kind: &DetectorKind) -> &'static str {
-    kind.type_name()
+/// A [`TestRule`] with the default false-alarm rate, no fixed threshold and
+/// the given smallest effect.
+pub fn default_rule(min_effect: f64) -> TestRule {
+    TestRule {
+        threshold: None,
+        false_alarm_rate: DEFAULT_FALSE_ALARM_RATE,
+        min_effect,
+    }
 }
+
+/// Adds the builder methods every detector shares: a `name` and a
+/// `min_samples` field are expected.
+macro_rules! builder_methods {
+    ($detector:ty) => {
+        impl $detector {
+            /// Sets the `detector` label of its results.
+            pub fn named(mut self, name: impl Into<String>) -> Self {
+                self.name = name.into();
+                self
+            }
+
+            /// Sets the observations needed in each compared window before a
+            /// decision.
+            pub fn with_min_samples(mut self, min_samples: f64) -> Self {
+                self.min_samples = min_samples;
+                self
+            }
+        }
+    };
+}
+pub(crate) use builder_methods;
+
+/// Both windows, checked to share their bucket bounds and to hold
+/// observations.
+fn comparable<'a>(
+    windows: Windows<'a>,
+) -> Result<(&'a Distribution, &'a Distribution), DetectError> {
+    if windows.reference.bounds() != windows.current.bounds() {
+        return Err(DetectError::BucketMismatch);
+    }
+    non_empty(windows.reference, "reference")?;
+    non_empty(windows.current, "current")?;
+    Ok((windows.reference, windows.current))
+}
+
+/// Fails with [`DetectError::EmptyWindow`] when `distribution` holds no
+/// observation.
+fn non_empty(distribution: &Distribution, which: &'static str) -> Result<(), DetectError> {
+    if distribution.is_empty() {
+        Err(DetectError::EmptyWindow(which))
+    } else {
+        Ok(())
+    }
+}
+
+/// The verdict when both windows count: too few observations in either
+/// means no decision.
+fn verdict(windows: Windows<'_>, min_samples: f64, drift: bool) -> Verdict {
+    let current = windows.current.total();
+    let reference = windows.reference.total();
+    if current < min_samples || reference < min_samples {
+        Verdict::InsufficientSamples {
+            current,
+            reference,
+            min_samples,
+        }
+    } else if drift {
+        Verdict::Drift
+    } else {
+        Verdict::NoDrift
+    }
+}
+
+/// The verdict when only the current window counts (fixed baselines and
+/// SLOs); the reference total is reported as it is but never decides.
+fn current_only_verdict(windows: Windows<'_>, min_samples: f64, drift: bool) -> Verdict {
+    let current = windows.current.total();
+    if current < min_samples {
+        Verdict::InsufficientSamples {
+            current,
+            reference: windows.reference.total(),
+            min_samples,
+        }
+    } else if drift {
+        Verdict::Drift
+    } else {
+        Verdict::NoDrift
+    }
+}
+
+/// What a hypothesis test computed before the rule decides.
+struct TestResult {
+    /// The exported statistic.
+    score: f64,
+    /// The value compared with a fixed threshold (`abs(z)` for z-scores).
+    magnitude: f64,
+    p_value: f64,
+    /// Whether the effect reaches `min_effect`.
+    practical: bool,
+    /// The smallest score at which the default rule says drift.
+    effective_threshold: f64,
+}
+
+/// Applies a [`TestRule`] to a test result: a fixed threshold when one is
+/// given, else statistical and practical significance together.
+fn decide(
+    rule: &TestRule,
+    result: TestResult,
+    windows: Windows<'_>,
+    min_samples: f64,
+) -> Result<Detection, DetectError> {
+    if !result.score.is_finite() {
+        return Err(DetectError::Undefined(format!(
+            "the score is not a finite number ({})",
+            result.score
+        )));
+    }
+    let (threshold, drift) = match rule.threshold {
+        Some(threshold) => (threshold, result.magnitude >= threshold),
+        None => (
+            result.effective_threshold,
+            result.p_value <= rule.false_alarm_rate && result.practical,
+        ),
+    };
+    Ok(Detection {
+        score: result.score,
+        threshold,
+        p_value: Some(result.p_value),
+        verdict: verdict(windows, min_samples, drift),
+    })
+}
+
+/// A fixed-threshold decision for detectors without a null distribution.
+fn decide_fixed(
+    score: f64,
+    threshold: f64,
+    verdict: impl FnOnce(bool) -> Verdict,
+) -> Result<Detection, DetectError> {
+    if !score.is_finite() {
+        return Err(DetectError::Undefined(format!(
+            "the score is not a finite number ({score})"
+        )));
+    }
+    Ok(Detection {
+        score,
+        threshold,
+        p_value: None,
+        verdict: verdict(score >= threshold),
+    })
+}
+
+/// Per-bucket proportions of a non-empty window.
+fn proportions(distribution: &Distribution) -> impl Iterator<Item = f64> + '_ {
+    let total = distribution.total();
+    distribution.counts().iter().map(move |count| count / total)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,77 @@
+//! The two-sample Kolmogorov-Smirnov statistic on the bucket bounds, with
+//! Kolmogorov's limiting distribution for `sqrt(n m / (n + m)) * D`.
+
+use crate::config::TestRule;
+use crate::stats::{kolmogorov_isf, kolmogorov_sf};
+
+use super::{
+    DEFAULT_MIN_SAMPLES, DetectError, Detection, DriftDetector, TestResult, Windows,
+    builder_methods, comparable, decide, default_rule,
+};
+
+/// `D = max_i abs(F_p(le_i) - F_q(le_i))` over the finite bounds; the
+/// p-value is `Q_KS(sqrt(e) D)` with `e = n m / (n + m)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KsDetector {
+    name: String,
+    rule: TestRule,
+    /// `x` with `Q_KS(x) = false_alarm_rate`, fixed for the detector's life.
+    critical: f64,
+    min_samples: f64,
+}
+
+impl KsDetector {
+    /// Smallest D worth an alert under the default rule.
+    pub const DEFAULT_MIN_EFFECT: f64 = 0.1;
+
+    /// A detector named `ks` deciding by `rule`.
+    pub fn new(rule: TestRule) -> KsDetector {
+        KsDetector {
+            name: "ks".to_owned(),
+            rule,
+            critical: kolmogorov_isf(rule.false_alarm_rate),
+            min_samples: DEFAULT_MIN_SAMPLES,
+        }
+    }
+}
+
+impl Default for KsDetector {
+    fn default() -> KsDetector {
+        KsDetector::new(default_rule(KsDetector::DEFAULT_MIN_EFFECT))
+    }
+}
+
+builder_methods!(KsDetector);
+
+impl DriftDetector for KsDetector {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn detect(&self, windows: Windows<'_>) -> Result<Detection, DetectError> {
+        let (reference, current) = comparable(windows)?;
+        let m = reference.total();
+        let n = current.total();
+        let finite = reference.bounds().len();
+        let mut below_p = 0.0;
+        let mut below_q = 0.0;
+        let mut score = 0.0_f64;
+        for (p, q) in reference.counts()[..finite]
+            .iter()
+            .zip(&current.counts()[..finite])
+        {
+            below_p += p;
+            below_q += q;
+            score = score.max((below_p / m - below_q / n).abs());
+        }
+        let effective_size = (n * m / (n + m)).sqrt();
+        let result = TestResult {
+            score,
+            magnitude: score,
+            p_value: kolmogorov_sf(effective_size * score),
+            practical: score >= self.rule.min_effect,
+            effective_threshold: (self.critical / effective_size).max(self.rule.min_effect),
+        };
+        decide(&self.rule, result, windows, self.min_samples)
+    }
+}
