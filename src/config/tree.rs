@@ -63,8 +63,16 @@ impl Scalar {
     /// The typed value of the expanded text, by the YAML 1.2 core schema;
     /// `None` for a value its explicit tag rejects (`!!int abc`). A scalar
     /// that was not null as written never becomes null by expansion.
+    ///
+    /// Text that came from the environment is typed as if it were plain,
+    /// even when quoted: YAML needs quotes around `${` inside `{...}` and
+    /// `[...]`, so `{concurrency: "${N}"}` is an integer.
     pub fn value(&self) -> Option<ScalarOwned> {
-        match resolve(&self.text, self.style, self.tag.as_ref()) {
+        let style = match (self.from_env, &self.tag) {
+            (true, None) => ScalarStyle::Plain,
+            _ => self.style,
+        };
+        match resolve(&self.text, style, self.tag.as_ref()) {
             Some(ScalarOwned::Null) if !self.is_null() => {
                 Some(ScalarOwned::String(self.text.clone()))
             }
