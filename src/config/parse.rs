@@ -679,20 +679,23 @@ impl Decoder<'_> {
         let mut first_line: HashMap<String, usize> = HashMap::new();
         let mut ok = true;
         for (index, item) in items.iter().enumerate() {
-            let Some((name, line)) = peek_text(item, "name") else {
+            let Some((name, name_node)) = peek(item, "name") else {
                 continue;
             };
             match first_line.get(&name) {
                 Some(first) => {
                     self.report(
-                        line,
+                        name_node.line,
                         &format!("{path}[{index}].name"),
-                        format!("duplicate {what} name {name:?} (first on line {first})"),
+                        format!(
+                            "duplicate {what} name {} (first on line {first})",
+                            shown(name_node)
+                        ),
                     );
                     ok = false;
                 }
                 None => {
-                    first_line.insert(name, line);
+                    first_line.insert(name, name_node.line);
                 }
             }
         }
@@ -950,7 +953,7 @@ impl Decoder<'_> {
                 self.report(
                     item.line,
                     &item_path,
-                    format!("invalid label name {label:?}"),
+                    format!("invalid label name {}", shown(item)),
                 );
                 ok = false;
             } else if label == "le" {
@@ -961,7 +964,11 @@ impl Decoder<'_> {
                 );
                 ok = false;
             } else if seen.contains(label) {
-                self.report(item.line, &item_path, format!("duplicate label {label:?}"));
+                self.report(
+                    item.line,
+                    &item_path,
+                    format!("duplicate label {}", shown(item)),
+                );
                 ok = false;
             }
             seen.push(label.clone());
@@ -1052,7 +1059,7 @@ impl Decoder<'_> {
         let histogram = self.required(&fields, "histogram", |d, n, p| {
             let name = d.string(n, p)?;
             if !is_metric_name(&name) {
-                d.report(n.line, p, format!("invalid metric name {name:?}"));
+                d.report(n.line, p, format!("invalid metric name {}", shown(n)));
                 return None;
             }
             if let Some(suffix) = ["_bucket", "_sum", "_count"]
@@ -1086,8 +1093,8 @@ impl Decoder<'_> {
         // other problems still takes part.
         let mut first_index: HashMap<String, usize> = HashMap::new();
         for (index, item) in items.iter().enumerate() {
-            let named = peek_text(item, "name");
-            let Some((name, _)) = named.clone().or_else(|| peek_text(item, "type")) else {
+            let named = peek(item, "name");
+            let Some((name, name_node)) = named.clone().or_else(|| peek(item, "type")) else {
                 continue;
             };
             match first_index.get(&name) {
@@ -1102,7 +1109,10 @@ impl Decoder<'_> {
                     self.report(
                         item.line,
                         &item_path,
-                        format!("duplicate detector name {name:?} (also {path}[{first}]){hint}"),
+                        format!(
+                            "duplicate detector name {} (also {path}[{first}]){hint}",
+                            shown(name_node)
+                        ),
                     );
                     ok = false;
                 }
@@ -1362,7 +1372,8 @@ impl Decoder<'_> {
             }
             (Some(n), None) => self
                 .url(n, &fields.path("url"))
-                .map(|url| SecretSource::Inline(url.to_string())),
+                .and(self.string(n, &fields.path("url")))
+                .map(|text| SecretSource::Inline(text.trim().to_owned())),
             (None, Some(n)) => self
                 .file_path(n, &fields.path("url_file"))
                 .map(SecretSource::File),
@@ -1475,7 +1486,7 @@ impl Decoder<'_> {
                     self.report(
                         item.line,
                         &item_path,
-                        format!("duplicate alert kind {kind:?}"),
+                        format!("duplicate alert kind {}", shown(item)),
                     );
                     ok = false;
                 }
@@ -1506,16 +1517,24 @@ impl Decoder<'_> {
     }
 }
 
-/// The text and line of a key's non-null scalar value in a mapping node,
+/// A scalar for a problem message (see [`Scalar::describe`]).
+fn shown(node: &Node) -> String {
+    match &node.kind {
+        Kind::Scalar(scalar) => scalar.describe(),
+        _ => node.kind_name().to_owned(),
+    }
+}
+
+/// The text and node of a key's non-null scalar value in a mapping node,
 /// without reporting anything (duplicate-name checks).
-fn peek_text(node: &Node, key: &str) -> Option<(String, usize)> {
+fn peek<'n>(node: &'n Node, key: &str) -> Option<(String, &'n Node)> {
     let Kind::Mapping(entries) = &node.kind else {
         return None;
     };
     entries.iter().find_map(
         |(key_node, value_node)| match (&key_node.kind, &value_node.kind) {
             (Kind::Scalar(k), Kind::Scalar(v)) if k.text == key && !v.broken && !v.is_null() => {
-                Some((v.text.clone(), value_node.line))
+                Some((v.text.clone(), value_node))
             }
             _ => None,
         },
@@ -2080,6 +2099,10 @@ mod tests {
         );
         let webhook = &parse(&hook("")).unwrap().webhooks[0];
         assert_eq!(webhook.format, WebhookFormat::Slack);
+        assert_eq!(
+            webhook.url,
+            SecretSource::Inline("https://hooks.example/x".to_owned())
+        );
         assert_eq!(webhook.method, "POST");
         assert_eq!(webhook.on, ["drift", "performance"]);
         assert_eq!(webhook.matcher, WebhookMatch::default());
@@ -2306,6 +2329,13 @@ webhooks:
                 "11: webhooks[0].url: invalid url: relative URL without a base",
                 "12: webhooks[1].headers.X: invalid header value",
                 "13: webhooks[2].timeout: invalid duration \"${SECRET_DURATION}\" (after expansion): expected a number followed by a unit (ms, s, m, h, d, w, y), e.g. 30s or 1h30m",
+            ])
+        );
+        // Names and labels from the environment are shown as written too.
+        assert_eq!(
+            problems(&mon("group_by: ['${PASSWORD}']")),
+            v(&[
+                "5: monitors[0].group_by[0]: invalid label name \"${PASSWORD}\" (after expansion)"
             ])
         );
         // Debug output of a valid config redacts inline secrets too.
