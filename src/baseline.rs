@@ -1,8 +1,38 @@
 //! Baseline files: reference bucket counts recorded once and kept, for
 //! `reference: {baseline_file: PATH}`.
+//!
+//! # Format
+//!
+//! YAML (or JSON, which YAML reads too), read with `serde_yaml_ng`:
+//!
+//! ```yaml
+//! signals:
+//!   confidence:                       # a signal name of the monitor
+//!     - labels: {model: fraud, version: v3}
+//!       buckets:                      # cumulative counts by upper bound (le)
+//!         "0.5": 20
+//!         "0.75": 55
+//!         "1": 100
+//!         "+Inf": 100
+//!       sum: 80.5                     # optional: sum of the observations
+//! ```
+//!
+//! - `labels` holds the monitor's `group_by` labels; a label left out is the
+//!   empty string (as in PromQL), a label not in `group_by` is an error.
+//! - `buckets` maps each finite upper bound, written as a number or a string,
+//!   and `+Inf` to the cumulative count of observations at or below it, as
+//!   `<name>_bucket` counts them. Counts are finite and not negative; small
+//!   decreases are clamped later, as for query answers (STATISTICS.md).
+//! - `sum` is optional; without it the mean comes from the bucket midpoints.
+//! - One entry per model and signal.
+//!
+//! Every problem of the file is reported at once, each naming the signal and
+//! the model it is about.
 
 use std::collections::BTreeMap;
 use std::path::Path;
+
+use serde::Deserialize;
 
 use crate::signals::ModelKey;
 use crate::stats::Histogram;
@@ -21,7 +51,245 @@ pub struct BaselineError {
     pub message: String,
 }
 
+/// The file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BaselineFile {
+    signals: BTreeMap<String, Vec<BaselineEntry>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BaselineEntry {
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    buckets: BTreeMap<String, f64>,
+    #[serde(default)]
+    sum: Option<f64>,
+}
+
 /// Reads a baseline file; `group_by` gives the label order of model keys.
 pub fn load(path: &Path, group_by: &[String]) -> Result<Baseline, BaselineError> {
-    todo!("{path:?} {group_by:?}")
+    let error = |message: String| BaselineError {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| error(format!("cannot read: {e}")))?;
+    parse(&text, group_by).map_err(error)
+}
+
+/// Parses the text of a baseline file; the error lists every problem.
+pub fn parse(text: &str, group_by: &[String]) -> Result<Baseline, String> {
+    let file: BaselineFile = serde_yaml_ng::from_str(text).map_err(|e| {
+        let message = e.to_string();
+        let message = message.strip_suffix('.').unwrap_or(&message);
+        format!("invalid baseline: {message}")
+    })?;
+    if file.signals.is_empty() {
+        return Err("no signals".to_owned());
+    }
+    let mut problems = Vec::new();
+    let mut baseline = Baseline::default();
+    for (signal, entries) in file.signals {
+        let models = baseline.signals.entry(signal.clone()).or_default();
+        for (index, entry) in entries.into_iter().enumerate() {
+            let key = model_key(&entry.labels, group_by);
+            let context = format!("signal {signal}, model {}", describe(&key));
+            for label in entry.labels.keys() {
+                if !group_by.contains(label) {
+                    problems.push(format!(
+                        "{context}: label {label:?} is not in group_by [{}]",
+                        group_by.join(", ")
+                    ));
+                }
+            }
+            match histogram(&entry) {
+                Ok(histogram) => {
+                    if models.insert(key, histogram).is_some() {
+                        problems.push(format!("{context}: entry {index} repeats this model"));
+                    }
+                }
+                Err(message) => problems.push(format!("{context}: {message}")),
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(baseline)
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// The model key in `group_by` order; missing labels are empty.
+fn model_key(labels: &BTreeMap<String, String>, group_by: &[String]) -> ModelKey {
+    ModelKey(
+        group_by
+            .iter()
+            .map(|name| (name.clone(), labels.get(name).cloned().unwrap_or_default()))
+            .collect(),
+    )
+}
+
+/// `{model="a", version="v1"}`.
+fn describe(key: &ModelKey) -> String {
+    let labels: Vec<String> = key.0.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{{{}}}", labels.join(", "))
+}
+
+fn histogram(entry: &BaselineEntry) -> Result<Histogram, String> {
+    let mut finite: Vec<(f64, f64)> = Vec::new();
+    let mut inf_count = None;
+    for (le, &count) in &entry.buckets {
+        if !count.is_finite() || count < 0.0 {
+            return Err(format!(
+                "bucket le={le:?} has count {count}; counts are finite and not negative"
+            ));
+        }
+        match parse_le(le) {
+            Some(bound) if bound == f64::INFINITY => inf_count = Some(count),
+            Some(bound) if bound.is_finite() => finite.push((bound, count)),
+            _ => return Err(format!("bucket bound {le:?} is not a number or +Inf")),
+        }
+    }
+    let Some(inf_count) = inf_count else {
+        return Err("no +Inf bucket".to_owned());
+    };
+    if finite.is_empty() {
+        return Err("no finite bucket".to_owned());
+    }
+    finite.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if let Some(pair) = finite.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+        return Err(format!("bucket bound {} appears twice", pair[0].0));
+    }
+    if let Some(sum) = entry.sum
+        && !sum.is_finite()
+    {
+        return Err(format!("sum {sum} is not finite"));
+    }
+    let bounds = finite.iter().map(|(bound, _)| *bound).collect();
+    let mut cumulative: Vec<f64> = finite.iter().map(|(_, count)| *count).collect();
+    cumulative.push(inf_count);
+    Ok(Histogram {
+        bounds,
+        cumulative,
+        sum: entry.sum,
+    })
+}
+
+/// A bucket bound: a number, or `+Inf` / `Inf` (any case).
+fn parse_le(text: &str) -> Option<f64> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("+inf") || text.eq_ignore_ascii_case("inf") {
+        return Some(f64::INFINITY);
+    }
+    text.parse::<f64>().ok().filter(|bound| !bound.is_nan())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group_by() -> Vec<String> {
+        vec!["model".to_owned(), "version".to_owned()]
+    }
+
+    fn key(model: &str, version: &str) -> ModelKey {
+        ModelKey(vec![
+            ("model".to_owned(), model.to_owned()),
+            ("version".to_owned(), version.to_owned()),
+        ])
+    }
+
+    #[test]
+    fn reads_cumulative_buckets_in_bound_order() {
+        let text = r#"
+signals:
+  confidence:
+    - labels: {version: v1, model: a}
+      buckets: {"0.5": 20, "+Inf": 100, "0.25": 5, "1": 100, "0.75": 55}
+      sum: 80.5
+    - labels: {model: b}
+      buckets: {0.5: 1, +Inf: 2}
+"#;
+        let baseline = parse(text, &group_by()).unwrap();
+        let models = &baseline.signals["confidence"];
+        assert_eq!(
+            models[&key("a", "v1")],
+            Histogram {
+                bounds: vec![0.25, 0.5, 0.75, 1.0],
+                cumulative: vec![5.0, 20.0, 55.0, 100.0, 100.0],
+                sum: Some(80.5),
+            }
+        );
+        assert_eq!(
+            models[&key("b", "")],
+            Histogram {
+                bounds: vec![0.5],
+                cumulative: vec![1.0, 2.0],
+                sum: None,
+            }
+        );
+    }
+
+    #[test]
+    fn reads_json_too() {
+        let text = r#"{"signals": {"latency": [{"labels": {"model": "a", "version": "1"},
+            "buckets": {"0.1": 3, "+Inf": 4}}]}}"#;
+        let baseline = parse(text, &group_by()).unwrap();
+        assert_eq!(
+            baseline.signals["latency"][&key("a", "1")].cumulative,
+            vec![3.0, 4.0]
+        );
+    }
+
+    #[test]
+    fn reports_every_problem_with_signal_and_model() {
+        let check = |text: &str, expected: &str| {
+            assert_eq!(parse(text, &group_by()).unwrap_err(), expected, "{text}");
+        };
+        check(
+            "signals:\n  confidence:\n    - labels: {model: a}\n      buckets: {\"0.5\": 1}\n",
+            "signal confidence, model {model=\"a\", version=\"\"}: no +Inf bucket",
+        );
+        check(
+            "signals:\n  c:\n    - labels: {model: a, team: x}\n      buckets: {\"0.5\": 1, +Inf: 2}\n    - labels: {model: b}\n      buckets: {\"x\": 1, +Inf: 2}\n",
+            "signal c, model {model=\"a\", version=\"\"}: label \"team\" is not in group_by [model, version]; \
+             signal c, model {model=\"b\", version=\"\"}: bucket bound \"x\" is not a number or +Inf",
+        );
+        check(
+            "signals:\n  c:\n    - labels: {model: a}\n      buckets: {\"+Inf\": 2}\n",
+            "signal c, model {model=\"a\", version=\"\"}: no finite bucket",
+        );
+        check(
+            "signals:\n  c:\n    - labels: {model: a}\n      buckets: {\"1\": -1, +Inf: 2}\n",
+            "signal c, model {model=\"a\", version=\"\"}: bucket le=\"1\" has count -1; counts are finite and not negative",
+        );
+        check(
+            "signals:\n  c:\n    - labels: {model: a}\n      buckets: {\"1\": 1, \"1.0\": 1, +Inf: 2}\n",
+            "signal c, model {model=\"a\", version=\"\"}: bucket bound 1 appears twice",
+        );
+        check(
+            "signals:\n  c:\n    - labels: {model: a}\n      buckets: {\"1\": 1, +Inf: 2}\n    - labels: {model: a}\n      buckets: {\"1\": 1, +Inf: 2}\n",
+            "signal c, model {model=\"a\", version=\"\"}: entry 1 repeats this model",
+        );
+        check("signals: {}\n", "no signals");
+        assert!(
+            parse("signal: {}\n", &group_by())
+                .unwrap_err()
+                .starts_with("invalid baseline: unknown field `signal`")
+        );
+    }
+
+    #[test]
+    fn load_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("baseline.yml");
+        std::fs::write(&path, "signals: {}\n").unwrap();
+        let error = load(&path, &group_by()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("baseline file {}: no signals", path.display())
+        );
+        assert!(load(&dir.path().join("missing.yml"), &group_by()).is_err());
+    }
 }

@@ -11,6 +11,7 @@
 //! on the invariants stated on each field.
 
 mod parse;
+mod tree;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -18,7 +19,57 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-pub use parse::{ConfigError, ConfigProblem, load_file, parse_str};
+pub use parse::{
+    ConfigError, ConfigProblem, load_file, load_file_with_env, parse_str, parse_str_with_env,
+};
+
+/// The detector types, as written in the `type` key, in the order problems list them.
+pub const DETECTOR_TYPES: [&str; 9] = [
+    "psi",
+    "ks",
+    "chi_square",
+    "zscore",
+    "jensen_shannon",
+    "hellinger",
+    "wasserstein",
+    "quantile_ratio",
+    "quantile_slo",
+];
+
+/// Default `prometheus.timeout` and `webhooks[].timeout`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default `prometheus.max_response_bytes`: 64 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+/// Default `prometheus.post_threshold_bytes`.
+pub const DEFAULT_POST_THRESHOLD_BYTES: usize = 2048;
+/// Default `evaluation.interval`.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
+/// Default `evaluation.concurrency`.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+/// Default `monitors[].window`.
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(5 * 60);
+/// Default `monitors[].reference`: `{offset: 7d}`.
+pub const DEFAULT_REFERENCE_OFFSET: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Default `monitors[].min_samples`.
+pub const DEFAULT_MIN_SAMPLES: f64 = 100.0;
+/// Default `false_alarm_rate` of the hypothesis-test detectors.
+pub const DEFAULT_FALSE_ALARM_RATE: f64 = 0.001;
+/// Default fixed threshold of `jensen_shannon`, `hellinger` and `wasserstein`.
+pub const DEFAULT_DISTANCE_THRESHOLD: f64 = 0.1;
+/// Default `webhooks[].cooldown`.
+pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(6 * 3600);
+/// Default `webhooks[].max_age`.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// Default `min_effect` of a hypothesis-test detector type (STATISTICS.md):
+/// PSI 0.1, KS D 0.1, Cramér's V 0.1 for chi-square, 0.2 sd for zscore.
+pub fn default_min_effect(type_name: &str) -> Option<f64> {
+    match type_name {
+        "psi" | "ks" | "chi_square" => Some(0.1),
+        "zscore" => Some(0.2),
+        _ => None,
+    }
+}
 
 /// The whole configuration file.
 #[derive(Debug, Clone, PartialEq)]

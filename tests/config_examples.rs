@@ -1,0 +1,154 @@
+//! Every config under `examples/` must parse, every baseline file they name
+//! must load, and a file with several mistakes must report each of them with
+//! its line.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use model_monitor::baseline;
+use model_monitor::config::{ReferenceConfig, load_file_with_env, parse_str_with_env};
+
+/// The environment the examples expect; nothing else is set.
+fn example_env(name: &str) -> Option<String> {
+    match name {
+        "MODEL_MONITOR_PROMETHEUS_URL" => Some("http://localhost:9090".to_owned()),
+        "SLACK_WEBHOOK_URL" => Some("https://hooks.slack.com/services/T000/B000/XXXX".to_owned()),
+        _ => None,
+    }
+}
+
+fn yml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("examples/ is readable") {
+        let path = entry.expect("directory entry").path();
+        if path.is_dir() {
+            yml_files(&path, out);
+        } else if path
+            .extension()
+            .is_some_and(|ext| ext == "yml" || ext == "yaml")
+        {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_example_config_parses_and_its_baselines_load() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut files = Vec::new();
+    yml_files(&examples, &mut files);
+    files.sort();
+    let baselines_dir = examples.join("baselines");
+    let (baseline_files, configs): (Vec<_>, Vec<_>) = files
+        .into_iter()
+        .partition(|path| path.starts_with(&baselines_dir));
+    assert!(
+        configs.len() >= 3,
+        "expected the example configs, found {configs:?}"
+    );
+
+    let mut failures = Vec::new();
+    let mut referenced = BTreeSet::new();
+    for path in &configs {
+        match load_file_with_env(path, &example_env) {
+            Ok(config) => {
+                for monitor in &config.monitors {
+                    if let ReferenceConfig::BaselineFile(file) = &monitor.reference {
+                        referenced.insert(file.clone());
+                        if let Err(error) = baseline::load(file, &monitor.group_by) {
+                            failures.push(error.to_string());
+                        }
+                    }
+                }
+            }
+            Err(error) => failures.extend(error.problems.iter().map(ToString::to_string)),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "examples do not parse:\n{}",
+        failures.join("\n")
+    );
+    for file in baseline_files {
+        assert!(
+            referenced.contains(&file),
+            "{} is not used by any example config",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn the_demo_config_is_what_the_demo_needs() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo.yml");
+    let config = load_file_with_env(&path, &example_env).unwrap();
+    assert_eq!(config.prometheus.url.as_str(), "http://localhost:9090/");
+    assert_eq!(config.evaluation.interval.as_secs(), 5);
+    let monitor = &config.monitors[0];
+    assert_eq!(monitor.window.as_secs(), 60);
+    assert_eq!(
+        monitor.reference,
+        ReferenceConfig::Window(std::time::Duration::from_secs(600))
+    );
+    assert_eq!(monitor.min_samples, 100.0);
+    let names = |signal: &str| -> Vec<String> {
+        monitor.signals[signal]
+            .detectors
+            .iter()
+            .map(|d| d.kind.type_name().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        names("confidence"),
+        [
+            "psi",
+            "ks",
+            "chi_square",
+            "jensen_shannon",
+            "hellinger",
+            "wasserstein",
+            "zscore"
+        ]
+    );
+    assert_eq!(names("latency"), ["quantile_ratio", "quantile_slo"]);
+}
+
+/// The file of the "three mistakes" check: a misspelt key (line 5), a
+/// detector type that does not exist (line 14) and a quantile above 1 (line 18).
+const THREE_MISTAKES: &str = "\
+prometheus:
+  url: http://localhost:9090
+evaluation:
+  interval: 30s
+  concurency: 4
+monitors:
+  - name: classifiers
+    selector: '{namespace=\"ml\"}'
+    signals:
+      confidence:
+        histogram: model_prediction_confidence
+        detectors:
+          - {type: psi}
+          - {type: kolmogorov}
+      latency:
+        histogram: model_request_duration_seconds
+        detectors:
+          - {type: quantile_slo, quantile: 99, max: 250ms}
+";
+
+#[test]
+fn three_mistakes_are_all_reported_with_their_lines() {
+    let error = parse_str_with_env(THREE_MISTAKES, "three-mistakes.yml", &example_env).unwrap_err();
+    let shown: Vec<String> = error.problems.iter().map(ToString::to_string).collect();
+    // What `check-config` prints, one problem per line.
+    println!("{}", shown.join("\n"));
+    assert_eq!(
+        shown,
+        [
+            "three-mistakes.yml:5: evaluation.concurency: unknown key \"concurency\"; allowed keys: interval, concurrency",
+            "three-mistakes.yml:14: monitors[0].signals.confidence.detectors[1].type: unknown detector type \"kolmogorov\"; valid detector types: psi, ks, chi_square, zscore, jensen_shannon, hellinger, wasserstein, quantile_ratio, quantile_slo",
+            "three-mistakes.yml:18: monitors[0].signals.latency.detectors[0].quantile: must be between 0 and 1 (exclusive), got 99",
+        ]
+    );
+    let lines: Vec<Option<usize>> = error.problems.iter().map(|p| p.line).collect();
+    assert_eq!(lines, [Some(5), Some(14), Some(18)]);
+}
