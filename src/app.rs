@@ -64,6 +64,29 @@ pub fn shutdown_on_signals() -> CancellationToken {
 pub fn check_config(path: &Path) -> i32 {
     match config::load_file(path) {
         Ok(config) => {
+            let baseline_errors: Vec<String> = config
+                .monitors
+                .iter()
+                .filter_map(|monitor| match &monitor.reference {
+                    config::ReferenceConfig::BaselineFile(file) => {
+                        crate::baseline::load(file, &monitor.group_by)
+                            .err()
+                            .map(|error| format!("monitors {:?}: {error}", monitor.name))
+                    }
+                    _ => None,
+                })
+                .collect();
+            if !baseline_errors.is_empty() {
+                for error in &baseline_errors {
+                    eprintln!("{}: {error}", path.display());
+                }
+                eprintln!(
+                    "{}: {} problem(s) found",
+                    path.display(),
+                    baseline_errors.len()
+                );
+                return 1;
+            }
             println!(
                 "{}: ok ({} monitor(s), {} webhook(s))",
                 path.display(),

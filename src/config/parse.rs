@@ -963,6 +963,15 @@ impl Decoder<'_> {
                     "le cannot be in group_by: it is the bucket label",
                 );
                 ok = false;
+            } else if ["monitor", "signal", "detector", "quantile"].contains(&label.as_str()) {
+                self.report(
+                    item.line,
+                    &item_path,
+                    format!(
+                        "{label} cannot be in group_by: model-monitor exports its own {label} label"
+                    ),
+                );
+                ok = false;
             } else if seen.contains(label) {
                 self.report(
                     item.line,
@@ -1965,6 +1974,7 @@ mod tests {
                 vec!["5: monitors[0].group_by[1]: duplicate label \"model\"".to_owned()],
             ),
             ("le in group_by", mon("group_by: [model, le]"), vec!["5: monitors[0].group_by[1]: le cannot be in group_by: it is the bucket label".to_owned()]),
+            ("exported label in group_by", mon("group_by: [model, signal]"), vec!["5: monitors[0].group_by[1]: signal cannot be in group_by: model-monitor exports its own signal label".to_owned()]),
             ("invalid label", mon("group_by: [model-name]"), vec!["5: monitors[0].group_by[0]: invalid label name \"model-name\"".to_owned()]),
             ("window 0", mon("window: 0s"), vec!["5: monitors[0].window: must be greater than 0".to_owned()]),
             ("negative min_samples", mon("min_samples: -1"), vec!["5: monitors[0].min_samples: must not be negative, got -1".to_owned()]),
