@@ -22,7 +22,10 @@ pub struct ModelKey(pub Vec<(String, String)>);
 impl ModelKey {
     /// The value of one label, if it is part of the key.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 

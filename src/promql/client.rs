@@ -18,7 +18,11 @@ impl PromClient {
     }
 
     /// Runs an instant query evaluated at `time`.
-    pub async fn query(&self, query: &str, time: DateTime<Utc>) -> Result<QueryResponse, PromError> {
+    pub async fn query(
+        &self,
+        query: &str,
+        time: DateTime<Utc>,
+    ) -> Result<QueryResponse, PromError> {
         todo!("{query} {time}")
     }
 

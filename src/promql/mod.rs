@@ -71,7 +71,10 @@ pub enum PromError {
     #[error("cannot decode response: {0}")]
     Decode(String),
     #[error("expected a {expected} result, got {got}")]
-    UnexpectedResultType { expected: &'static str, got: &'static str },
+    UnexpectedResultType {
+        expected: &'static str,
+        got: &'static str,
+    },
     #[error("cannot read credentials: {0}")]
     Credentials(String),
     #[error("request failed: {0}")]
