@@ -25,7 +25,7 @@
 //!   [`Simulation::advance_to`].
 //! - `model`: one model's random stream, distributions and totals.
 //! - `exposition`: the text exposition format.
-//! - `server`: the HTTP face, [`router`] and [`serve`], which owns the clock.
+//! - `server`: the HTTP face, [`router`] and [`serve`], which own the clock.
 
 mod exposition;
 mod model;
@@ -36,7 +36,7 @@ pub use model::{
     CONFIDENCE_BUCKETS, DRIFT_CONCENTRATION_DIVISOR, DRIFT_CONFIDENCE_DROP, DRIFT_LATENCY_FACTOR,
     DRIFT_SIGMA_FACTOR, LATENCY_BUCKETS, ModelParameters,
 };
-pub use server::{router, serve};
+pub use server::{router, router_with_clock, serve};
 
 use model::{ModelState, Sampler};
 use std::time::Duration;

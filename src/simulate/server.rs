@@ -1,11 +1,12 @@
 //! The HTTP face of the simulation: `/metrics`, a landing page at `/` and
 //! `/-/healthy`.
 //!
-//! This is the only part of the simulation that reads a clock. Elapsed time
-//! is measured with `tokio::time::Instant` from the moment the router is
-//! built, so tests with paused time control it too. Each scrape advances the
-//! simulation to the current elapsed time and renders it under one mutex, on
-//! a blocking thread because ten thousand models take milliseconds.
+//! This is the only part of the simulation that reads a clock. [`router`]
+//! measures elapsed time with `tokio::time::Instant` from the moment it is
+//! built; [`router_with_clock`] takes any clock, so tests can set the time a
+//! scrape sees. Each scrape advances the simulation to the current elapsed
+//! time and renders it under one mutex, on a blocking thread because ten
+//! thousand models take milliseconds.
 
 use super::exposition::CONTENT_TYPE;
 use super::{SimulateOptions, Simulation};
@@ -16,6 +17,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 use tokio::time::Instant;
 
 /// Serves `/metrics` on the listener until `shutdown` completes.
@@ -36,9 +38,20 @@ pub async fn serve(
 
 /// The routes of the simulated model server; its clock starts now.
 pub fn router(simulation: Simulation) -> Router {
+    let start = Instant::now();
+    router_with_clock(simulation, move || start.elapsed())
+}
+
+/// The routes of the simulated model server, reading the elapsed simulated
+/// time from `clock` on every scrape. The clock should never go back; if it
+/// does, scrapes repeat the latest state.
+pub fn router_with_clock(
+    simulation: Simulation,
+    clock: impl Fn() -> Duration + Send + Sync + 'static,
+) -> Router {
     let shared = Arc::new(Shared {
         simulation: Mutex::new(simulation),
-        start: Instant::now(),
+        clock: Box::new(clock),
         last_len: AtomicUsize::new(0),
     });
     Router::new()
@@ -50,15 +63,15 @@ pub fn router(simulation: Simulation) -> Router {
 
 struct Shared {
     simulation: Mutex<Simulation>,
-    /// Elapsed simulated time is measured from here.
-    start: Instant,
+    /// Returns the elapsed simulated time.
+    clock: Box<dyn Fn() -> Duration + Send + Sync>,
     /// The length of the last scrape, so the next one allocates its buffer
     /// once at the right size.
     last_len: AtomicUsize,
 }
 
 impl Shared {
-    fn scrape(&self, elapsed: std::time::Duration) -> String {
+    fn scrape(&self, elapsed: Duration) -> String {
         let mut out = String::with_capacity(self.last_len.load(Ordering::Relaxed) + 4096);
         {
             let mut simulation = self
@@ -74,7 +87,7 @@ impl Shared {
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
-    let elapsed = shared.start.elapsed();
+    let elapsed = (shared.clock)();
     match tokio::task::spawn_blocking(move || shared.scrape(elapsed)).await {
         Ok(body) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response(),
         Err(error) => (
