@@ -7,6 +7,10 @@
 //! scrape sees. Each scrape advances the simulation to the current elapsed
 //! time and renders it under one mutex, on a blocking thread because ten
 //! thousand models take milliseconds.
+//!
+//! Ten thousand models make a 30 MB body. Rather than allocating (and
+//! page-faulting) that much on every scrape, the buffer of a finished
+//! response goes back to a one-slot pool and the next scrape renders into it.
 
 use super::exposition::CONTENT_TYPE;
 use super::{SimulateOptions, Simulation};
@@ -15,6 +19,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use bytes::Bytes;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -53,6 +58,7 @@ pub fn router_with_clock(
         simulation: Mutex::new(simulation),
         clock: Box::new(clock),
         last_len: AtomicUsize::new(0),
+        spare: Mutex::new(None),
     });
     Router::new()
         .route("/", get(landing))
@@ -65,14 +71,51 @@ struct Shared {
     simulation: Mutex<Simulation>,
     /// Returns the elapsed simulated time.
     clock: Box<dyn Fn() -> Duration + Send + Sync>,
-    /// The length of the last scrape, so the next one allocates its buffer
-    /// once at the right size.
+    /// The length of the last scrape, so a new buffer is allocated once at
+    /// the right size.
     last_len: AtomicUsize,
+    /// The buffer of the last response once it has been sent.
+    spare: Mutex<Option<String>>,
+}
+
+/// A rendered body that returns its buffer to [`Shared::spare`] when the
+/// response is done with it.
+struct PooledBody {
+    text: String,
+    home: Arc<Shared>,
+}
+
+impl AsRef<[u8]> for PooledBody {
+    fn as_ref(&self) -> &[u8] {
+        self.text.as_bytes()
+    }
+}
+
+impl Drop for PooledBody {
+    fn drop(&mut self) {
+        let text = std::mem::take(&mut self.text);
+        *self
+            .home
+            .spare
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(text);
+    }
 }
 
 impl Shared {
-    fn scrape(&self, elapsed: Duration) -> String {
-        let mut out = String::with_capacity(self.last_len.load(Ordering::Relaxed) + 4096);
+    fn scrape(self: Arc<Shared>, elapsed: Duration) -> Bytes {
+        let spare = self
+            .spare
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let mut out = match spare {
+            Some(mut spare) => {
+                spare.clear();
+                spare
+            }
+            None => String::with_capacity(self.last_len.load(Ordering::Relaxed) + 4096),
+        };
         {
             let mut simulation = self
                 .simulation
@@ -82,7 +125,10 @@ impl Shared {
             simulation.render(&mut out);
         }
         self.last_len.store(out.len(), Ordering::Relaxed);
-        out
+        Bytes::from_owner(PooledBody {
+            text: out,
+            home: self,
+        })
     }
 }
 
