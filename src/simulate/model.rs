@@ -322,6 +322,13 @@ mod tests {
     }
 
     #[test]
+    fn per_model_state_stays_small() {
+        // Ten thousand models must fit in a few megabytes.
+        let size = std::mem::size_of::<ModelState>();
+        assert!(size <= 512, "{size} bytes per model");
+    }
+
+    #[test]
     fn a_zero_rate_serves_nothing() {
         let mut state = ModelState::new(1, 0, 0.0);
         state.advance(1e9, 0.0, None);
