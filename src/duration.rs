@@ -10,7 +10,9 @@ use std::time::Duration;
 pub enum DurationError {
     #[error("empty duration")]
     Empty,
-    #[error("invalid duration {0:?}: expected a number followed by a unit (ms, s, m, h, d, w, y), e.g. 30s or 1h30m")]
+    #[error(
+        "invalid duration {0:?}: expected a number followed by a unit (ms, s, m, h, d, w, y), e.g. 30s or 1h30m"
+    )]
     Invalid(String),
     #[error("invalid duration {0:?}: units must go from largest to smallest, each once")]
     UnitOrder(String),
@@ -56,7 +58,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
             .find(|(unit, _)| rest.starts_with(unit))
             .ok_or_else(|| DurationError::Invalid(text.to_owned()))?;
         index += unit.len();
-        let rank = ORDER.iter().position(|u| u == unit).expect("unit is listed");
+        let rank = ORDER
+            .iter()
+            .position(|u| u == unit)
+            .expect("unit is listed");
         if last_rank.is_some_and(|last| rank <= last) {
             return Err(DurationError::UnitOrder(text.to_owned()));
         }
@@ -75,7 +80,12 @@ pub fn format_duration(duration: Duration) -> String {
     if ms == 0 {
         return "0s".to_owned();
     }
-    for (unit, factor) in [("d", 86_400_000u64), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+    for (unit, factor) in [
+        ("d", 86_400_000u64),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
         if ms % factor == 0 {
             return format!("{}{unit}", ms / factor);
         }

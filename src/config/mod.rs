@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-pub use parse::{load_file, parse_str, ConfigError, ConfigProblem};
+pub use parse::{ConfigError, ConfigProblem, load_file, parse_str};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, PartialEq)]
@@ -191,17 +191,29 @@ pub enum DetectorKind {
         baseline: Option<ZScoreBaseline>,
     },
     /// Fixed threshold in [0, 1]; default 0.1.
-    JensenShannon { threshold: f64 },
+    JensenShannon {
+        threshold: f64,
+    },
     /// Fixed threshold in [0, 1]; default 0.1.
-    Hellinger { threshold: f64 },
+    Hellinger {
+        threshold: f64,
+    },
     /// Fixed threshold on W1 / sd of the reference; >= 0, default 0.1.
-    Wasserstein { threshold: f64 },
+    Wasserstein {
+        threshold: f64,
+    },
     /// Drift when current quantile / reference quantile >= max_ratio.
     /// quantile in (0, 1); max_ratio > 0.
-    QuantileRatio { quantile: f64, max_ratio: f64 },
+    QuantileRatio {
+        quantile: f64,
+        max_ratio: f64,
+    },
     /// Breach when the current quantile >= max (in the signal's unit; a
     /// duration such as `250ms` is read as seconds). quantile in (0, 1).
-    QuantileSlo { quantile: f64, max: f64 },
+    QuantileSlo {
+        quantile: f64,
+        max: f64,
+    },
 }
 
 impl DetectorKind {

@@ -8,7 +8,9 @@ use crate::config::{DetectorConfig, DetectorKind};
 use crate::stats::Distribution;
 
 /// Whether an alert is about the input distribution or about serving quality.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
     Drift,
@@ -38,7 +40,11 @@ pub enum Verdict {
     Drift,
     NoDrift,
     /// Too few observations for a decision; the score may still be shown.
-    InsufficientSamples { current: f64, reference: f64, min_samples: f64 },
+    InsufficientSamples {
+        current: f64,
+        reference: f64,
+        min_samples: f64,
+    },
 }
 
 /// What a detector computed.
