@@ -40,6 +40,8 @@ enum Answer {
     Owned(StatusCode, String),
     /// An endless chunked body without a Content-Length.
     Endless,
+    /// Announces a Content-Length of 1 GB, then never sends the body.
+    HugeLengthNeverSent,
     /// Never answers.
     Never,
 }
@@ -75,6 +77,15 @@ async fn serve(answer: Answer) -> (SocketAddr, Log) {
                         Ok::<_, std::io::Error>(chunk.clone())
                     });
                     Response::new(Body::from_stream(stream))
+                }
+                Answer::HugeLengthNeverSent => {
+                    let stream = futures::stream::pending::<Result<Bytes, std::io::Error>>();
+                    let mut response = Response::new(Body::from_stream(stream));
+                    response.headers_mut().insert(
+                        header::CONTENT_LENGTH,
+                        header::HeaderValue::from_static("1000000000"),
+                    );
+                    response
                 }
                 Answer::Never => {
                     std::future::pending::<()>().await;
@@ -376,6 +387,23 @@ async fn rejects_a_body_over_the_cap_from_its_content_length() {
         .await
         .unwrap();
     assert_eq!(answer.data.result_type(), "string");
+}
+
+#[tokio::test]
+async fn rejects_an_announced_oversized_body_before_reading_it() {
+    let (address, _) = serve(Answer::HugeLengthNeverSent).await;
+    let mut settings = config(&base(address));
+    // Reading the body would hang until this timeout: only the early check passes.
+    settings.timeout = Duration::from_secs(5);
+    let error = PromClient::new(&settings)
+        .unwrap()
+        .query("up", at())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, PromError::TooLarge { limit: 1_048_576 }),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]
