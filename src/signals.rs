@@ -6,7 +6,7 @@
 //! window's `_sum` joined in under `le="sum"`. The number of queries per
 //! cycle therefore does not grow with the number of models.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -149,38 +149,44 @@ pub fn group_histograms(
     samples: Vec<Sample>,
     group_by: &[String],
 ) -> BTreeMap<ModelKey, Result<Histogram, SignalError>> {
-    let mut models: BTreeMap<ModelKey, ModelBuckets> = BTreeMap::new();
-    for sample in samples {
-        let key = ModelKey(
-            group_by
-                .iter()
-                .map(|name| {
-                    let value = sample.labels.get(name).cloned().unwrap_or_default();
-                    (name.clone(), value)
-                })
-                .collect(),
-        );
-        let le = sample.labels.get("le").map(String::as_str).unwrap_or("");
-        models.entry(key).or_default().add(le, sample.value);
+    // Samples are grouped under borrowed label values; owned keys are built
+    // once per model rather than once per sample.
+    let mut models: HashMap<Vec<&str>, ModelBuckets<'_>> = HashMap::new();
+    for sample in &samples {
+        let values: Vec<&str> = group_by
+            .iter()
+            .map(|name| sample.labels.get(name).map_or("", String::as_str))
+            .collect();
+        let le = sample.labels.get("le").map_or("", String::as_str);
+        models.entry(values).or_default().add(le, sample.value);
     }
     models
         .into_iter()
-        .map(|(key, buckets)| (key, buckets.finish()))
+        .map(|(values, buckets)| {
+            let key = ModelKey(
+                group_by
+                    .iter()
+                    .zip(values)
+                    .map(|(name, value)| (name.clone(), value.to_owned()))
+                    .collect(),
+            );
+            (key, buckets.finish())
+        })
         .collect()
 }
 
 /// One model's samples while they are being collected.
 #[derive(Default)]
-struct ModelBuckets {
+struct ModelBuckets<'a> {
     /// (bound, count, le as written) of each bucket sample.
-    buckets: Vec<(f64, f64, String)>,
+    buckets: Vec<(f64, f64, &'a str)>,
     sum: Option<f64>,
     /// The first problem met; later samples of the model are ignored.
     error: Option<SignalError>,
 }
 
-impl ModelBuckets {
-    fn add(&mut self, le: &str, value: f64) {
+impl<'a> ModelBuckets<'a> {
+    fn add(&mut self, le: &'a str, value: f64) {
         if self.error.is_some() {
             return;
         }
@@ -192,7 +198,7 @@ impl ModelBuckets {
             return;
         }
         match parse_le(le) {
-            Some(bound) => self.buckets.push((bound, value, le.to_owned())),
+            Some(bound) => self.buckets.push((bound, value, le)),
             None => self.error = Some(SignalError::BadLe(le.to_owned())),
         }
     }
@@ -203,7 +209,7 @@ impl ModelBuckets {
         }
         self.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
         if let Some(pair) = self.buckets.windows(2).find(|pair| pair[0].0 == pair[1].0) {
-            return Err(SignalError::DuplicateLe(pair[1].2.clone()));
+            return Err(SignalError::DuplicateLe(pair[1].2.to_owned()));
         }
         match self.buckets.last() {
             Some((bound, _, _)) if *bound == f64::INFINITY => {}
