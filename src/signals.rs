@@ -6,11 +6,13 @@
 //! window's `_sum` joined in under `le="sum"`. The number of queries per
 //! cycle therefore does not grow with the number of models.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use crate::config::{MonitorConfig, ReferenceConfig};
+use crate::duration::format_duration;
 use crate::promql::Sample;
 use crate::stats::{Histogram, HistogramError};
 
@@ -48,12 +50,80 @@ impl WindowRole {
 
 /// The grouped query for one histogram and window of a monitor, or `None`
 /// for a reference that comes from a baseline file.
+///
+/// The answer holds, per model, one sample per bucket bound (`le`) and one
+/// sample with `le="sum"` for the window's `_sum`:
+///
+/// ```text
+/// sum by (model, version, le) (increase(h_bucket{sel}[5m] offset 7d))
+///   or label_replace(sum by (model, version) (increase(h_sum{sel}[5m] offset 7d)), "le", "sum", "", "")
+/// ```
+///
+/// The current window is `[window]` ending at the evaluation time. A
+/// reference is `[window] offset d` for `Offset(d)`, `[w] offset <window>`
+/// for `Window(w)` (the span just before the current window), and
+/// `[end - start] @ <end>` for `Range`.
 pub fn histogram_query(
     monitor: &MonitorConfig,
     histogram: &str,
     role: WindowRole,
 ) -> Option<String> {
-    todo!("{monitor:?} {histogram} {role:?}")
+    let (range, modifier) = match role {
+        WindowRole::Current => (monitor.window, String::new()),
+        WindowRole::Reference => match &monitor.reference {
+            ReferenceConfig::Offset(offset) => (
+                monitor.window,
+                format!(" offset {}", format_duration(*offset)),
+            ),
+            ReferenceConfig::Window(window) => (
+                *window,
+                format!(" offset {}", format_duration(monitor.window)),
+            ),
+            ReferenceConfig::Range { start, end } => {
+                let span = (*end - *start).to_std().unwrap_or(Duration::ZERO);
+                (span, format!(" @ {}", format_unix_seconds(*end)))
+            }
+            ReferenceConfig::BaselineFile(_) => return None,
+        },
+    };
+    let selector = monitor.selector.trim();
+    let selector = selector
+        .strip_prefix('{')
+        .and_then(|inner| inner.strip_suffix('}'))
+        .unwrap_or(selector)
+        .trim();
+    let matchers = if selector.is_empty() {
+        String::new()
+    } else {
+        format!("{{{selector}}}")
+    };
+    let labels = monitor.group_by.join(", ");
+    let bucket_labels = if labels.is_empty() {
+        "le".to_owned()
+    } else {
+        format!("{labels}, le")
+    };
+    let range = format_duration(range);
+    Some(format!(
+        "sum by ({bucket_labels}) (increase({histogram}_bucket{matchers}[{range}]{modifier})) \
+         or label_replace(sum by ({labels}) (increase({histogram}_sum{matchers}[{range}]{modifier})), \
+         \"le\", \"{SUM_LE}\", \"\", \"\")"
+    ))
+}
+
+/// The `le` value under which a histogram query returns the window's `_sum`.
+pub const SUM_LE: &str = "sum";
+
+/// A time as PromQL's `@` modifier takes it: unix seconds, with
+/// milliseconds only when there are some.
+fn format_unix_seconds(time: DateTime<Utc>) -> String {
+    let millis = time.timestamp_millis();
+    let (seconds, rest) = (millis.div_euclid(1000), millis.rem_euclid(1000));
+    if rest == 0 {
+        seconds.to_string()
+    } else {
+        format!("{seconds}.{rest:03}")
+    }
 }
 
 /// Why one model's answer could not become a histogram.
@@ -61,17 +131,392 @@ pub fn histogram_query(
 pub enum SignalError {
     #[error("series without a valid le label: {0:?}")]
     BadLe(String),
+    #[error("two series of one model have le={0:?}")]
+    DuplicateLe(String),
     #[error(transparent)]
     Histogram(#[from] HistogramError),
 }
 
 /// Groups the samples of a histogram query by model.
+///
+/// A model is identified by its `group_by` label values; a missing label
+/// counts as the empty string, as in Prometheus. Each model's buckets are
+/// sorted by bound, the `+Inf` bucket last, and the `le="sum"` sample becomes
+/// [`Histogram::sum`]. A problem with one model (no `+Inf` bucket, an
+/// unparsable or repeated `le`) is that model's error only. Non-finite
+/// counts are passed through: [`crate::stats::Distribution`] rejects them.
 pub fn group_histograms(
     samples: Vec<Sample>,
     group_by: &[String],
 ) -> BTreeMap<ModelKey, Result<Histogram, SignalError>> {
-    todo!("{samples:?} {group_by:?}")
+    // Samples are grouped under borrowed label values; owned keys are built
+    // once per model rather than once per sample.
+    let mut models: HashMap<Vec<&str>, ModelBuckets<'_>> = HashMap::new();
+    for sample in &samples {
+        let values: Vec<&str> = group_by
+            .iter()
+            .map(|name| sample.labels.get(name).map_or("", String::as_str))
+            .collect();
+        let le = sample.labels.get("le").map_or("", String::as_str);
+        models.entry(values).or_default().add(le, sample.value);
+    }
+    models
+        .into_iter()
+        .map(|(values, buckets)| {
+            let key = ModelKey(
+                group_by
+                    .iter()
+                    .zip(values)
+                    .map(|(name, value)| (name.clone(), value.to_owned()))
+                    .collect(),
+            );
+            (key, buckets.finish())
+        })
+        .collect()
 }
 
-#[allow(dead_code)]
-fn _uses(_: &ReferenceConfig, _: DateTime<Utc>) {}
+/// One model's samples while they are being collected.
+#[derive(Default)]
+struct ModelBuckets<'a> {
+    /// (bound, count, le as written) of each bucket sample.
+    buckets: Vec<(f64, f64, &'a str)>,
+    sum: Option<f64>,
+    /// The first problem met; later samples of the model are ignored.
+    error: Option<SignalError>,
+}
+
+impl<'a> ModelBuckets<'a> {
+    fn add(&mut self, le: &'a str, value: f64) {
+        if self.error.is_some() {
+            return;
+        }
+        if le == SUM_LE {
+            if self.sum.is_some() {
+                self.error = Some(SignalError::DuplicateLe(le.to_owned()));
+            }
+            self.sum = Some(value);
+            return;
+        }
+        match parse_le(le) {
+            Some(bound) => self.buckets.push((bound, value, le)),
+            None => self.error = Some(SignalError::BadLe(le.to_owned())),
+        }
+    }
+
+    fn finish(mut self) -> Result<Histogram, SignalError> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        self.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some(pair) = self.buckets.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+            return Err(SignalError::DuplicateLe(pair[1].2.to_owned()));
+        }
+        match self.buckets.last() {
+            Some((bound, _, _)) if *bound == f64::INFINITY => {}
+            _ => return Err(SignalError::Histogram(HistogramError::MissingInfBucket)),
+        }
+        let bounds = self.buckets[..self.buckets.len() - 1]
+            .iter()
+            .map(|(bound, _, _)| *bound)
+            .collect();
+        let cumulative = self.buckets.iter().map(|(_, count, _)| *count).collect();
+        Ok(Histogram {
+            bounds,
+            cumulative,
+            sum: self.sum,
+        })
+    }
+}
+
+/// Parses a bucket bound: a finite number or `+Inf`. NaN and `-Inf` are not
+/// bounds.
+fn parse_le(text: &str) -> Option<f64> {
+    let bound = match text.trim() {
+        "+Inf" | "Inf" | "+inf" | "inf" => f64::INFINITY,
+        trimmed => trimmed.parse::<f64>().ok()?,
+    };
+    (bound.is_finite() || bound == f64::INFINITY).then_some(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::promql::Labels;
+
+    fn monitor(selector: &str, reference: ReferenceConfig) -> MonitorConfig {
+        MonitorConfig {
+            name: "classifiers".to_owned(),
+            selector: selector.to_owned(),
+            group_by: vec!["model".to_owned(), "version".to_owned()],
+            window: Duration::from_secs(300),
+            reference,
+            min_samples: 100.0,
+            signals: BTreeMap::new(),
+        }
+    }
+
+    fn time(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn builds_one_grouped_query_per_window() {
+        let day = Duration::from_secs(86_400);
+        let cases: Vec<(&str, ReferenceConfig, WindowRole, Option<&str>)> = vec![
+            (
+                r#"namespace="ml""#,
+                ReferenceConfig::Offset(7 * day),
+                WindowRole::Current,
+                Some(
+                    r#"sum by (model, version, le) (increase(h_bucket{namespace="ml"}[5m])) or label_replace(sum by (model, version) (increase(h_sum{namespace="ml"}[5m])), "le", "sum", "", "")"#,
+                ),
+            ),
+            (
+                r#"namespace="ml""#,
+                ReferenceConfig::Offset(7 * day),
+                WindowRole::Reference,
+                Some(
+                    r#"sum by (model, version, le) (increase(h_bucket{namespace="ml"}[5m] offset 7d)) or label_replace(sum by (model, version) (increase(h_sum{namespace="ml"}[5m] offset 7d)), "le", "sum", "", "")"#,
+                ),
+            ),
+            (
+                "",
+                ReferenceConfig::Window(day),
+                WindowRole::Reference,
+                Some(
+                    r#"sum by (model, version, le) (increase(h_bucket[1d] offset 5m)) or label_replace(sum by (model, version) (increase(h_sum[1d] offset 5m)), "le", "sum", "", "")"#,
+                ),
+            ),
+            (
+                r#"{job="serving", model=~"fraud.*"}"#,
+                ReferenceConfig::Range {
+                    start: time("2023-11-13T22:13:20Z"),
+                    end: time("2023-11-14T22:13:20Z"),
+                },
+                WindowRole::Reference,
+                Some(
+                    r#"sum by (model, version, le) (increase(h_bucket{job="serving", model=~"fraud.*"}[1d] @ 1700000000)) or label_replace(sum by (model, version) (increase(h_sum{job="serving", model=~"fraud.*"}[1d] @ 1700000000)), "le", "sum", "", "")"#,
+                ),
+            ),
+            (
+                "",
+                ReferenceConfig::Range {
+                    start: time("2023-11-14T21:13:19.500Z"),
+                    end: time("2023-11-14T22:13:20.250Z"),
+                },
+                WindowRole::Reference,
+                Some(
+                    r#"sum by (model, version, le) (increase(h_bucket[3600750ms] @ 1700000000.250)) or label_replace(sum by (model, version) (increase(h_sum[3600750ms] @ 1700000000.250)), "le", "sum", "", "")"#,
+                ),
+            ),
+            (
+                "",
+                ReferenceConfig::BaselineFile("baseline.json".into()),
+                WindowRole::Reference,
+                None,
+            ),
+            (
+                "",
+                ReferenceConfig::BaselineFile("baseline.json".into()),
+                WindowRole::Current,
+                Some(
+                    r#"sum by (model, version, le) (increase(h_bucket[5m])) or label_replace(sum by (model, version) (increase(h_sum[5m])), "le", "sum", "", "")"#,
+                ),
+            ),
+        ];
+        for (selector, reference, role, expected) in cases {
+            let monitor = monitor(selector, reference.clone());
+            assert_eq!(
+                histogram_query(&monitor, "h", role).as_deref(),
+                expected,
+                "{reference:?} {role:?}"
+            );
+        }
+    }
+
+    fn sample(model: &str, le: Option<&str>, value: f64) -> Sample {
+        let mut labels = Labels::new();
+        labels.insert("model".to_owned(), model.to_owned());
+        labels.insert("version".to_owned(), "v1".to_owned());
+        if let Some(le) = le {
+            labels.insert("le".to_owned(), le.to_owned());
+        }
+        Sample {
+            labels,
+            timestamp: 1_700_000_000.0,
+            value,
+        }
+    }
+
+    fn key(model: &str) -> ModelKey {
+        ModelKey(vec![
+            ("model".to_owned(), model.to_owned()),
+            ("version".to_owned(), "v1".to_owned()),
+        ])
+    }
+
+    fn histogram(bounds: &[f64], cumulative: &[f64], sum: Option<f64>) -> Histogram {
+        Histogram {
+            bounds: bounds.to_vec(),
+            cumulative: cumulative.to_vec(),
+            sum,
+        }
+    }
+
+    fn group_by() -> Vec<String> {
+        vec!["model".to_owned(), "version".to_owned()]
+    }
+
+    fn check(samples: &[(&str, Option<&str>, f64)], expected: Result<Histogram, SignalError>) {
+        let samples = samples
+            .iter()
+            .map(|(model, le, value)| sample(model, *le, *value))
+            .collect();
+        let grouped = group_histograms(samples, &group_by());
+        assert_eq!(grouped.len(), 1, "{grouped:?}");
+        assert_eq!(grouped.get(&key("a")), Some(&expected));
+    }
+
+    #[test]
+    fn builds_cumulative_buckets_sorted_by_bound() {
+        check(
+            &[
+                ("a", Some("+Inf"), 10.0),
+                ("a", Some("1"), 8.0),
+                ("a", Some("0.05"), 1.0),
+                ("a", Some("sum"), 4.5),
+                ("a", Some("0.5"), 5.0),
+            ],
+            Ok(histogram(
+                &[0.05, 0.5, 1.0],
+                &[1.0, 5.0, 8.0, 10.0],
+                Some(4.5),
+            )),
+        );
+        check(
+            &[
+                ("a", Some("1e-3"), 1.0),
+                ("a", Some("5"), 2.0),
+                ("a", Some("-1"), 0.0),
+                ("a", Some("+Inf"), 3.0),
+            ],
+            Ok(histogram(&[-1.0, 0.001, 5.0], &[0.0, 1.0, 2.0, 3.0], None)),
+        );
+        check(
+            &[("a", Some("+Inf"), 0.0)],
+            Ok(histogram(&[], &[0.0], None)),
+        );
+    }
+
+    #[test]
+    fn passes_non_finite_counts_through() {
+        let grouped = group_histograms(
+            vec![
+                sample("a", Some("1"), f64::NAN),
+                sample("a", Some("+Inf"), f64::INFINITY),
+            ],
+            &group_by(),
+        );
+        let histogram = grouped[&key("a")].as_ref().unwrap();
+        assert!(histogram.cumulative[0].is_nan());
+        assert_eq!(histogram.cumulative[1], f64::INFINITY);
+    }
+
+    #[test]
+    fn rejects_broken_models_one_by_one() {
+        let missing_inf = Err(SignalError::Histogram(HistogramError::MissingInfBucket));
+        check(&[("a", Some("1"), 1.0)], missing_inf.clone());
+        check(&[("a", Some("sum"), 1.0)], missing_inf);
+        check(
+            &[("a", Some("fast"), 1.0), ("a", Some("+Inf"), 1.0)],
+            Err(SignalError::BadLe("fast".to_owned())),
+        );
+        check(
+            &[("a", None, 1.0), ("a", Some("+Inf"), 1.0)],
+            Err(SignalError::BadLe(String::new())),
+        );
+        check(
+            &[("a", Some("NaN"), 1.0), ("a", Some("+Inf"), 1.0)],
+            Err(SignalError::BadLe("NaN".to_owned())),
+        );
+        check(
+            &[("a", Some("-Inf"), 1.0), ("a", Some("+Inf"), 1.0)],
+            Err(SignalError::BadLe("-Inf".to_owned())),
+        );
+        check(
+            &[
+                ("a", Some("1"), 1.0),
+                ("a", Some("1.0"), 1.0),
+                ("a", Some("+Inf"), 1.0),
+            ],
+            Err(SignalError::DuplicateLe("1.0".to_owned())),
+        );
+        check(
+            &[
+                ("a", Some("sum"), 1.0),
+                ("a", Some("sum"), 2.0),
+                ("a", Some("+Inf"), 1.0),
+            ],
+            Err(SignalError::DuplicateLe("sum".to_owned())),
+        );
+    }
+
+    #[test]
+    fn one_broken_model_leaves_the_others_alone() {
+        let grouped = group_histograms(
+            vec![
+                sample("a", Some("1"), 1.0),
+                sample("b", Some("1"), 1.0),
+                sample("b", Some("+Inf"), 2.0),
+            ],
+            &group_by(),
+        );
+        assert_eq!(
+            grouped[&key("a")],
+            Err(SignalError::Histogram(HistogramError::MissingInfBucket))
+        );
+        assert_eq!(grouped[&key("b")], Ok(histogram(&[1.0], &[1.0, 2.0], None)));
+    }
+
+    #[test]
+    fn groups_by_label_values_with_missing_labels_as_empty() {
+        let mut unversioned = sample("c", Some("+Inf"), 1.0);
+        unversioned.labels.remove("version");
+        let grouped = group_histograms(
+            vec![
+                sample("a", Some("+Inf"), 1.0),
+                unversioned,
+                sample("a", Some("2"), 1.0),
+            ],
+            &group_by(),
+        );
+        let keys: Vec<&ModelKey> = grouped.keys().collect();
+        let unversioned_key = ModelKey(vec![
+            ("model".to_owned(), "c".to_owned()),
+            ("version".to_owned(), String::new()),
+        ]);
+        assert_eq!(keys, vec![&key("a"), &unversioned_key]);
+        assert_eq!(unversioned_key.get("version"), Some(""));
+        assert_eq!(unversioned_key.get("le"), None);
+        assert_eq!(grouped[&key("a")], Ok(histogram(&[2.0], &[1.0, 1.0], None)));
+    }
+
+    #[test]
+    fn parses_bucket_bounds_as_prometheus_writes_them() {
+        let cases: &[(&str, Option<f64>)] = &[
+            ("+Inf", Some(f64::INFINITY)),
+            ("Inf", Some(f64::INFINITY)),
+            ("0.05", Some(0.05)),
+            ("1e-3", Some(0.001)),
+            ("5", Some(5.0)),
+            ("-0.5", Some(-0.5)),
+            ("NaN", None),
+            ("-Inf", None),
+            ("", None),
+            ("0.05s", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_le(text), *expected, "{text:?}");
+        }
+    }
+}

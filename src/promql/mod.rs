@@ -6,8 +6,10 @@
 //! turns every way a server can answer badly into a typed [`PromError`].
 
 mod client;
+mod decode;
 
 pub use client::PromClient;
+pub use decode::parse_response;
 
 use std::collections::BTreeMap;
 
@@ -41,11 +43,43 @@ pub enum QueryData {
     String { timestamp: f64, value: String },
 }
 
+impl QueryData {
+    /// The `resultType` as the API names it: `vector`, `matrix`, `scalar`
+    /// or `string`.
+    pub fn result_type(&self) -> &'static str {
+        match self {
+            QueryData::Vector(_) => "vector",
+            QueryData::Matrix(_) => "matrix",
+            QueryData::Scalar { .. } => "scalar",
+            QueryData::String { .. } => "string",
+        }
+    }
+
+    /// The samples of an instant vector, or
+    /// [`PromError::UnexpectedResultType`] for any other result.
+    pub fn into_vector(self) -> Result<Vec<Sample>, PromError> {
+        match self {
+            QueryData::Vector(samples) => Ok(samples),
+            other => Err(PromError::UnexpectedResultType {
+                expected: "vector",
+                got: other.result_type(),
+            }),
+        }
+    }
+}
+
 /// A successful answer with the server's warnings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueryResponse {
     pub data: QueryData,
     pub warnings: Vec<String>,
+}
+
+impl QueryResponse {
+    /// The samples of an instant vector; see [`QueryData::into_vector`].
+    pub fn into_vector(self) -> Result<Vec<Sample>, PromError> {
+        self.data.into_vector()
+    }
 }
 
 /// Everything that can go wrong with one query. `Display` carries context
@@ -96,5 +130,93 @@ impl PromError {
             PromError::Credentials(_) => "credentials",
             PromError::Request(_) => "request",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn reason_is_a_fixed_word_per_error_kind() {
+        let cases = [
+            (PromError::Timeout(Duration::from_secs(1)), "timeout"),
+            (
+                PromError::Connect {
+                    url: "http://x/".to_owned(),
+                    message: "refused".to_owned(),
+                },
+                "connect",
+            ),
+            (
+                PromError::Http {
+                    status: 503,
+                    error_type: None,
+                    message: "down".to_owned(),
+                },
+                "http",
+            ),
+            (
+                PromError::Api {
+                    error_type: "bad_data".to_owned(),
+                    message: "parse error".to_owned(),
+                },
+                "api",
+            ),
+            (PromError::TooLarge { limit: 1 }, "too_large"),
+            (PromError::Decode("eof".to_owned()), "decode"),
+            (
+                PromError::UnexpectedResultType {
+                    expected: "vector",
+                    got: "scalar",
+                },
+                "result_type",
+            ),
+            (PromError::Credentials("missing".to_owned()), "credentials"),
+            (PromError::Request("builder".to_owned()), "request"),
+        ];
+        for (error, reason) in cases {
+            assert_eq!(error.reason(), reason, "{error}");
+        }
+    }
+
+    #[test]
+    fn http_error_names_the_error_type_when_known() {
+        let with_type = PromError::Http {
+            status: 422,
+            error_type: Some("execution".to_owned()),
+            message: "too many samples".to_owned(),
+        };
+        assert_eq!(
+            with_type.to_string(),
+            "server answered HTTP 422 (execution): too many samples"
+        );
+        let without_type = PromError::Http {
+            status: 500,
+            error_type: None,
+            message: "oops".to_owned(),
+        };
+        assert_eq!(without_type.to_string(), "server answered HTTP 500: oops");
+    }
+
+    #[test]
+    fn into_vector_rejects_other_result_types() {
+        let scalar = QueryData::Scalar {
+            timestamp: 1.0,
+            value: 2.0,
+        };
+        assert!(matches!(
+            scalar.into_vector(),
+            Err(PromError::UnexpectedResultType {
+                expected: "vector",
+                got: "scalar"
+            })
+        ));
+        let vector = QueryResponse {
+            data: QueryData::Vector(Vec::new()),
+            warnings: Vec::new(),
+        };
+        assert_eq!(vector.into_vector().unwrap(), Vec::new());
     }
 }
