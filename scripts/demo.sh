@@ -83,7 +83,7 @@ table() {
       if (series ~ /^model_monitor_drift_score/) score[m, s, d] = value
       if (series ~ /^model_monitor_drift_detected/ && value == 1) { hit[m] = hit[m] " " s "/" d }
       if (series ~ /^model_monitor_signal_mean/ && s == "confidence") mean[m] = value
-      if (series ~ /^model_monitor_signal_quantile/ && s == "latency" && label(series, "quantile") == "0.99") p99[m] = value
+      if (series ~ /^model_monitor_signal_quantile/ && s == "latency" && label(series, "q") == "0.99") p99[m] = value
       if (series ~ /^model_monitor_signal_samples/ && s == "confidence") n[m] = value
     }
     END {

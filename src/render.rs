@@ -183,7 +183,7 @@ pub fn render_snapshot(snapshot: &Snapshot) -> String {
                 ("0.99", current.p99),
             ] {
                 if value.is_finite() {
-                    emit(Some(("quantile", label)), value);
+                    emit(Some(("q", label)), value);
                 }
             }
         }

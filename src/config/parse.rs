@@ -963,7 +963,7 @@ impl Decoder<'_> {
                     "le cannot be in group_by: it is the bucket label",
                 );
                 ok = false;
-            } else if ["monitor", "signal", "detector", "quantile"].contains(&label.as_str()) {
+            } else if ["monitor", "signal", "detector", "q"].contains(&label.as_str()) {
                 self.report(
                     item.line,
                     &item_path,
