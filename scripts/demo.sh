@@ -87,7 +87,7 @@ table() {
       if (series ~ /^model_monitor_signal_samples/ && s == "confidence") n[m] = value
     }
     END {
-      printf "%-8s %6s %9s %9s %7s %7s %9s  %s\n", "model", "n", "conf.mean", "p99 (ms)", "psi", "ks D", "p99 ratio", "drift"
+      printf "%-8s %6s %9s %9s %7s %7s %9s  %s\n", "model", "n", "conf.mean", "p99 (ms)", "psi", "ks D", "p95 ratio", "drift"
       for (m in models)
         printf "%-8s %6d %9.3f %9.1f %7.3f %7.3f %9.2f  %s\n", m, n[m], mean[m], p99[m] * 1000, score[m, "confidence", "psi"], score[m, "confidence", "ks"], score[m, "latency", "quantile_ratio"], (hit[m] == "" ? "-" : "DRIFT:" hit[m])
     }' | { read -r header; echo "$header"; sort; }
