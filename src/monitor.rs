@@ -599,29 +599,27 @@ struct Evaluator {
 
 impl Evaluator {
     async fn run(mut self) {
-        let mut ticker = tokio::time::interval(self.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let shutdown = self.shared.shutdown.clone();
-        let mut last_tick: Option<tokio::time::Instant> = None;
+        let mut next = tokio::time::Instant::now();
         loop {
-            let tick = tokio::select! {
+            tokio::select! {
                 _ = shutdown.cancelled() => break,
-                tick = ticker.tick() => tick,
-            };
-            if let Some(last) = last_tick {
-                let missed = (tick - last).as_secs_f64() / self.interval.as_secs_f64();
-                if missed >= 1.5 {
-                    self.shared
-                        .metrics
-                        .skipped_ticks
-                        .inc_by(missed.round() as u64 - 1);
-                }
+                _ = tokio::time::sleep_until(next) => {}
             }
-            last_tick = Some(tick);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = self.evaluate() => {}
             }
+            let (following, skipped) = next_tick(next, self.interval, tokio::time::Instant::now());
+            if skipped > 0 {
+                self.shared.metrics.skipped_ticks.inc_by(skipped);
+                tracing::warn!(
+                    interval = ?self.interval,
+                    skipped,
+                    "evaluation took longer than the interval; skipping ticks"
+                );
+            }
+            next = following;
         }
         tracing::info!("evaluation loop stopped");
     }
@@ -935,6 +933,24 @@ impl Evaluator {
     }
 }
 
+/// The tick after `tick` on the grid `tick + k * interval` that is not in
+/// the past at `now`, and how many grid points were skipped to reach it.
+/// Skipping rather than catching up keeps a slow Prometheus from receiving
+/// a burst of back-to-back evaluations.
+fn next_tick(
+    tick: tokio::time::Instant,
+    interval: Duration,
+    now: tokio::time::Instant,
+) -> (tokio::time::Instant, u64) {
+    let following = tick + interval;
+    if following >= now || interval.is_zero() {
+        return (following, 0);
+    }
+    let behind = (now - tick).as_nanos();
+    let periods = behind.div_ceil(interval.as_nanos()) as u32;
+    (tick + interval * periods, u64::from(periods) - 1)
+}
+
 fn inference_metrics(
     id: &ModelId,
     signals: &BTreeMap<String, SignalResult>,
@@ -959,5 +975,30 @@ fn inference_metrics(
         p95_latency_ms: latency.map(|l| ms(l.p95)),
         p99_latency_ms: latency.map(|l| ms(l.p99)),
         signals: summaries,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_tick_skips_to_the_next_grid_point_after_an_overrun() {
+        let start = tokio::time::Instant::now();
+        let second = Duration::from_secs(1);
+        let check = |elapsed_ms: u64, expected_ms: u64, expected_skipped: u64| {
+            let (next, skipped) =
+                next_tick(start, second, start + Duration::from_millis(elapsed_ms));
+            assert_eq!(
+                (next - start, skipped),
+                (Duration::from_millis(expected_ms), expected_skipped),
+                "finished after {elapsed_ms} ms"
+            );
+        };
+        check(200, 1000, 0);
+        check(1000, 1000, 0);
+        check(1001, 2000, 1);
+        check(2500, 3000, 2);
+        check(3000, 3000, 2);
     }
 }

@@ -77,3 +77,47 @@ fn run_refuses_an_invalid_config_with_exit_1() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("problem(s) in"), "{stderr}");
 }
+
+#[test]
+fn sigterm_stops_the_sidecar_gracefully_with_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.yml");
+    // Nothing listens on port 9 of loopback: evaluations fail, serving goes on.
+    std::fs::write(
+        &file,
+        "prometheus: {url: 'http://127.0.0.1:9', timeout: 1s}\nevaluation: {interval: 1s}\nmonitors:\n  - name: m\n    signals:\n      confidence:\n        histogram: model_prediction_confidence\n        detectors: [{type: psi}]\n",
+    )
+    .unwrap();
+    let port = common::free_port();
+    let mut sidecar = common::Process::start(
+        "sidecar",
+        &common::model_monitor_binary(),
+        &[
+            "run".to_owned(),
+            format!("--config.file={}", file.display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+        ],
+        dir.path(),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let url = format!("http://127.0.0.1:{port}/-/ready");
+        common::wait_for(
+            "the sidecar to be ready",
+            std::time::Duration::from_secs(30),
+            || async { matches!(common::get(&client, &url).await, Some((200, _))).then_some(()) },
+        )
+        .await;
+    });
+    let status = sidecar
+        .signal_and_wait("TERM", std::time::Duration::from_secs(15))
+        .expect("the sidecar exits after SIGTERM");
+    assert_eq!(status.code(), Some(0), "{}", sidecar.log_text());
+    let log = sidecar.log_text();
+    assert!(log.contains("received SIGTERM"), "{log}");
+    assert!(log.contains("message=stopped"), "{log}");
+}

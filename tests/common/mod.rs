@@ -78,26 +78,32 @@ impl Process {
     }
 
     /// Sends a signal (e.g. "TERM") and waits up to `deadline` for the exit
-    /// status.
+    /// status; past the deadline the process is killed and `None` returned.
     pub fn signal_and_wait(
         &mut self,
         signal: &str,
         deadline: Duration,
     ) -> Option<std::process::ExitStatus> {
-        let child = self.child.as_mut()?;
+        let mut child = self.child.take()?;
+        let pid = child.id();
         let _ = Command::new("kill")
             .arg(format!("-{signal}"))
-            .arg(child.id().to_string())
+            .arg(pid.to_string())
             .status();
-        let started = Instant::now();
-        while started.elapsed() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                self.child = None;
-                return Some(status);
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = sender.send(child.wait());
+        });
+        match receiver.recv_timeout(deadline) {
+            Ok(status) => status.ok(),
+            Err(_) => {
+                let _ = Command::new("kill")
+                    .arg("-KILL")
+                    .arg(pid.to_string())
+                    .status();
+                None
             }
-            std::thread::sleep(Duration::from_millis(50));
         }
-        None
     }
 
     pub fn log_text(&self) -> String {
