@@ -89,7 +89,7 @@ fn the_demo_config_is_what_the_demo_needs() {
         monitor.reference,
         ReferenceConfig::Window(std::time::Duration::from_secs(600))
     );
-    assert_eq!(monitor.min_samples, 100.0);
+    assert_eq!(monitor.min_samples, 300.0);
     let names = |signal: &str| -> Vec<String> {
         monitor.signals[signal]
             .detectors

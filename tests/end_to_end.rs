@@ -25,7 +25,10 @@ monitors:
     group_by: [model, version]
     window: 20s
     reference: {{window: 30s}}
-    min_samples: 100
+    # The reference fills up during the first 50 s of the run; below a few
+    # hundred observations chi-square's p-value on 20 sparse buckets is
+    # anti-conservative, so decisions wait for 300 in each window.
+    min_samples: 300
     signals:
       confidence:
         histogram: model_prediction_confidence
