@@ -21,6 +21,21 @@ use crate::stats::{Histogram, HistogramError};
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct ModelKey(pub Vec<(String, String)>);
 
+/// `{model="fraud", version="v3"}`: the model as a PromQL selector, for
+/// logs and messages.
+impl std::fmt::Display for ModelKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("{")?;
+        for (index, (name, value)) in self.0.iter().enumerate() {
+            if index > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{name}={value:?}")?;
+        }
+        f.write_str("}")
+    }
+}
+
 impl ModelKey {
     /// The value of one label, if it is part of the key.
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -208,9 +223,16 @@ impl<'a> ModelBuckets<'a> {
             return Err(error);
         }
         self.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-        if let Some(pair) = self.buckets.windows(2).find(|pair| pair[0].0 == pair[1].0) {
-            return Err(SignalError::DuplicateLe(pair[1].2.to_owned()));
-        }
+        // One bound spelt two ways (`le="1"` and `le="1.0"`, as client
+        // libraries of different ages write it) is one bucket: pods of both
+        // kinds counted into it, so the counts add up.
+        self.buckets.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same {
+                earlier.1 += later.1;
+            }
+            same
+        });
         match self.buckets.last() {
             Some((bound, _, _)) if *bound == f64::INFINITY => {}
             _ => return Err(SignalError::Histogram(HistogramError::MissingInfBucket)),
@@ -446,10 +468,14 @@ mod tests {
         check(
             &[
                 ("a", Some("1"), 1.0),
-                ("a", Some("1.0"), 1.0),
-                ("a", Some("+Inf"), 1.0),
+                ("a", Some("1.0"), 2.0),
+                ("a", Some("+Inf"), 4.0),
             ],
-            Err(SignalError::DuplicateLe("1.0".to_owned())),
+            Ok(Histogram {
+                bounds: vec![1.0],
+                cumulative: vec![3.0, 4.0],
+                sum: None,
+            }),
         );
         check(
             &[
