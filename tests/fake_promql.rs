@@ -2,6 +2,8 @@
 //! answer can be bad must be reported with its reason while everything else
 //! goes on.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -477,38 +479,6 @@ async fn readiness_waits_for_the_first_evaluation_and_status_hides_secrets() {
     monitor.stop().await;
 }
 
-/// Runs `promtool check metrics` on an exposition text.
-fn promtool_check_metrics(text: &str) -> (bool, String) {
-    use std::io::Write;
-    let promtool = std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join("promtool"))
-                .find(|p| p.is_file())
-        })
-        .expect("promtool is not installed: run scripts/test.sh, which installs it with apt-get");
-    let mut child = std::process::Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success() && report.trim().is_empty(), report)
-}
-
 #[tokio::test]
 async fn metrics_pass_promtool_check_metrics() {
     let (monitor, _fake) = monitor_on(
@@ -532,10 +502,9 @@ async fn metrics_pass_promtool_check_metrics() {
             "{family} exported"
         );
     }
-    let (clean, report) = promtool_check_metrics(&metrics);
-    assert!(
-        clean,
-        "promtool check metrics complained:\n{report}\n{metrics}"
-    );
+    let checked = common::promtool_check_metrics(&metrics);
+    if let Err(report) = checked {
+        panic!("{report}\n{metrics}");
+    }
     monitor.stop().await;
 }

@@ -2,13 +2,13 @@
 //! clock-free [`Simulation`] with injected time, the exposition checked by
 //! `promtool`, and the HTTP server on a real port.
 
+mod common;
+
 use model_monitor::simulate::{
     CONFIDENCE_BUCKETS, CONTENT_TYPE, LATENCY_BUCKETS, SimulateOptions, Simulation,
     router_with_clock, serve,
 };
 use std::collections::HashMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -315,33 +315,9 @@ fn promtool_accepts_the_exposition() {
     };
     for seconds in [0, 90] {
         let text = render_at(&options, Duration::from_secs(seconds));
-        let mut child = match Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-        {
-            Ok(child) => child,
-            Err(error) => panic!(
-                "promtool could not be started ({error}): install prometheus, which ships \
-                 promtool (for example `apt-get install prometheus`), and put it on PATH"
-            ),
-        };
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-        let output = child.wait_with_output().unwrap();
-        assert!(
-            output.status.success() && output.stdout.is_empty() && output.stderr.is_empty(),
-            "promtool check metrics failed at {seconds} s ({}):\n{}{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        if let Err(report) = common::promtool_check_metrics(&text) {
+            panic!("at {seconds} s: {report}");
+        }
     }
 }
 

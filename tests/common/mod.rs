@@ -260,3 +260,36 @@ impl PrometheusServer {
         .await;
     }
 }
+
+/// Runs `promtool check metrics` on an exposition text: `Ok` when promtool
+/// exits 0 and prints nothing, else `Err` with what it printed.
+pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut child = Command::new(program("promtool"))
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting promtool");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(text.as_bytes())
+        .expect("writing to promtool");
+    let output = child.wait_with_output().expect("waiting for promtool");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if output.status.success() && report.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "promtool check metrics ({}): {report}",
+            output.status
+        ))
+    }
+}
