@@ -92,6 +92,8 @@ async fn status(State(state): State<AppState>) -> Response {
             "ready": state.monitor.is_ready(),
             "config": state.config_summary,
             "evaluation": &*snapshot,
+            "alerts": &snapshot.alerts,
+            "webhooks": state.monitor.delivery_status(),
         }
     }))
     .into_response()
