@@ -930,3 +930,36 @@ async fn sigkill_while_the_receiver_is_down_loses_no_notification() {
         assert!(!log.contains("/retrain"), "urls are never logged: {log}");
     }
 }
+
+#[test]
+fn every_example_template_body_renders_valid_json() {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let env = |name: &str| match name {
+        "SLACK_WEBHOOK_URL" => Some("https://hooks.slack.com/services/T/B/X".to_owned()),
+        "MODEL_MONITOR_PROMETHEUS_URL" => Some("http://localhost:9090".to_owned()),
+        _ => None,
+    };
+    let mut rendered = 0;
+    for file in ["model-monitor.yml", "retrain.yml"] {
+        let config = model_monitor::config::load_file_with_env(&examples.join(file), &env).unwrap();
+        for webhook in config.webhooks.iter().filter(|w| w.body.is_some()) {
+            let template = payload::Template::compile(webhook.body.as_deref().unwrap()).unwrap();
+            for notice in [
+                payload::sample_notice(),
+                AlertNotice {
+                    transition: Transition::Resolved,
+                    ..payload::sample_notice()
+                },
+            ] {
+                let context =
+                    payload::template_context(&webhook.name, "msg_1", &notice, &Links::default());
+                let body = template.render(&context).unwrap();
+                let value: Value = serde_json::from_str(&body)
+                    .unwrap_or_else(|e| panic!("{file} {}: {e}\n{body}", webhook.name));
+                assert!(value.is_object());
+                rendered += 1;
+            }
+        }
+    }
+    assert!(rendered >= 10, "{rendered}");
+}

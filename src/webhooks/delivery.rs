@@ -215,19 +215,17 @@ impl Worker {
         &self.receiver.config.name
     }
 
-    /// Refreshes the queue and dead-letter gauges from the outbox.
-    async fn refresh_gauges(&self, pending: &[(u64, Notification)]) {
+    /// Refreshes the queue and dead-letter gauges. Sequences grow with
+    /// time, so the head is the oldest notification.
+    async fn refresh_gauges(&self, head: Option<&Notification>, depth: u64) {
         let name = self.name().to_owned();
         self.metrics
             .webhook_queue_depth
             .with_label_values(&[&name])
-            .set(pending.len() as i64);
+            .set(depth as i64);
         self.metrics.webhook_oldest_pending.set_oldest(
             &name,
-            pending
-                .iter()
-                .map(|(_, n)| n.created_at.timestamp_millis() as f64 / 1000.0)
-                .reduce(f64::min),
+            head.map(|n| n.created_at.timestamp_millis() as f64 / 1000.0),
         );
         let counts = blocking(&self.outbox, move |o| o.counts(&name)).await;
         if let Ok((_, dead)) = counts {
@@ -246,8 +244,8 @@ impl Worker {
                 break;
             }
             let receiver = name.clone();
-            let pending = match blocking(&self.outbox, move |o| o.pending(&receiver)).await {
-                Ok(pending) => pending,
+            let (head, depth) = match blocking(&self.outbox, move |o| o.head(&receiver)).await {
+                Ok(head) => head,
                 Err(error) => {
                     tracing::error!(receiver = %name, %error, "cannot read the outbox");
                     tokio::select! {
@@ -256,8 +254,9 @@ impl Worker {
                     }
                 }
             };
-            self.refresh_gauges(&pending).await;
-            let Some((sequence, notification)) = pending.into_iter().next() else {
+            self.refresh_gauges(head.as_ref().map(|(_, n)| n), depth)
+                .await;
+            let Some((sequence, notification)) = head else {
                 tokio::select! {
                     _ = self.shutdown.cancelled() => break,
                     _ = self.wake.notified() => continue,

@@ -255,6 +255,32 @@ impl Outbox {
             .collect()
     }
 
+    /// The receiver's oldest pending notification and how many are pending,
+    /// without decoding the rest (the delivery loop's read).
+    pub fn head(&self, receiver: &str) -> Result<(Option<(u64, Notification)>, u64), OutboxError> {
+        let (head, depth) = self.read(|txn| {
+            let table = txn.open_table(OUTBOX)?;
+            let mut head = None;
+            let mut depth = 0;
+            for row in table.range((receiver, 0)..=(receiver, u64::MAX))? {
+                let (key, value) = row?;
+                if head.is_none() {
+                    head = Some((key.value().1, value.value().to_vec()));
+                }
+                depth += 1;
+            }
+            Ok((head, depth))
+        })?;
+        let head = head
+            .map(|(seq, bytes)| {
+                serde_json::from_slice(&bytes)
+                    .map(|n| (seq, n))
+                    .map_err(|e| self.error(e))
+            })
+            .transpose()?;
+        Ok((head, depth))
+    }
+
     /// Saves a notification's attempt count, next attempt and last error.
     pub fn update(
         &self,
