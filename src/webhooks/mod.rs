@@ -169,6 +169,10 @@ pub fn matches(matcher: &WebhookMatch, notice: &AlertNotice) -> bool {
         && same(&matcher.kind, Some(notice.kind.as_str()))
 }
 
+/// Most pending notifications (oldest) and dead letters (newest) listed
+/// per receiver in the status API; the counts are complete.
+const STATUS_LIST_LIMIT: usize = 100;
+
 /// A fresh `webhook-id`.
 fn new_id() -> String {
     format!("msg_{:032x}", rand::random::<u128>())
@@ -223,18 +227,22 @@ impl Notifier {
         for receiver in &receivers {
             let name = &receiver.config.name;
             metrics.init_receiver(name);
-            let pending = outbox.pending(name)?;
-            let (_, dead) = outbox.counts(name)?;
+            let (pending, dead) = outbox.counts(name)?;
             metrics
                 .webhook_queue_depth
                 .with_label_values(&[name])
-                .set(pending.len() as i64);
+                .set(pending as i64);
             metrics
                 .webhook_dead_letters
                 .with_label_values(&[name])
                 .set(dead as i64);
-            if !pending.is_empty() {
-                tracing::info!(receiver = %name, pending = pending.len(), "resuming pending notifications");
+            if pending > 0 {
+                tracing::info!(receiver = %name, pending, "resuming pending notifications");
+            }
+        }
+        for orphan in outbox.receivers()? {
+            if !receivers.iter().any(|r| r.config.name == orphan) {
+                tracing::warn!(receiver = %orphan, "the outbox holds notifications for a receiver that is no longer configured; they stay there until it is configured again");
             }
         }
         let wakes = receivers
@@ -364,12 +372,21 @@ impl AlertSink for Notifier {
             .iter()
             .map(|receiver| {
                 let name = &receiver.config.name;
-                let pending = self.outbox.pending(name).unwrap_or_default();
-                let dead = self.outbox.dead_letters(name).unwrap_or_default();
+                let pending = self
+                    .outbox
+                    .first_pending(name, STATUS_LIST_LIMIT)
+                    .unwrap_or_default();
+                let dead = self
+                    .outbox
+                    .last_dead_letters(name, STATUS_LIST_LIMIT)
+                    .unwrap_or_default();
+                let (pending_count, dead_count) = self.outbox.counts(name).unwrap_or_default();
                 json!({
                     "name": name,
                     "format": format!("{:?}", receiver.config.format).to_lowercase(),
                     "signed": receiver.signer.is_some(),
+                    "pending_count": pending_count,
+                    "dead_letter_count": dead_count,
                     "pending": pending.iter().map(|(_, n)| json!({
                         "id": n.id,
                         "created_at": n.created_at,

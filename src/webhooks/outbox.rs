@@ -237,10 +237,22 @@ impl Outbox {
 
     /// The receiver's pending notifications, oldest first, with their keys.
     pub fn pending(&self, receiver: &str) -> Result<Vec<(u64, Notification)>, OutboxError> {
+        self.first_pending(receiver, usize::MAX)
+    }
+
+    /// The receiver's oldest `limit` pending notifications, with their keys.
+    pub fn first_pending(
+        &self,
+        receiver: &str,
+        limit: usize,
+    ) -> Result<Vec<(u64, Notification)>, OutboxError> {
         let rows = self.read(|txn| {
             let table = txn.open_table(OUTBOX)?;
             let mut rows = Vec::new();
-            for row in table.range((receiver, 0)..=(receiver, u64::MAX))? {
+            for row in table
+                .range((receiver, 0)..=(receiver, u64::MAX))?
+                .take(limit)
+            {
                 let (key, value) = row?;
                 rows.push((key.value().1, value.value().to_vec()));
             }
@@ -322,17 +334,43 @@ impl Outbox {
 
     /// The receiver's dead letters, oldest first.
     pub fn dead_letters(&self, receiver: &str) -> Result<Vec<DeadLetter>, OutboxError> {
+        self.last_dead_letters(receiver, usize::MAX)
+    }
+
+    /// The receiver's newest `limit` dead letters, oldest first.
+    pub fn last_dead_letters(
+        &self,
+        receiver: &str,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, OutboxError> {
         let rows = self.read(|txn| {
             let table = txn.open_table(DEAD_LETTERS)?;
             let mut rows = Vec::new();
-            for row in table.range((receiver, 0)..=(receiver, u64::MAX))? {
+            for row in table.range((receiver, 0)..=(receiver, u64::MAX))?.rev() {
+                if rows.len() == limit {
+                    break;
+                }
                 rows.push(row?.1.value().to_vec());
             }
+            rows.reverse();
             Ok(rows)
         })?;
         rows.into_iter()
             .map(|bytes| serde_json::from_slice(&bytes).map_err(|e| self.error(e)))
             .collect()
+    }
+
+    /// Every receiver with pending notifications (read once at start, to
+    /// warn about receivers removed from the config).
+    pub fn receivers(&self) -> Result<std::collections::BTreeSet<String>, OutboxError> {
+        self.read(|txn| {
+            let table = txn.open_table(OUTBOX)?;
+            let mut receivers = std::collections::BTreeSet::new();
+            for row in table.iter()? {
+                receivers.insert(row?.0.value().0.to_owned());
+            }
+            Ok(receivers)
+        })
     }
 
     /// Pending and dead-letter counts of a receiver.
