@@ -13,6 +13,7 @@ use crate::exporter::{self, AppState};
 use crate::monitor::MonitorBuilder;
 use crate::simulate::{self, SimulateOptions};
 use crate::telemetry::SelfMetrics;
+use crate::webhooks::Notifier;
 
 /// How long in-flight HTTP requests get after a shutdown signal.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
@@ -114,6 +115,7 @@ pub fn check_config(path: &Path) -> i32 {
 pub async fn run(
     config_path: &Path,
     listen: SocketAddr,
+    storage: &Path,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let config = config::load_file(config_path).map_err(|error| {
@@ -129,22 +131,27 @@ pub async fn run(
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|error| anyhow::anyhow!("cannot listen on {listen}: {error}"))?;
-    serve(config, listener, shutdown).await
+    serve(config, listener, storage, shutdown).await
 }
 
 /// Runs the monitor for `config` and serves its HTTP endpoints on `listener`
-/// until `shutdown` is cancelled.
+/// until `shutdown` is cancelled. Webhook notifications and the alert state
+/// are kept in `storage` (created when missing).
 pub async fn serve(
     config: config::Config,
     listener: TcpListener,
+    storage: &Path,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let metrics = std::sync::Arc::new(SelfMetrics::new());
     metrics.config_last_reload_successful.set(1);
     let summary = exporter::config_summary(&config);
+    let notifier = std::sync::Arc::new(Notifier::open(&config, storage, metrics.clone())?);
+    notifier.start()?;
     let monitor = MonitorBuilder::default()
         .with_config(config)
         .with_self_metrics(metrics)
+        .with_alert_sink(notifier.clone())
         .spawn()?;
     let address = listener.local_addr()?;
     tracing::info!(%address, "listening");
@@ -158,6 +165,7 @@ pub async fn serve(
     let server = tokio::spawn(async move { server.await });
     shutdown.cancelled().await;
     monitor.stop().await;
+    notifier.stop().await;
     match tokio::time::timeout(SHUTDOWN_DEADLINE, server).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(error))) => tracing::warn!(%error, "http server ended with an error"),

@@ -92,6 +92,8 @@ async fn status(State(state): State<AppState>) -> Response {
             "ready": state.monitor.is_ready(),
             "config": state.config_summary,
             "evaluation": &*snapshot,
+            "alerts": &snapshot.alerts,
+            "webhooks": state.monitor.delivery_status(),
         }
     }))
     .into_response()
@@ -125,6 +127,11 @@ pub fn config_summary(config: &crate::config::Config) -> serde_json::Value {
             "group_by": monitor.group_by,
             "window": crate::duration::format_duration(monitor.window),
             "min_samples": monitor.min_samples,
+            "alerting": {
+                "for": monitor.alerting.for_evaluations,
+                "resolve_after": monitor.alerting.resolve_after,
+                "repeat_interval": crate::duration::format_duration(monitor.alerting.repeat_interval),
+            },
             "signals": monitor.signals.iter().map(|(name, signal)| json!({
                 "name": name,
                 "histogram": signal.histogram,
@@ -135,6 +142,9 @@ pub fn config_summary(config: &crate::config::Config) -> serde_json::Value {
             "name": webhook.name,
             "format": format!("{:?}", webhook.format).to_lowercase(),
             "signed": webhook.secret.is_some(),
+            "on": webhook.on,
+            "send_resolved": webhook.send_resolved,
+            "max_age": crate::duration::format_duration(webhook.max_age),
         })).collect::<Vec<_>>(),
     })
 }

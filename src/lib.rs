@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //!
+//! - [`alerting`]: the alert lifecycle (pending, firing, resolved), pure.
 //! - [`config`]: the YAML file, decoded strictly with every problem listed.
 //! - [`duration`]: Prometheus-style durations.
 //! - [`promql`]: a client for the PromQL HTTP API.
@@ -14,10 +15,13 @@
 //! - [`monitor`]: the evaluation loop, its events and the [`ModelMonitor`] handle.
 //! - [`render`]: drift gauges in the exposition format.
 //! - [`telemetry`]: the sidecar's metrics about itself.
+//! - [`webhooks`]: alert receivers (Slack, Alertmanager, templates), the
+//!   durable outbox and delivery.
 //! - [`exporter`]: `/metrics`, health, readiness, the status API.
 //! - [`simulate`]: a synthetic model server for demos and tests.
 //! - [`app`]: the binary's commands as functions.
 
+pub mod alerting;
 pub mod app;
 pub mod baseline;
 pub mod collector;
@@ -32,6 +36,7 @@ pub mod signals;
 pub mod simulate;
 pub mod stats;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use collector::{Collection, MetricCollector, PrometheusCollector, SignalObservation};
 pub use detectors::DriftDetector;

@@ -140,8 +140,7 @@ fn main() -> ExitCode {
             } => {
                 let listen =
                     app::parse_listen_address(&listen_address).map_err(anyhow::Error::msg)?;
-                let _ = storage_path;
-                app::run(&config_file, listen, shutdown).await
+                app::run(&config_file, listen, &storage_path, shutdown).await
             }
             Command::Simulate {
                 listen_address,

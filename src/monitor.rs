@@ -19,6 +19,10 @@ use tokio::sync::{Mutex, Semaphore, broadcast};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::alerting::{
+    AlertKey, AlertNotice, AlertPolicy, AlertSink, AlertSummary, Lifecycle, Observation, Seen,
+    Transition,
+};
 use crate::collector::{Collection, MetricCollector, PrometheusCollector};
 use crate::config::{Config, DetectorConfig, DetectorKind, MonitorConfig, ReferenceConfig};
 use crate::detectors::{self, AlertKind, Detection, DriftDetector, Verdict, Windows};
@@ -87,29 +91,37 @@ pub struct InferenceMetrics {
 pub enum MonitorEvent {
     /// One model's signals at one evaluation.
     MetricsSnapshot(InferenceMetrics),
-    /// A drift detector started reporting drift.
+    /// A drift alert started firing (after `for` drifting evaluations), or
+    /// repeats (`repeat`) `repeat_interval` after its last notification.
     DriftAlert {
         metrics: InferenceMetrics,
         signal: String,
         detector: String,
         detection: DetectionRecord,
         detail: String,
+        /// When the episode's first drifting evaluation was.
+        started_at: DateTime<Utc>,
+        repeat: bool,
     },
-    /// A performance detector (quantile ratio, SLO) started reporting a breach.
+    /// A performance alert (quantile ratio, SLO) started firing or repeats.
     PerformanceAlert {
         metrics: InferenceMetrics,
         signal: String,
         detector: String,
         detection: DetectionRecord,
         detail: String,
+        started_at: DateTime<Utc>,
+        repeat: bool,
     },
-    /// A detector that reported drift or a breach reports none any more.
+    /// A firing alert resolved: `resolve_after` clean evaluations, or its
+    /// model was absent that many evaluations.
     Resolved {
         metrics: InferenceMetrics,
         signal: String,
         detector: String,
         kind: AlertKind,
         detail: String,
+        started_at: DateTime<Utc>,
     },
     /// A source's query failed; its previous results stay in place.
     SourceError {
@@ -193,6 +205,8 @@ pub struct Snapshot {
     #[serde(serialize_with = "serialize_models")]
     pub models: BTreeMap<ModelId, BTreeMap<String, SignalResult>>,
     pub sources: BTreeMap<String, SourceStatus>,
+    /// Pending and firing alerts after this evaluation.
+    pub alerts: Vec<AlertSummary>,
     /// Label names of each source's model keys, in order.
     #[serde(skip)]
     pub group_by: BTreeMap<String, Vec<String>>,
@@ -240,6 +254,8 @@ struct Source {
     collector: Arc<dyn MetricCollector>,
     detectors: Vec<ScopedDetector>,
     group_by: Vec<String>,
+    /// When its alerts fire, repeat and resolve.
+    policy: AlertPolicy,
 }
 
 /// Shared between the handle and the loop.
@@ -250,6 +266,8 @@ struct Shared {
     shutdown: CancellationToken,
     task: Mutex<Option<JoinHandle<()>>>,
     metrics: Arc<SelfMetrics>,
+    /// Where alert notices are stored for delivery, if anywhere.
+    sink: Option<Arc<dyn AlertSink>>,
 }
 
 /// A cheap-clone handle on a running monitor.
@@ -277,6 +295,12 @@ impl ModelMonitor {
     /// The sidecar's own metrics.
     pub fn self_metrics(&self) -> &Arc<SelfMetrics> {
         &self.shared.metrics
+    }
+
+    /// The alert sink's delivery state (receivers, queues, dead letters),
+    /// when one is attached.
+    pub fn delivery_status(&self) -> Option<serde_json::Value> {
+        self.shared.sink.as_ref().map(|sink| sink.status())
     }
 
     /// Stops the loop: an evaluation in progress is abandoned, the task is
@@ -329,6 +353,8 @@ pub struct MonitorBuilder {
     sampling_interval: Option<Duration>,
     concurrency: Option<usize>,
     metrics: Option<Arc<SelfMetrics>>,
+    sink: Option<Arc<dyn AlertSink>>,
+    policy: Option<AlertPolicy>,
 }
 
 /// Why a monitor could not be built.
@@ -361,6 +387,7 @@ impl MonitorBuilder {
             collector: Arc::new(collector),
             detectors: Vec::new(),
             group_by: vec!["model".to_owned(), "version".to_owned()],
+            policy: AlertPolicy::default(),
         });
         self
     }
@@ -423,6 +450,21 @@ impl MonitorBuilder {
         self
     }
 
+    /// Hands every alert notice, with the lifecycle state, to `sink` before
+    /// the matching event is broadcast; the lifecycle starts from what the
+    /// sink restores.
+    pub fn with_alert_sink(mut self, sink: Arc<dyn AlertSink>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// The alert lifecycle of sources added with `with_collector` and
+    /// `with_prometheus_endpoint` (config monitors have their own).
+    pub fn with_alert_policy(mut self, policy: AlertPolicy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
     /// Records self-metrics in this registry holder instead of a new one.
     pub fn with_self_metrics(mut self, metrics: Arc<SelfMetrics>) -> Self {
         self.metrics = Some(metrics);
@@ -433,7 +475,11 @@ impl MonitorBuilder {
     pub fn spawn(self) -> Result<ModelMonitor, BuildError> {
         let metrics = self.metrics.unwrap_or_else(|| Arc::new(SelfMetrics::new()));
         let permits = Arc::new(Semaphore::new(self.concurrency.unwrap_or(8)));
+        let policy = self.policy.unwrap_or_default();
         let mut sources = self.sources;
+        for source in &mut sources {
+            source.policy = policy;
+        }
         for endpoint in self.endpoints {
             let url = url::Url::parse(&endpoint)
                 .map_err(|error| BuildError::Endpoint(endpoint.clone(), error.to_string()))?;
@@ -449,7 +495,9 @@ impl MonitorBuilder {
             };
             let client = PromClient::new(&config)?;
             let monitor = default_monitor();
-            sources.push(prometheus_source(monitor, client, &permits, &metrics, None));
+            let mut source = prometheus_source(monitor, client, &permits, &metrics, None);
+            source.policy = policy;
+            sources.push(source);
         }
         for (config, monitors) in self.config_monitors {
             let client = PromClient::new(&config.prometheus)?;
@@ -488,7 +536,16 @@ impl MonitorBuilder {
             shutdown: CancellationToken::new(),
             task: Mutex::new(None),
             metrics,
+            sink: self.sink,
         });
+        for state in ["pending", "firing"] {
+            shared.metrics.alerts.with_label_values(&[state]).set(0);
+        }
+        let lifecycle = shared
+            .sink
+            .as_ref()
+            .and_then(|sink| sink.restore())
+            .unwrap_or_default();
         for source in &sources {
             shared
                 .metrics
@@ -500,7 +557,8 @@ impl MonitorBuilder {
             sources,
             shared: shared.clone(),
             interval: self.sampling_interval.unwrap_or(DEFAULT_SAMPLING_INTERVAL),
-            alerting: BTreeSet::new(),
+            stored: lifecycle.clone(),
+            lifecycle,
         };
         let task = tokio::spawn(evaluator.run());
         *shared
@@ -529,6 +587,7 @@ fn prometheus_source(
         })
         .collect();
     let group_by = monitor.group_by.clone();
+    let policy = AlertPolicy::from(monitor.alerting);
     let mut collector =
         PrometheusCollector::new(monitor, client, permits.clone()).with_metrics(metrics.clone());
     if let Some(baseline) = baseline {
@@ -538,6 +597,7 @@ fn prometheus_source(
         collector: Arc::new(collector),
         detectors,
         group_by,
+        policy,
     }
 }
 
@@ -585,6 +645,7 @@ fn default_monitor() -> MonitorConfig {
                 ),
             ),
         ]),
+        alerting: crate::config::AlertingConfig::default(),
     }
 }
 
@@ -593,8 +654,10 @@ struct Evaluator {
     sources: Vec<Source>,
     shared: Arc<Shared>,
     interval: Duration,
-    /// (source, model, signal, detector) currently reporting drift or a breach.
-    alerting: BTreeSet<(String, ModelKey, String, String)>,
+    /// Every pending and firing alert.
+    lifecycle: Lifecycle,
+    /// The lifecycle as the sink last stored it.
+    stored: Lifecycle,
 }
 
 impl Evaluator {
@@ -642,6 +705,7 @@ impl Evaluator {
             ..Snapshot::default()
         };
         let mut events = Vec::new();
+        let mut notices = Vec::new();
         let sources = self.sources.clone();
         for (source, collection) in sources.iter().zip(collections) {
             let name = source.collector.name().to_owned();
@@ -679,6 +743,7 @@ impl Evaluator {
                 &previous,
                 &mut snapshot,
                 &mut events,
+                &mut notices,
             );
         }
         let duration = started.elapsed().as_secs_f64();
@@ -689,6 +754,20 @@ impl Evaluator {
         metrics
             .last_evaluation_timestamp
             .set(at.timestamp_millis() as f64 / 1000.0);
+        let (pending, firing) = self.lifecycle.counts();
+        metrics
+            .alerts
+            .with_label_values(&["pending"])
+            .set(pending as i64);
+        metrics
+            .alerts
+            .with_label_values(&["firing"])
+            .set(firing as i64);
+        snapshot.alerts = self.lifecycle.summaries();
+        self.store_alerts(&notices).await;
+        // Events follow the stored notices, so an observer never sees an
+        // alert that a crash could still lose.
+        events.extend(notices.iter().map(Self::notice_event));
         snapshot.exposition = crate::render::render_snapshot(&snapshot);
         self.shared.snapshot.store(Arc::new(snapshot));
         self.shared.ready.store(true, Ordering::Release);
@@ -712,6 +791,7 @@ impl Evaluator {
         previous: &Snapshot,
         snapshot: &mut Snapshot,
         events: &mut Vec<MonitorEvent>,
+        notices: &mut Vec<AlertNotice>,
     ) {
         let metrics = &self.shared.metrics;
         let failed_signals: BTreeSet<&str> = collection
@@ -776,83 +856,194 @@ impl Evaluator {
                 entry.insert(signal, result);
             }
             let inference = inference_metrics(&id, entry, at);
-            for (signal, result) in entry.iter() {
-                for outcome in &result.detectors {
-                    let key = (
-                        name.to_owned(),
-                        id.model.clone(),
-                        signal.clone(),
-                        outcome.detector.clone(),
-                    );
-                    let DetectorResult::Detection(detection) = &outcome.result else {
-                        continue;
-                    };
-                    let record = DetectionRecord {
-                        score: detection.score,
-                        threshold: detection.threshold,
-                        p_value: detection.p_value,
-                        current_samples: result.current.as_ref().map_or(0.0, |c| c.samples),
-                        reference_samples: result.reference_samples.unwrap_or(0.0),
-                    };
-                    match detection.verdict {
-                        Verdict::Drift if !self.alerting.contains(&key) => {
-                            let detail = format!(
-                                "{} {} {} score {:.4} >= threshold {:.4}",
-                                signal,
-                                outcome.detector,
-                                outcome.kind.as_str(),
-                                detection.score,
-                                detection.threshold
-                            );
-                            tracing::info!(source = %name, model = ?id.model.0, signal = %signal, detector = %outcome.detector, score = detection.score, threshold = detection.threshold, "alert started");
-                            self.alerting.insert(key);
-                            let (metrics, signal, detector) =
-                                (inference.clone(), signal.clone(), outcome.detector.clone());
-                            events.push(match outcome.kind {
-                                AlertKind::Drift => MonitorEvent::DriftAlert {
-                                    metrics,
-                                    signal,
-                                    detector,
-                                    detection: record,
-                                    detail,
-                                },
-                                AlertKind::Performance => MonitorEvent::PerformanceAlert {
-                                    metrics,
-                                    signal,
-                                    detector,
-                                    detection: record,
-                                    detail,
-                                },
-                            });
-                        }
-                        Verdict::NoDrift if self.alerting.remove(&key) => {
-                            events.push(MonitorEvent::Resolved {
-                                metrics: inference.clone(),
-                                signal: signal.clone(),
-                                detector: outcome.detector.clone(),
-                                kind: outcome.kind,
-                                detail: format!(
-                                    "{} {} score {:.4} < threshold {:.4}",
-                                    signal, outcome.detector, detection.score, detection.threshold
-                                ),
-                            });
-                        }
-                        _ => {}
-                    }
-                }
-            }
             events.push(MonitorEvent::MetricsSnapshot(inference));
         }
-        // Alerts of models that vanished end without a resolution event.
-        let present: BTreeSet<&ModelKey> = snapshot
-            .models
-            .keys()
-            .filter(|id| id.source == name)
-            .map(|id| &id.model)
+        self.update_alerts(source, name, at, snapshot, notices);
+    }
+
+    /// Feeds the source's detector verdicts of this evaluation into the
+    /// alert lifecycle and collects the notices.
+    fn update_alerts(
+        &mut self,
+        source: &Source,
+        name: &str,
+        at: DateTime<Utc>,
+        snapshot: &Snapshot,
+        notices: &mut Vec<AlertNotice>,
+    ) {
+        struct Decided {
+            kind: AlertKind,
+            observation: Observation,
+            detection: Option<DetectionRecord>,
+            model: ModelKey,
+        }
+        let mut inferences: BTreeMap<&ModelKey, InferenceMetrics> = BTreeMap::new();
+        let mut decided: BTreeMap<AlertKey, Decided> = BTreeMap::new();
+        for (id, signals) in snapshot.models.iter().filter(|(id, _)| id.source == name) {
+            inferences.insert(&id.model, inference_metrics(id, signals, at));
+            for (signal, result) in signals {
+                // Results kept from an earlier evaluation (a failed query)
+                // decide nothing now.
+                let fresh = result.evaluated_at == at;
+                for outcome in &result.detectors {
+                    let key = AlertKey {
+                        source: name.to_owned(),
+                        labels: id.model.0.clone(),
+                        signal: signal.clone(),
+                        detector: outcome.detector.clone(),
+                    };
+                    let (observation, detection) = match &outcome.result {
+                        DetectorResult::Detection(detection) if fresh => {
+                            let record = DetectionRecord {
+                                score: detection.score,
+                                threshold: detection.threshold,
+                                p_value: detection.p_value,
+                                current_samples: result.current.as_ref().map_or(0.0, |c| c.samples),
+                                reference_samples: result.reference_samples.unwrap_or(0.0),
+                            };
+                            match detection.verdict {
+                                Verdict::Drift => (Observation::Drifting, Some(record)),
+                                Verdict::NoDrift => (Observation::Clean, Some(record)),
+                                _ => (Observation::Unknown, None),
+                            }
+                        }
+                        _ => (Observation::Unknown, None),
+                    };
+                    decided.insert(
+                        key,
+                        Decided {
+                            kind: outcome.kind,
+                            observation,
+                            detection,
+                            model: id.model.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        // An alert whose model is still there but whose detector produced
+        // nothing (a rejected window) has no decision; only a model missing
+        // from the answer is absent.
+        for alert in self.lifecycle.alerts.values() {
+            let model = ModelKey(alert.key.labels.clone());
+            if alert.key.source == name
+                && !decided.contains_key(&alert.key)
+                && inferences.contains_key(&model)
+            {
+                decided.insert(
+                    alert.key.clone(),
+                    Decided {
+                        kind: alert.kind,
+                        observation: Observation::Unknown,
+                        detection: None,
+                        model,
+                    },
+                );
+            }
+        }
+        let seen: BTreeMap<AlertKey, Seen<'_>> = decided
+            .iter()
+            .map(|(key, d)| {
+                (
+                    key.clone(),
+                    Seen {
+                        kind: d.kind,
+                        observation: d.observation,
+                        detection: d.detection.as_ref(),
+                        metrics: &inferences[&d.model],
+                    },
+                )
+            })
             .collect();
-        self.alerting
-            .retain(|(source, model, _, _)| source != name || present.contains(model));
-        let _ = previous;
+        notices.extend(
+            self.lifecycle
+                .evaluate_source(name, seen, at, &source.policy),
+        );
+    }
+
+    /// Hands this evaluation's notices and the lifecycle to the sink, in one
+    /// blocking call off the async threads.
+    async fn store_alerts(&mut self, notices: &[AlertNotice]) {
+        for notice in notices {
+            tracing::info!(
+                source = %notice.key.source,
+                model = ?notice.key.labels,
+                signal = %notice.key.signal,
+                detector = %notice.key.detector,
+                score = notice.detection.score,
+                threshold = notice.detection.threshold,
+                transition = ?notice.transition,
+                "alert"
+            );
+        }
+        let Some(sink) = self.shared.sink.clone() else {
+            return;
+        };
+        if notices.is_empty() && self.lifecycle == self.stored {
+            return;
+        }
+        let (notices, lifecycle) = (notices.to_vec(), self.lifecycle.clone());
+        let stored = lifecycle.clone();
+        match tokio::task::spawn_blocking(move || sink.record(&notices, &lifecycle)).await {
+            Ok(Ok(())) => self.stored = stored,
+            Ok(Err(error)) => tracing::error!(%error, "cannot store alert notifications"),
+            Err(error) => tracing::error!(%error, "storing alert notifications failed"),
+        }
+    }
+
+    /// The event of an alert notice.
+    fn notice_event(notice: &AlertNotice) -> MonitorEvent {
+        let (metrics, signal, detector) = (
+            notice.metrics.clone(),
+            notice.key.signal.clone(),
+            notice.key.detector.clone(),
+        );
+        let detection = notice.detection.clone();
+        let started_at = notice.started_at;
+        match notice.transition {
+            Transition::Resolved => MonitorEvent::Resolved {
+                detail: format!(
+                    "{signal} {detector} {} resolved: score {:.4} against threshold {:.4}",
+                    notice.kind.as_str(),
+                    detection.score,
+                    detection.threshold
+                ),
+                metrics,
+                signal,
+                detector,
+                kind: notice.kind,
+                started_at,
+            },
+            transition => {
+                let detail = format!(
+                    "{signal} {detector} {} score {:.4} >= threshold {:.4}",
+                    notice.kind.as_str(),
+                    detection.score,
+                    detection.threshold
+                );
+                let repeat = transition == Transition::Repeated;
+                match notice.kind {
+                    AlertKind::Drift => MonitorEvent::DriftAlert {
+                        metrics,
+                        signal,
+                        detector,
+                        detection,
+                        detail,
+                        started_at,
+                        repeat,
+                    },
+                    AlertKind::Performance => MonitorEvent::PerformanceAlert {
+                        metrics,
+                        signal,
+                        detector,
+                        detection,
+                        detail,
+                        started_at,
+                        repeat,
+                    },
+                }
+            }
+        }
     }
 
     fn evaluate_signal(

@@ -274,6 +274,7 @@ mod tests {
             reference,
             min_samples: 100.0,
             signals: BTreeMap::new(),
+            alerting: crate::config::AlertingConfig::default(),
         }
     }
 

@@ -5,6 +5,11 @@
 //! results (see [`crate::render`]), so vanished series leave `/metrics` with
 //! no bookkeeping.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
 use prometheus::{
     Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry,
@@ -25,6 +30,53 @@ pub struct SelfMetrics {
     pub bucket_corrections: IntCounterVec,
     pub config_last_reload_successful: IntGauge,
     pub build_info: GaugeVec,
+    /// Active alerts by `state` (pending, firing).
+    pub alerts: IntGaugeVec,
+    /// Delivery attempts by `receiver` and `outcome` (success, failure,
+    /// dead_letter, expired).
+    pub webhook_deliveries: IntCounterVec,
+    pub webhook_delivery_duration: HistogramVec,
+    /// Notifications in the outbox per receiver.
+    pub webhook_queue_depth: IntGaugeVec,
+    pub webhook_oldest_pending: PendingAge,
+    /// Notifications in the dead-letter table per receiver.
+    pub webhook_dead_letters: IntGaugeVec,
+}
+
+/// `model_monitor_webhook_oldest_pending_age_seconds`, computed at scrape
+/// time from the creation time of each receiver's oldest notification.
+#[derive(Clone)]
+pub struct PendingAge {
+    gauge: GaugeVec,
+    oldest: Arc<Mutex<BTreeMap<String, Option<f64>>>>,
+}
+
+impl PendingAge {
+    /// Records the Unix time of `receiver`'s oldest pending notification,
+    /// `None` when its queue is empty.
+    pub fn set_oldest(&self, receiver: &str, created: Option<f64>) {
+        self.oldest
+            .lock()
+            .expect("no panics while held")
+            .insert(receiver.to_owned(), created);
+    }
+}
+
+impl Collector for PendingAge {
+    fn desc(&self) -> Vec<&Desc> {
+        self.gauge.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        for (receiver, oldest) in self.oldest.lock().expect("no panics while held").iter() {
+            let age = oldest.map_or(0.0, |created| (now - created).max(0.0));
+            self.gauge.with_label_values(&[receiver]).set(age);
+        }
+        self.gauge.collect()
+    }
 }
 
 impl std::fmt::Debug for SelfMetrics {
@@ -118,6 +170,54 @@ impl SelfMetrics {
             ),
             &["version"],
         ));
+        let alerts = must(IntGaugeVec::new(
+            Opts::new(
+                "model_monitor_alerts",
+                "Active alerts by state (pending: drifting, not yet for long enough; firing).",
+            ),
+            &["state"],
+        ));
+        let webhook_deliveries = must(IntCounterVec::new(
+            Opts::new(
+                "model_monitor_webhook_deliveries_total",
+                "Webhook delivery attempts by outcome: success (2xx), failure (will be retried), dead_letter (rejected, not retried), expired (older than max_age).",
+            ),
+            &["receiver", "outcome"],
+        ));
+        let webhook_delivery_duration = must(HistogramVec::new(
+            HistogramOpts::new(
+                "model_monitor_webhook_delivery_duration_seconds",
+                "Time taken by webhook delivery attempts, failed ones included.",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+            &["receiver"],
+        ));
+        let webhook_queue_depth = must(IntGaugeVec::new(
+            Opts::new(
+                "model_monitor_webhook_queue_depth",
+                "Notifications in the outbox waiting for delivery.",
+            ),
+            &["receiver"],
+        ));
+        let webhook_oldest_pending = PendingAge {
+            gauge: must(GaugeVec::new(
+                Opts::new(
+                    "model_monitor_webhook_oldest_pending_age_seconds",
+                    "Age of the oldest notification waiting for delivery; 0 when none waits.",
+                ),
+                &["receiver"],
+            )),
+            oldest: Arc::default(),
+        };
+        let webhook_dead_letters = must(IntGaugeVec::new(
+            Opts::new(
+                "model_monitor_webhook_dead_letters",
+                "Notifications in the dead-letter table (rejected or expired).",
+            ),
+            &["receiver"],
+        ));
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1.0);
@@ -134,6 +234,12 @@ impl SelfMetrics {
             Box::new(bucket_corrections.clone()),
             Box::new(config_last_reload_successful.clone()),
             Box::new(build_info.clone()),
+            Box::new(alerts.clone()),
+            Box::new(webhook_deliveries.clone()),
+            Box::new(webhook_delivery_duration.clone()),
+            Box::new(webhook_queue_depth.clone()),
+            Box::new(webhook_oldest_pending.clone()),
+            Box::new(webhook_dead_letters.clone()),
         ] {
             must(registry.register(collector));
         }
@@ -151,7 +257,32 @@ impl SelfMetrics {
             bucket_corrections,
             config_last_reload_successful,
             build_info,
+            alerts,
+            webhook_deliveries,
+            webhook_delivery_duration,
+            webhook_queue_depth,
+            webhook_oldest_pending,
+            webhook_dead_letters,
         }
+    }
+
+    /// Creates every per-receiver series with 0, so that alert rules and
+    /// dashboards see them before the first notification.
+    pub fn init_receiver(&self, receiver: &str) {
+        for outcome in ["success", "failure", "dead_letter", "expired"] {
+            self.webhook_deliveries
+                .with_label_values(&[receiver, outcome])
+                .inc_by(0);
+        }
+        self.webhook_delivery_duration
+            .with_label_values(&[receiver]);
+        self.webhook_queue_depth
+            .with_label_values(&[receiver])
+            .set(0);
+        self.webhook_dead_letters
+            .with_label_values(&[receiver])
+            .set(0);
+        self.webhook_oldest_pending.set_oldest(receiver, None);
     }
 
     /// The registry in the text exposition format.

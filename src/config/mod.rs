@@ -60,6 +60,16 @@ pub const DEFAULT_DISTANCE_THRESHOLD: f64 = 0.1;
 pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(6 * 3600);
 /// Default `webhooks[].max_age`.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+/// Default `webhooks[].min_backoff`: the wait after the first failed attempt.
+pub const DEFAULT_MIN_BACKOFF: Duration = Duration::from_secs(1);
+/// Default `webhooks[].max_backoff`: the longest wait between attempts.
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(5 * 60);
+/// Default `monitors[].alerting.for`: an alert fires on the first drifting evaluation.
+pub const DEFAULT_FOR_EVALUATIONS: u32 = 1;
+/// Default `monitors[].alerting.resolve_after`: clean evaluations that resolve an alert.
+pub const DEFAULT_RESOLVE_AFTER: u32 = 3;
+/// Default `monitors[].alerting.repeat_interval`.
+pub const DEFAULT_REPEAT_INTERVAL: Duration = Duration::from_secs(4 * 3600);
 
 /// Default `min_effect` of a hypothesis-test detector type (STATISTICS.md):
 /// PSI 0.1, KS D 0.1, Cramér's V 0.1 for chi-square, 0.2 sd for zscore.
@@ -80,6 +90,9 @@ pub struct Config {
     pub monitors: Vec<MonitorConfig>,
     /// Alert receivers; names are unique.
     pub webhooks: Vec<WebhookConfig>,
+    /// A Grafana dashboard users open for a model, for links in alerts;
+    /// `var-<label>=<value>` parameters are added per model label. Optional.
+    pub grafana_url: Option<url::Url>,
 }
 
 /// Where and how to query PromQL.
@@ -176,6 +189,30 @@ pub struct MonitorConfig {
     pub min_samples: f64,
     /// Signals by name (`confidence`, `latency`, ...); at least one.
     pub signals: BTreeMap<String, SignalConfig>,
+    /// When alerts of this monitor's models fire, repeat and resolve.
+    pub alerting: AlertingConfig,
+}
+
+/// The alert lifecycle settings of a monitor (`monitors[].alerting`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertingConfig {
+    /// Consecutive drifting evaluations before an alert fires (`for`); >= 1, default 1.
+    pub for_evaluations: u32,
+    /// Consecutive clean evaluations (or evaluations where the model is
+    /// absent) before a firing alert resolves; >= 1, default 3.
+    pub resolve_after: u32,
+    /// Time between repeat notifications while an alert fires; > 0, default 4h.
+    pub repeat_interval: Duration,
+}
+
+impl Default for AlertingConfig {
+    fn default() -> Self {
+        AlertingConfig {
+            for_evaluations: DEFAULT_FOR_EVALUATIONS,
+            resolve_after: DEFAULT_RESOLVE_AFTER,
+            repeat_interval: DEFAULT_REPEAT_INTERVAL,
+        }
+    }
 }
 
 /// What the current window is compared with.
@@ -327,4 +364,8 @@ pub struct WebhookConfig {
     pub timeout: Duration,
     /// Give up on a notification this old. Default 24h.
     pub max_age: Duration,
+    /// Wait after the first failed attempt; doubles per attempt. Default 1s.
+    pub min_backoff: Duration,
+    /// Longest wait between attempts; >= `min_backoff`. Default 5m.
+    pub max_backoff: Duration,
 }

@@ -33,9 +33,11 @@ use saphyr::ScalarOwned;
 
 use super::tree::{self, Kind, Node, Scalar, join};
 use super::{
-    BasicAuth, Config, DEFAULT_CONCURRENCY, DEFAULT_COOLDOWN, DEFAULT_DISTANCE_THRESHOLD,
-    DEFAULT_FALSE_ALARM_RATE, DEFAULT_INTERVAL, DEFAULT_MAX_AGE, DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_MIN_SAMPLES, DEFAULT_POST_THRESHOLD_BYTES, DEFAULT_REFERENCE_OFFSET, DEFAULT_TIMEOUT,
+    AlertingConfig, BasicAuth, Config, DEFAULT_CONCURRENCY, DEFAULT_COOLDOWN,
+    DEFAULT_DISTANCE_THRESHOLD, DEFAULT_FALSE_ALARM_RATE, DEFAULT_FOR_EVALUATIONS,
+    DEFAULT_INTERVAL, DEFAULT_MAX_AGE, DEFAULT_MAX_BACKOFF, DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MIN_BACKOFF, DEFAULT_MIN_SAMPLES, DEFAULT_POST_THRESHOLD_BYTES,
+    DEFAULT_REFERENCE_OFFSET, DEFAULT_REPEAT_INTERVAL, DEFAULT_RESOLVE_AFTER, DEFAULT_TIMEOUT,
     DEFAULT_WINDOW, DETECTOR_TYPES, DetectorConfig, DetectorKind, EvaluationConfig, MonitorConfig,
     PrometheusConfig, ReferenceConfig, SecretSource, SignalConfig, TestRule, WebhookConfig,
     WebhookFormat, WebhookMatch, ZScoreBaseline, default_min_effect,
@@ -154,7 +156,13 @@ fn parse_in(
     }
 }
 
-const TOP_KEYS: &[&str] = &["prometheus", "evaluation", "monitors", "webhooks"];
+const TOP_KEYS: &[&str] = &[
+    "prometheus",
+    "evaluation",
+    "monitors",
+    "webhooks",
+    "grafana_url",
+];
 const PROMETHEUS_KEYS: &[&str] = &[
     "url",
     "timeout",
@@ -175,7 +183,9 @@ const MONITOR_KEYS: &[&str] = &[
     "reference",
     "min_samples",
     "signals",
+    "alerting",
 ];
+const ALERTING_KEYS: &[&str] = &["for", "resolve_after", "repeat_interval"];
 const REFERENCE_KEYS: &[&str] = &["offset", "window", "range", "baseline_file"];
 const RANGE_KEYS: &[&str] = &["start", "end"];
 const SIGNAL_KEYS: &[&str] = &["histogram", "detectors"];
@@ -214,6 +224,8 @@ const WEBHOOK_KEYS: &[&str] = &[
     "body",
     "timeout",
     "max_age",
+    "min_backoff",
+    "max_backoff",
 ];
 const MATCH_KEYS: &[&str] = &["model", "version", "signal", "detector", "kind"];
 const WEBHOOK_FORMATS: &[&str] = &["slack", "alertmanager", "template"];
@@ -737,11 +749,15 @@ impl Decoder<'_> {
         );
         let monitors = self.required(&fields, "monitors", Self::monitors);
         let webhooks = self.optional(&fields, "webhooks", Vec::new(), Self::webhooks);
+        let grafana_url = self.optional(&fields, "grafana_url", None, |d, n, p| {
+            d.url(n, p).map(Some)
+        });
         Some(Config {
             prometheus: prometheus?,
             evaluation: evaluation?,
             monitors: monitors?,
             webhooks: webhooks?,
+            grafana_url: grafana_url?,
         })
     }
 
@@ -901,6 +917,12 @@ impl Decoder<'_> {
             d.number_where(n, p, (|v| v >= 0.0, "must not be negative"))
         });
         let signals = self.required(&fields, "signals", Self::signals);
+        let alerting = self.optional(
+            &fields,
+            "alerting",
+            AlertingConfig::default(),
+            Self::alerting,
+        );
         Some(MonitorConfig {
             name: name?,
             selector: selector?,
@@ -909,6 +931,32 @@ impl Decoder<'_> {
             reference: reference?,
             min_samples: min_samples?,
             signals: signals?,
+            alerting: alerting?,
+        })
+    }
+
+    fn alerting(&mut self, node: &Node, path: &str) -> Option<AlertingConfig> {
+        let fields = self.fields(node, path, ALERTING_KEYS)?;
+        let count = |d: &mut Self, n: &Node, p: &str| {
+            d.integer_at_least(n, p, 1).and_then(|v| {
+                u32::try_from(v).ok().or_else(|| {
+                    d.report(n.line, p, format!("must be at most {}, got {v}", u32::MAX));
+                    None
+                })
+            })
+        };
+        let for_evaluations = self.optional(&fields, "for", DEFAULT_FOR_EVALUATIONS, count);
+        let resolve_after = self.optional(&fields, "resolve_after", DEFAULT_RESOLVE_AFTER, count);
+        let repeat_interval = self.optional(
+            &fields,
+            "repeat_interval",
+            DEFAULT_REPEAT_INTERVAL,
+            Self::positive_duration,
+        );
+        Some(AlertingConfig {
+            for_evaluations: for_evaluations?,
+            resolve_after: resolve_after?,
+            repeat_interval: repeat_interval?,
         })
     }
 
@@ -1438,6 +1486,30 @@ impl Decoder<'_> {
         });
         let timeout = self.optional(&fields, "timeout", DEFAULT_TIMEOUT, Self::positive_duration);
         let max_age = self.optional(&fields, "max_age", DEFAULT_MAX_AGE, Self::positive_duration);
+        let min_backoff = self.optional(
+            &fields,
+            "min_backoff",
+            DEFAULT_MIN_BACKOFF,
+            Self::positive_duration,
+        );
+        let max_backoff = self.optional(
+            &fields,
+            "max_backoff",
+            DEFAULT_MAX_BACKOFF,
+            Self::positive_duration,
+        );
+        let (min_backoff, max_backoff) = (min_backoff?, max_backoff?);
+        if max_backoff < min_backoff {
+            let line = fields
+                .key_node("max_backoff")
+                .map_or(fields.line, |k| k.line);
+            self.report(
+                line,
+                &fields.path("max_backoff"),
+                "must not be shorter than min_backoff",
+            );
+            return None;
+        }
         let (format, body) = (format?, body?);
         match (format, &body) {
             (WebhookFormat::Template, None) => {
@@ -1473,6 +1545,8 @@ impl Decoder<'_> {
             body,
             timeout: timeout?,
             max_age: max_age?,
+            min_backoff,
+            max_backoff,
         })
     }
 
@@ -1649,28 +1723,11 @@ fn check_matchers(text: &str) -> Result<(), String> {
     }
 }
 
-/// A light check of minijinja syntax: every `{{`, `{%` and `{#` is closed.
-/// (Full parsing happens where the template is rendered.)
+/// Compiles a body template with minijinja and renders it for a sample
+/// alert, so that syntax errors, unknown filters and undefined variables
+/// (`alert.modle`) are config errors.
 fn check_template(body: &str) -> Result<(), String> {
-    let mut rest = body;
-    while let Some(start) = rest.find('{') {
-        let after = &rest[start + 1..];
-        let close = match after.chars().next() {
-            Some('{') => "}}",
-            Some('%') => "%}",
-            Some('#') => "#}",
-            _ => {
-                rest = after;
-                continue;
-            }
-        };
-        let open = &rest[start..start + 2];
-        match after[1..].find(close) {
-            Some(end) => rest = &after[1 + end + close.len()..],
-            None => return Err(format!("{open} is never closed with {close}")),
-        }
-    }
-    Ok(())
+    crate::webhooks::payload::check_template(body)
 }
 
 #[cfg(test)]
@@ -1810,7 +1867,7 @@ mod tests {
                 "unknown top-level key",
                 format!("{}alerting: {{}}\n", det("{type: psi}")),
                 v(&[
-                    "9: alerting: unknown key \"alerting\"; allowed keys: prometheus, evaluation, monitors, webhooks",
+                    "9: alerting: unknown key \"alerting\"; allowed keys: prometheus, evaluation, monitors, webhooks, grafana_url",
                 ]),
             ),
             (
@@ -1967,6 +2024,12 @@ mod tests {
                 det("{type: psi, name: a}, {type: ks, name: a}"),
                 vec![format!("8: {d}[1].name: duplicate detector name \"a\" (also {d}[0])")],
             ),
+            ("alerting for 0", mon("alerting: {for: 0, resolve_after: x, repeat_interval: 0s, every: 1}"), vec![
+                "5: monitors[0].alerting.every: unknown key \"every\"; allowed keys: for, resolve_after, repeat_interval".to_owned(),
+                "5: monitors[0].alerting.for: must be at least 1, got 0".to_owned(),
+                "5: monitors[0].alerting.resolve_after: expected an integer, got a string".to_owned(),
+                "5: monitors[0].alerting.repeat_interval: must be greater than 0".to_owned(),
+            ]),
             ("empty group_by", mon("group_by: []"), vec!["5: monitors[0].group_by: must not be empty: give the labels that identify a model".to_owned()]),
             (
                 "duplicate group_by entries",
@@ -2026,7 +2089,10 @@ mod tests {
             ("secret twice", hook("secret: a\nsecret_file: b"), vec!["14: webhooks[0].secret_file: set only one of secret and secret_file".to_owned()]),
             ("body on slack", hook("body: hi"), vec!["13: webhooks[0].body: body only applies to format template".to_owned()]),
             ("template without body", hook("").replace("format: slack", "format: template"), vec!["10: webhooks[0].body: missing required key: format template needs a body".to_owned()]),
-            ("unclosed template", hook("body: '{{ alert.model '").replace("format: slack", "format: template"), vec!["13: webhooks[0].body: invalid template: {{ is never closed with }}".to_owned()]),
+            ("unclosed template", hook("body: '{{ alert.model '").replace("format: slack", "format: template"), vec!["13: webhooks[0].body: invalid template: syntax error: unexpected end of input, expected end of variable block (template line 1)".to_owned()]),
+            ("template with a misspelt variable", hook("body: '{\"m\": {{ alert.modle | tojson }}}'").replace("format: slack", "format: template"), vec!["13: webhooks[0].body: invalid template: unknown variable alert.modle; known: id, receiver, alert.{confidence_mean, current_samples, detector, ends_at, evaluated_at, fingerprint, grafana_url, kind, labels, model, monitor, p99_latency_ms, p_value, prometheus_url, reference_samples, repeat, score, signal, starts_at, status, summary, threshold, version}".to_owned()]),
+            ("backoffs out of order", hook("min_backoff: 1m\nmax_backoff: 10s"), vec!["14: webhooks[0].max_backoff: must not be shorter than min_backoff".to_owned()]),
+            ("zero backoff", hook("min_backoff: 0s"), vec!["13: webhooks[0].min_backoff: must be greater than 0".to_owned()]),
             ("bad on", hook("on: [drift, drift, retrain]"), vec!["13: webhooks[0].on[1]: duplicate alert kind \"drift\"".to_owned(), "13: webhooks[0].on[2]: unknown alert kind \"retrain\"; valid alert kinds: drift, performance".to_owned()]),
             ("empty on", hook("on: []"), vec!["13: webhooks[0].on: must not be empty; valid kinds: drift, performance".to_owned()]),
             ("bad match", hook("match: {kind: x, team: y}"), vec!["13: webhooks[0].match.team: unknown key \"team\"; allowed keys: model, version, signal, detector, kind".to_owned(), "13: webhooks[0].match.kind: unknown alert kind \"x\"; valid alert kinds: drift, performance".to_owned()]),
