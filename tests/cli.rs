@@ -70,6 +70,7 @@ fn run_refuses_an_invalid_config_with_exit_1() {
     std::fs::write(&file, "prometheus: {url: 'not a url'}\nmonitors: []\n").unwrap();
     let output = Command::new(common::model_monitor_binary())
         .args(["run", "--web.listen-address=127.0.0.1:0"])
+        .arg(format!("--storage.path={}", dir.path().join("data").display()))
         .arg(format!("--config.file={}", file.display()))
         .output()
         .unwrap();
@@ -96,6 +97,7 @@ fn sigterm_stops_the_sidecar_gracefully_with_exit_0() {
             "run".to_owned(),
             format!("--config.file={}", file.display()),
             format!("--web.listen-address=127.0.0.1:{port}"),
+            format!("--storage.path={}", dir.path().join("data").display()),
         ],
         dir.path(),
     );
