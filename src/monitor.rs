@@ -967,7 +967,7 @@ impl Evaluator {
         for notice in notices {
             tracing::info!(
                 source = %notice.key.source,
-                model = ?notice.key.labels,
+                model = %crate::signals::ModelKey(notice.key.labels.clone()),
                 signal = %notice.key.signal,
                 detector = %notice.key.detector,
                 score = notice.detection.score,
@@ -1073,7 +1073,7 @@ impl Evaluator {
                             .model_errors
                             .with_label_values(&[name, observation.signal.as_str()])
                             .inc();
-                        tracing::warn!(source = %name, model = ?observation.model.0, signal = %observation.signal, window, reason = %reason, "histogram rejected");
+                        tracing::warn!(source = %name, model = %observation.model, signal = %observation.signal, window, reason = %reason, "histogram rejected");
                     }
                     errors.push(format!("{window} window: {reason}"));
                 }
@@ -1108,7 +1108,7 @@ impl Evaluator {
                         .detector_errors
                         .with_label_values(&[name, observation.signal.as_str(), detector.name()])
                         .inc();
-                    tracing::debug!(source = %name, model = ?observation.model.0, signal = %observation.signal, detector = detector.name(), %error, "detector failed");
+                    tracing::debug!(source = %name, model = %observation.model, signal = %observation.signal, detector = detector.name(), %error, "detector failed");
                     DetectorResult::Error {
                         error: error.to_string(),
                     }

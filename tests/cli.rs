@@ -70,7 +70,10 @@ fn run_refuses_an_invalid_config_with_exit_1() {
     std::fs::write(&file, "prometheus: {url: 'not a url'}\nmonitors: []\n").unwrap();
     let output = Command::new(common::model_monitor_binary())
         .args(["run", "--web.listen-address=127.0.0.1:0"])
-        .arg(format!("--storage.path={}", dir.path().join("data").display()))
+        .arg(format!(
+            "--storage.path={}",
+            dir.path().join("data").display()
+        ))
         .arg(format!("--config.file={}", file.display()))
         .output()
         .unwrap();
