@@ -483,16 +483,7 @@ impl MonitorBuilder {
         for endpoint in self.endpoints {
             let url = url::Url::parse(&endpoint)
                 .map_err(|error| BuildError::Endpoint(endpoint.clone(), error.to_string()))?;
-            let config = crate::config::PrometheusConfig {
-                url,
-                timeout: Duration::from_secs(10),
-                headers: BTreeMap::new(),
-                bearer_token_file: None,
-                basic_auth: None,
-                max_response_bytes: 64 << 20,
-                post_threshold_bytes: 2048,
-                external_url: None,
-            };
+            let config = crate::config::PrometheusConfig::new(url);
             let client = PromClient::new(&config)?;
             let monitor = default_monitor();
             let mut source = prometheus_source(monitor, client, &permits, &metrics, None);

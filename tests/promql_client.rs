@@ -107,14 +107,9 @@ fn json(status: StatusCode, body: String) -> Response {
 
 fn config(url: &str) -> PrometheusConfig {
     PrometheusConfig {
-        url: url.parse().unwrap(),
         timeout: Duration::from_secs(5),
-        headers: BTreeMap::new(),
-        bearer_token_file: None,
-        basic_auth: None,
         max_response_bytes: 1 << 20,
-        post_threshold_bytes: 2048,
-        external_url: None,
+        ..PrometheusConfig::new(url.parse().unwrap())
     }
 }
 

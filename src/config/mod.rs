@@ -115,6 +115,22 @@ pub struct PrometheusConfig {
     pub external_url: Option<url::Url>,
 }
 
+impl PrometheusConfig {
+    /// `url` with every other setting at its default.
+    pub fn new(url: url::Url) -> PrometheusConfig {
+        PrometheusConfig {
+            url,
+            timeout: DEFAULT_TIMEOUT,
+            headers: BTreeMap::new(),
+            bearer_token_file: None,
+            basic_auth: None,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            post_threshold_bytes: DEFAULT_POST_THRESHOLD_BYTES,
+            external_url: None,
+        }
+    }
+}
+
 /// HTTP basic authentication. The password comes from a file or inline
 /// (inline values normally come from `${VAR}`); it is never logged.
 #[derive(Clone, PartialEq)]

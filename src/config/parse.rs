@@ -2108,16 +2108,7 @@ mod tests {
         let config = parse(&det("{type: psi}, {type: ks}, {type: chi_square}, {type: zscore}, {type: jensen_shannon}, {type: hellinger}, {type: wasserstein}")).unwrap();
         assert_eq!(
             config.prometheus,
-            PrometheusConfig {
-                url: url::Url::parse("http://prom:9090").unwrap(),
-                timeout: Duration::from_secs(10),
-                headers: BTreeMap::new(),
-                bearer_token_file: None,
-                basic_auth: None,
-                max_response_bytes: 64 * 1024 * 1024,
-                post_threshold_bytes: 2048,
-                external_url: None,
-            }
+            PrometheusConfig::new(url::Url::parse("http://prom:9090").unwrap())
         );
         assert_eq!(
             config.evaluation,

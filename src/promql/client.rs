@@ -262,20 +262,9 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
-    use std::time::Duration;
 
     fn config(url: &str) -> PrometheusConfig {
-        PrometheusConfig {
-            url: url.parse().unwrap(),
-            timeout: Duration::from_secs(10),
-            headers: BTreeMap::new(),
-            bearer_token_file: None,
-            basic_auth: None,
-            max_response_bytes: 64 << 20,
-            post_threshold_bytes: 2048,
-            external_url: None,
-        }
+        PrometheusConfig::new(url.parse().unwrap())
     }
 
     #[test]
