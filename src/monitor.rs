@@ -723,6 +723,11 @@ impl Evaluator {
             .collect();
         let up = collection.failures.is_empty();
         metrics.up.with_label_values(&[name]).set(i64::from(up));
+        // Failure counters start at 0 for every reason: a counter that first
+        // appears at 1 hides its first increase from rate() and increase().
+        for reason in crate::promql::PromError::REASONS {
+            metrics.query_failures.with_label_values(&[name, reason]);
+        }
         let last_success = if up {
             Some(at)
         } else {
