@@ -1136,3 +1136,85 @@ scrape_configs:
         }
     );
 }
+
+#[test]
+fn the_prometheusrule_is_generated_from_the_rules_and_up_to_date() {
+    let (ok, generated, stderr) = run(&program("bash"), &["scripts/gen-prometheusrule.sh", "-"]);
+    assert!(ok, "scripts/gen-prometheusrule.sh: {stderr}");
+    let committed = read("deploy/kubernetes/prometheusrule.yaml");
+    assert!(
+        generated == committed,
+        "deploy/kubernetes/prometheusrule.yaml is out of date with {RULES}: run scripts/gen-prometheusrule.sh and commit the result"
+    );
+    let resource: Yaml = serde_yaml_ng::from_str(&committed).unwrap();
+    assert_eq!(resource["kind"].as_str(), Some("PrometheusRule"));
+    assert_eq!(
+        resource["spec"],
+        yaml(RULES),
+        "the PrometheusRule's spec holds exactly the rules of {RULES}"
+    );
+}
+
+#[test]
+fn the_kubernetes_manifests_validate_offline_and_carry_a_valid_config() {
+    find_program("python3").unwrap_or_else(|| {
+        panic!("python3 is not installed: install python3 and python3-venv (apt-get install python3 python3-venv)")
+    });
+    let (ok, stdout, stderr) = run(&program("bash"), &["scripts/validate-kubernetes.sh"]);
+    assert!(
+        ok,
+        "scripts/validate-kubernetes.sh (needs python3-venv and PyPI on first run):\n{stdout}{stderr}"
+    );
+
+    // The sidecar reads the ConfigMap's file where the Deployment mounts it,
+    // and model-monitor accepts it.
+    let config_map = yaml("deploy/kubernetes/configmap.yaml");
+    let config_name = config_map["metadata"]["name"].as_str().unwrap();
+    let (key, config_text) = config_map["data"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .next()
+        .map(|(k, v)| (k.as_str().unwrap(), v.as_str().unwrap()))
+        .unwrap();
+    let deployment = yaml("deploy/kubernetes/deployment.yaml");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let volume = pod["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|v| v["configMap"]["name"].as_str() == Some(config_name))
+        .expect("a volume from the ConfigMap");
+    let sidecar = pod["containers"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"].as_str() == Some("model-monitor"))
+        .expect("the model-monitor container");
+    let mount = sidecar["volumeMounts"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == volume["name"])
+        .expect("the config volume is mounted");
+    let expected_flag = format!(
+        "--config.file={}/{key}",
+        mount["mountPath"].as_str().unwrap()
+    );
+    assert!(
+        sidecar["args"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .any(|a| a.as_str() == Some(&expected_flag)),
+        "the sidecar is started with {expected_flag}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(key);
+    std::fs::write(&path, config_text).unwrap();
+    let (ok, stdout, stderr) = run(
+        &model_monitor_binary(),
+        &["check-config", path.to_str().unwrap()],
+    );
+    assert!(ok, "the ConfigMap's config:\n{stdout}{stderr}");
+}
