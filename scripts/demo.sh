@@ -6,7 +6,7 @@
 # webhook receiver that prints them. Prints a live table of drift scores and
 # every alert delivered; Ctrl-C stops everything it started.
 #
-# Environment: DEMO_DRIFT_AFTER (default 2m), DEMO_ALERT_FOR (default 30s),
+# Environment: DEMO_DRIFT_AFTER (default 2m), DEMO_ALERT_FOR (default 1m),
 # DEMO_DURATION (seconds; stop by itself after that long, for unattended
 # runs), DEMO_DIR (work directory).
 set -euo pipefail
@@ -39,7 +39,7 @@ mon_port=$(free_port $((prom_port + 1)))
 am_port=$(free_port 9893)
 hook_port=$(free_port $((am_port + 1)))
 drift_after="${DEMO_DRIFT_AFTER:-2m}"
-alert_for="${DEMO_ALERT_FOR:-30s}"
+alert_for="${DEMO_ALERT_FOR:-1m}"
 
 "$bin" simulate --web.listen-address="127.0.0.1:$sim_port" --models=3 --seed=42 \
   --drift-model=model-1 --drift-after="$drift_after" --rate=20 >"$work/simulate.log" 2>&1 &
@@ -115,7 +115,7 @@ model-monitor demo is running (work directory: $work)
                           amtool alert query --alertmanager.url=http://127.0.0.1:$am_port
   delivered alerts        printed below as they arrive, and in $work/alerts.log
   try in Prometheus:      model_monitor_drift_score{signal="confidence"}
-ModelDriftDetected for model-1 arrives through Alertmanager about a minute
+ModelDriftDetected for model-1 arrives through Alertmanager a minute or two
 after the drift. Ctrl-C stops everything.
 
 TEXT
