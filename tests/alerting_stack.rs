@@ -927,9 +927,10 @@ async fn the_drift_alert_reaches_a_webhook_through_alertmanager_and_every_expres
     );
     let alertmanager_url = format!("http://127.0.0.1:{alertmanager_port}");
 
-    // Prometheus loading alerts/ (with `for` shortened to 5s).
+    // Prometheus loading alerts/ (with `for` shortened to 10s: long enough to ride out the
+    // brief score swings while the windows still hold the series' first samples).
     let rules_copy = dir.path().join("model-monitor.rules.yml");
-    std::fs::write(&rules_copy, rules_with_short_for("5s")).unwrap();
+    std::fs::write(&rules_copy, rules_with_short_for("10s")).unwrap();
     let prometheus = PrometheusServer::start_with_config(
         dir.path(),
         &format!(
