@@ -13,6 +13,6 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test"
-cargo test --all-targets --locked
+cargo test --all-targets --locked --no-fail-fast
 echo "== doc tests"
 cargo test --doc --locked
