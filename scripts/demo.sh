@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # The demo stack on loopback: a simulated model server with three models (one
-# drifts after two minutes), a real Prometheus scraping it, and model-monitor
-# querying that Prometheus. Prints a live table of drift scores; Ctrl-C stops
-# everything it started.
+# drifts after two minutes), a real Prometheus scraping it and loading the
+# alert rules of alerts/ (with `for` shortened to DEMO_ALERT_FOR), model-monitor
+# querying that Prometheus, and Alertmanager delivering the alerts to a tiny
+# webhook receiver that prints them. Prints a live table of drift scores and
+# every alert delivered; Ctrl-C stops everything it started.
 #
-# Environment: DEMO_DRIFT_AFTER (default 2m), DEMO_DURATION (seconds; stop by
-# itself after that long, for unattended runs), DEMO_DIR (work directory).
+# Environment: DEMO_DRIFT_AFTER (default 2m), DEMO_ALERT_FOR (default 1m),
+# DEMO_DURATION (seconds; stop by itself after that long, for unattended
+# runs), DEMO_DIR (work directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 ensure_prometheus_tools
+command -v python3 >/dev/null 2>&1 || { echo "the demo's alert receiver needs python3" >&2; exit 1; }
+alertmanager_bin=$(command -v alertmanager || command -v prometheus-alertmanager)
 echo "building model-monitor (first time: a few minutes)..." >&2
 cargo build --quiet --locked
 bin="$PWD/target/debug/model-monitor"
@@ -31,16 +36,53 @@ sim_port=$(free_port 9848)
 prom_port=$(free_port $((sim_port + 1)))
 [ "$prom_port" = "$sim_port" ] && prom_port=$(free_port $((sim_port + 1)))
 mon_port=$(free_port $((prom_port + 1)))
+am_port=$(free_port 9893)
+hook_port=$(free_port $((am_port + 1)))
 drift_after="${DEMO_DRIFT_AFTER:-2m}"
+alert_for="${DEMO_ALERT_FOR:-1m}"
 
 "$bin" simulate --web.listen-address="127.0.0.1:$sim_port" --models=3 --seed=42 \
   --drift-model=model-1 --drift-after="$drift_after" --rate=20 >"$work/simulate.log" 2>&1 &
 pids+=($!)
 
+# The demo's alert receiver and an Alertmanager that sends it everything.
+: >"$work/alerts.log"
+python3 scripts/demo-webhook-receiver.py "$hook_port" "$work/alerts.log" >"$work/receiver.log" 2>&1 &
+pids+=($!)
+cat >"$work/alertmanager.yml" <<YAML
+# The demo variant of alerts/alertmanager.yml: one local webhook receiver.
+route:
+  receiver: demo-log
+  group_by: [alertname, monitor, model, version]
+  group_wait: 5s
+  group_interval: 30s
+  repeat_interval: 1h
+inhibit_rules:
+  - source_matchers: ['alertname="ModelMonitorSourceDown"']
+    target_matchers: ['alertname=~"ModelDriftDetected|ModelLatencyRegression|ModelLatencySLOBreach"']
+    equal: [instance, monitor]
+receivers:
+  - name: demo-log
+    webhook_configs:
+      - url: http://127.0.0.1:$hook_port/
+        send_resolved: true
+YAML
+"$alertmanager_bin" --config.file="$work/alertmanager.yml" --storage.path="$work/alertmanager-data" \
+  --web.listen-address="127.0.0.1:$am_port" --cluster.listen-address= --log.level=warn \
+  >"$work/alertmanager.log" 2>&1 &
+pids+=($!)
+
+# The rules of alerts/, with every `for` shortened so alerts fire within the demo.
+sed -E "s/^( +for: ).*/\1$alert_for/" alerts/model-monitor.rules.yml >"$work/model-monitor.rules.yml"
 cat >"$work/prometheus.yml" <<YAML
 global:
   scrape_interval: 5s
   evaluation_interval: 5s
+rule_files: ['$work/model-monitor.rules.yml']
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: ['127.0.0.1:$am_port']
 scrape_configs:
   - job_name: model-server
     static_configs:
@@ -53,6 +95,7 @@ prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prome
   --web.listen-address="127.0.0.1:$prom_port" --log.level=warn >"$work/prometheus.log" 2>&1 &
 pids+=($!)
 wait_http "http://127.0.0.1:$prom_port/-/ready" 60
+wait_http "http://127.0.0.1:$am_port/-/ready" 30
 
 MODEL_MONITOR_PROMETHEUS_URL="http://127.0.0.1:$prom_port" "$bin" run \
   --config.file=examples/demo.yml --web.listen-address="127.0.0.1:$mon_port" \
@@ -67,8 +110,13 @@ model-monitor demo is running (work directory: $work)
   Prometheus              http://127.0.0.1:$prom_port/graph
   model-monitor           http://127.0.0.1:$mon_port/metrics
   status API              http://127.0.0.1:$mon_port/api/v1/status
+  alert rules (alerts/)   http://127.0.0.1:$prom_port/alerts   (for: shortened to $alert_for)
+  Alertmanager            http://127.0.0.1:$am_port/#/alerts
+                          amtool alert query --alertmanager.url=http://127.0.0.1:$am_port
+  delivered alerts        printed below as they arrive, and in $work/alerts.log
   try in Prometheus:      model_monitor_drift_score{signal="confidence"}
-Ctrl-C stops everything.
+ModelDriftDetected for model-1 arrives through Alertmanager a minute or two
+after the drift. Ctrl-C stops everything.
 
 TEXT
 
@@ -94,9 +142,16 @@ table() {
 }
 
 start=$SECONDS
+shown=0
 while :; do
   echo "--- $(date +%H:%M:%S), $((SECONDS - start))s since start"
   table || echo "(waiting for the first evaluation)"
+  delivered=$(wc -l <"$work/alerts.log")
+  if [ "$delivered" -gt "$shown" ]; then
+    echo "alerts delivered by Alertmanager:"
+    tail -n +"$((shown + 1))" "$work/alerts.log" | sed 's/^/  /'
+    shown=$delivered
+  fi
   if [ -n "${DEMO_DURATION:-}" ] && [ $((SECONDS - start)) -ge "$DEMO_DURATION" ]; then
     break
   fi

@@ -42,3 +42,18 @@ wait_http() {
     sleep 0.5
   done
 }
+
+# Installs python3 with its venv module from the OS package manager when
+# missing (the Kubernetes manifest validation runs in a virtual environment).
+ensure_python_venv() {
+  python3 -c 'import venv, ensurepip' >/dev/null 2>&1 && return 0
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "python3 with the venv module is needed; install it with your package manager" >&2
+    return 1
+  fi
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  echo "installing python3-venv with apt-get" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3 python3-venv >/dev/null
+}

@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what the tests need
-# (Prometheus, promtool, Alertmanager, amtool), then formatting, lints and
+# (Prometheus, promtool, Alertmanager, amtool, python3-venv), then formatting, lints and
 # every test, including the end-to-end tests against a real Prometheus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 ensure_prometheus_tools
+ensure_python_venv
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test"
-cargo test --all-targets --locked
+cargo test --all-targets --locked --no-fail-fast
 echo "== doc tests"
 cargo test --doc --locked

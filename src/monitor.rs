@@ -538,11 +538,16 @@ impl MonitorBuilder {
             .and_then(|sink| sink.restore())
             .unwrap_or_default();
         for source in &sources {
-            shared
-                .metrics
-                .up
-                .with_label_values(&[source.collector.name()])
-                .set(0);
+            let name = source.collector.name();
+            shared.metrics.up.with_label_values(&[name]).set(0);
+            // Failure counters start at 0 for every reason: a counter that
+            // first appears at 1 hides its first increase from rate().
+            for reason in crate::promql::PromError::REASONS {
+                shared
+                    .metrics
+                    .query_failures
+                    .with_label_values(&[name, reason]);
+            }
         }
         let evaluator = Evaluator {
             sources,

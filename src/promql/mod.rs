@@ -116,6 +116,20 @@ pub enum PromError {
 }
 
 impl PromError {
+    /// Every value [`PromError::reason`] returns, so the failure counter of a
+    /// source can be exported at 0 for each reason before the first failure.
+    pub const REASONS: [&'static str; 9] = [
+        "timeout",
+        "connect",
+        "http",
+        "api",
+        "too_large",
+        "decode",
+        "result_type",
+        "credentials",
+        "request",
+    ];
+
     /// A short, fixed word for the `reason` label of
     /// `model_monitor_query_failures_total`.
     pub fn reason(&self) -> &'static str {
@@ -176,9 +190,11 @@ mod tests {
             (PromError::Credentials("missing".to_owned()), "credentials"),
             (PromError::Request("builder".to_owned()), "request"),
         ];
-        for (error, reason) in cases {
-            assert_eq!(error.reason(), reason, "{error}");
+        for (error, reason) in &cases {
+            assert_eq!(error.reason(), *reason, "{error}");
         }
+        let listed: Vec<&str> = cases.iter().map(|(_, reason)| *reason).collect();
+        assert_eq!(listed, PromError::REASONS, "REASONS lists every reason");
     }
 
     #[test]

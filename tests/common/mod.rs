@@ -15,19 +15,22 @@ pub fn free_port() -> u16 {
         .expect("binding an ephemeral loopback port")
 }
 
-/// Finds a program on PATH or in /usr/bin and fails the test with an
-/// install hint when it is missing.
-pub fn program(name: &str) -> PathBuf {
+/// Finds a program on PATH or in /usr/bin.
+pub fn find_program(name: &str) -> Option<PathBuf> {
     let from_path = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|dir| dir.join(name))
             .find(|candidate| candidate.is_file())
     });
-    from_path
-        .or_else(|| Some(Path::new("/usr/bin").join(name)).filter(|p| p.is_file()))
-        .unwrap_or_else(|| {
-            panic!("{name} is not installed: run scripts/test.sh, which installs prometheus and alertmanager with apt-get")
-        })
+    from_path.or_else(|| Some(Path::new("/usr/bin").join(name)).filter(|p| p.is_file()))
+}
+
+/// Finds a program on PATH or in /usr/bin and fails the test with an
+/// install hint when it is missing.
+pub fn program(name: &str) -> PathBuf {
+    find_program(name).unwrap_or_else(|| {
+        panic!("{name} is not installed: run scripts/test.sh, which installs prometheus and alertmanager with apt-get")
+    })
 }
 
 /// The model-monitor binary cargo built for this test run.
@@ -200,19 +203,23 @@ pub struct PrometheusServer {
 
 impl PrometheusServer {
     pub fn start(dir: &Path, targets: &[String], extra_config: &str) -> PrometheusServer {
-        let config = dir.join("prometheus.yml");
         let targets = targets
             .iter()
             .map(|t| format!("'{t}'"))
             .collect::<Vec<_>>()
             .join(", ");
-        std::fs::write(
-            &config,
-            format!(
+        Self::start_with_config(
+            dir,
+            &format!(
                 "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n{extra_config}scrape_configs:\n  - job_name: simulate\n    static_configs:\n      - targets: [{targets}]\n"
             ),
         )
-        .expect("writing prometheus.yml");
+    }
+
+    /// Starts Prometheus with a complete configuration file's text.
+    pub fn start_with_config(dir: &Path, config_text: &str) -> PrometheusServer {
+        let config = dir.join("prometheus.yml");
+        std::fs::write(&config, config_text).expect("writing prometheus.yml");
         let data = dir.join("prometheus-data");
         let port = free_port();
         let process = Self::launch(dir, &config, &data, port);
