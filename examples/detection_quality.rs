@@ -281,17 +281,35 @@ fn proportions(distribution: &Distribution) -> Vec<f64> {
     distribution.counts().iter().map(|c| c / total).collect()
 }
 
-/// Evidently's PSI: proportions with empty bins replaced by 0.0001, no
-/// renormalisation, `sum (p - q) ln(p / q)` over every bucket.
+/// Evidently's PSI (`evidently.legacy.calculations.stattests.psi`, 0.7):
+/// with at most 20 distinct values, as bucket data has, Evidently takes the
+/// per-value proportions, i.e. the bucket proportions; an empty bucket's
+/// proportion is replaced by 0.0001, or by (smallest non-zero proportion) /
+/// 10^6 when that is <= 0.0001; no renormalisation; then
+/// `sum (p - q) ln(p / q)` over every bucket.
 fn evidently_psi(reference: &Distribution, current: &Distribution) -> f64 {
-    let smooth = |x: f64| if x == 0.0 { 0.0001 } else { x };
-    proportions(reference)
+    fn fill_zeroes(mut proportions: Vec<f64>) -> Vec<f64> {
+        let smallest = proportions
+            .iter()
+            .copied()
+            .filter(|p| *p > 0.0)
+            .fold(f64::INFINITY, f64::min);
+        let fill = if smallest <= 0.0001 {
+            smallest / 1e6
+        } else {
+            0.0001
+        };
+        for p in &mut proportions {
+            if *p == 0.0 {
+                *p = fill;
+            }
+        }
+        proportions
+    }
+    fill_zeroes(proportions(reference))
         .into_iter()
-        .zip(proportions(current))
-        .map(|(p, q)| {
-            let (p, q) = (smooth(p), smooth(q));
-            (p - q) * (p / q).ln()
-        })
+        .zip(fill_zeroes(proportions(current)))
+        .map(|(p, q)| (p - q) * (p / q).ln())
         .sum()
 }
 
