@@ -258,21 +258,31 @@ def run(models, args, log_root):
                 for slice_ in ("inner_eval", "prepare_time", "queue_time", "result_sort")
             }
 
-        # Start the span right after an evaluation has finished.
+        # Start the span right after an evaluation has finished, then let a
+        # whole number of cycles pass without touching the sidecar: every
+        # /metrics fetch costs it a copy of the exposition (55 MB at 10,000
+        # models), which must not count as evaluation CPU.
         before = sidecar_state()
         while True:
             time.sleep(0.5)
             state = sidecar_state()
             if state["evaluations"] > before["evaluations"]:
                 before = state
+                before["cpu"] = cpu_seconds(sidecar.pid)
                 break
         engine_before = engine_state()
-        time.sleep(args.measure)
-        while True:
-            after = sidecar_state()
-            if after["evaluations"] > before["evaluations"] and after["eval_count"] == after["evaluations"]:
-                break
-            time.sleep(0.5)
+        cycles_wanted = max(1, round(args.measure / args.interval))
+        time.sleep(cycles_wanted * args.interval + 2)
+        cpu_after = cpu_seconds(sidecar.pid)
+        after = sidecar_state()
+        after["cpu"] = cpu_after
+        if after["eval_count"] != after["evaluations"]:
+            raise RuntimeError("the span ended inside an evaluation; raise --interval")
+        # What one /metrics fetch costs the sidecar, for the record.
+        cpu_before_fetches = cpu_seconds(sidecar.pid)
+        for _ in range(3):
+            sidecar_state()
+        fetch_cpu = (cpu_seconds(sidecar.pid) - cpu_before_fetches) / 3
         engine_after = engine_state()
         cycles = after["evaluations"] - before["evaluations"]
         # The serve times of the /metrics fetches themselves, for the record.
@@ -304,6 +314,7 @@ def run(models, args, log_root):
             "sidecar_rss_mb": memory_kb(sidecar.pid, "VmRSS") / 1024,
             "metrics_bytes": after["bytes"],
             "metrics_serve_seconds": statistics.median(serve),
+            "metrics_fetch_cpu_seconds": fetch_cpu,
             "load_average": os.getloadavg(),
         }
         result["wall_over_prometheus"] = result["cycle_wall_seconds"] / direct_wall
