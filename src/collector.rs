@@ -17,9 +17,11 @@ use tokio::sync::Semaphore;
 
 use crate::baseline::Baseline;
 use crate::config::{MonitorConfig, ReferenceConfig};
-use crate::promql::{PromClient, PromError, QueryData};
-use crate::signals::{ModelKey, WindowRole, group_histograms, histogram_query};
-use crate::stats::Distribution;
+use crate::promql::{PromClient, PromError, parse_vector_into};
+use crate::signals::{
+    HistogramGrouper, ModelKey, SignalError, WindowRole, grouper_labels, histogram_query,
+};
+use crate::stats::{Distribution, Histogram};
 use crate::telemetry::SelfMetrics;
 
 /// One model's signal at one evaluation: its two windows, each either a
@@ -106,20 +108,31 @@ impl PrometheusCollector {
         &self.monitor
     }
 
+    /// Runs one grouped histogram query and groups its answer by model
+    /// while the body is alive, so no sample owns its labels.
     async fn run_query(
         &self,
         signal: &str,
         role: WindowRole,
         query: String,
         at: DateTime<Utc>,
-    ) -> Result<Vec<crate::promql::Sample>, PromError> {
+    ) -> Result<BTreeMap<ModelKey, Result<Histogram, SignalError>>, PromError> {
         let _permit = self
             .permits
             .acquire()
             .await
             .expect("semaphore never closes");
         let started = Instant::now();
-        let result = self.client.query(&query, at).await;
+        let group_by = &self.monitor.group_by;
+        let wanted = grouper_labels(group_by);
+        let result = self
+            .client
+            .query_with(&query, at, |status, body| {
+                let mut grouper = HistogramGrouper::default();
+                let warnings = parse_vector_into(status, body, &wanted, &mut grouper)?;
+                Ok((grouper.finish(group_by), warnings))
+            })
+            .await;
         let elapsed = started.elapsed().as_secs_f64();
         if let Some(metrics) = &self.metrics {
             metrics
@@ -127,25 +140,11 @@ impl PrometheusCollector {
                 .with_label_values(&[&self.monitor.name])
                 .observe(elapsed);
         }
-        let response = result?;
-        for warning in &response.warnings {
+        let (models, warnings) = result?;
+        for warning in &warnings {
             tracing::warn!(source = %self.monitor.name, signal, role = role.as_str(), warning = %warning, "promql warning");
         }
-        match response.data {
-            QueryData::Vector(samples) => Ok(samples),
-            QueryData::Matrix(_) => Err(PromError::UnexpectedResultType {
-                expected: "vector",
-                got: "matrix",
-            }),
-            QueryData::Scalar { .. } => Err(PromError::UnexpectedResultType {
-                expected: "vector",
-                got: "scalar",
-            }),
-            QueryData::String { .. } => Err(PromError::UnexpectedResultType {
-                expected: "vector",
-                got: "string",
-            }),
-        }
+        Ok(models)
     }
 
     /// The window's histograms per model, from PromQL or the baseline file.
@@ -160,7 +159,7 @@ impl PrometheusCollector {
             return Ok(self.baseline_window(signal));
         };
         match self.run_query(signal, role, query.clone(), at).await {
-            Ok(samples) => Ok(group_histograms(samples, &self.monitor.group_by)
+            Ok(models) => Ok(models
                 .into_iter()
                 .map(|(model, histogram)| {
                     let distribution = histogram

@@ -6,6 +6,7 @@
 //! window's `_sum` joined in under `le="sum"`. The number of queries per
 //! cycle therefore does not grow with the number of models.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{MonitorConfig, ReferenceConfig};
 use crate::duration::format_duration;
-use crate::promql::Sample;
+use crate::promql::{Sample, VectorSink};
 use crate::stats::{Histogram, HistogramError};
 
 /// Identifies a model: the values of the monitor's `group_by` labels, in
@@ -164,57 +165,110 @@ pub fn group_histograms(
     samples: Vec<Sample>,
     group_by: &[String],
 ) -> BTreeMap<ModelKey, Result<Histogram, SignalError>> {
-    // Samples are grouped under borrowed label values; owned keys are built
-    // once per model rather than once per sample.
-    let mut models: HashMap<Vec<&str>, ModelBuckets<'_>> = HashMap::new();
+    let mut grouper = HistogramGrouper::default();
+    let mut labels: Vec<Cow<'_, str>> = Vec::with_capacity(group_by.len() + 1);
     for sample in &samples {
-        let values: Vec<&str> = group_by
-            .iter()
-            .map(|name| sample.labels.get(name).map_or("", String::as_str))
-            .collect();
-        let le = sample.labels.get("le").map_or("", String::as_str);
-        models.entry(values).or_default().add(le, sample.value);
+        labels.clear();
+        labels.extend(
+            group_by
+                .iter()
+                .map(String::as_str)
+                .chain(["le"])
+                .map(|name| Cow::Borrowed(sample.labels.get(name).map_or("", String::as_str))),
+        );
+        grouper.sample(&labels, sample.value);
     }
-    models
-        .into_iter()
-        .map(|(values, buckets)| {
-            let key = ModelKey(
-                group_by
-                    .iter()
-                    .zip(values)
-                    .map(|(name, value)| (name.clone(), value.to_owned()))
-                    .collect(),
-            );
-            (key, buckets.finish())
-        })
-        .collect()
+    grouper.finish(group_by)
+}
+
+/// The label names a [`HistogramGrouper`] reads from each sample: the
+/// `group_by` labels, then `le`.
+pub fn grouper_labels(group_by: &[String]) -> Vec<&str> {
+    group_by.iter().map(String::as_str).chain(["le"]).collect()
+}
+
+/// Groups the samples of a histogram query by model as they are decoded
+/// ([`crate::promql::parse_vector_into`] with [`grouper_labels`]), with
+/// label values borrowed from the answer: owned strings are made once per
+/// model, in [`HistogramGrouper::finish`]. Same grouping and errors as
+/// [`group_histograms`].
+#[derive(Default)]
+pub struct HistogramGrouper<'a> {
+    /// Model key (the `group_by` values) to its slot in `models`.
+    index: HashMap<Vec<Cow<'a, str>>, usize>,
+    models: Vec<(Vec<Cow<'a, str>>, ModelBuckets<'a>)>,
+    /// The slot of the previous sample: answers often list a model's
+    /// buckets together.
+    last: Option<usize>,
+}
+
+impl<'a> VectorSink<'a> for HistogramGrouper<'a> {
+    /// `labels` holds the `group_by` values, then `le`.
+    fn sample(&mut self, labels: &[Cow<'a, str>], value: f64) {
+        let Some((le, key)) = labels.split_last() else {
+            return;
+        };
+        let slot = match self.last {
+            Some(slot) if self.models[slot].0 == key => slot,
+            _ => match self.index.get(key) {
+                Some(&slot) => slot,
+                None => {
+                    let slot = self.models.len();
+                    self.models.push((key.to_vec(), ModelBuckets::default()));
+                    self.index.insert(key.to_vec(), slot);
+                    slot
+                }
+            },
+        };
+        self.last = Some(slot);
+        self.models[slot].1.add(le.clone(), value);
+    }
+}
+
+impl HistogramGrouper<'_> {
+    /// Every model's histogram, or its problem, keyed by `group_by` values.
+    pub fn finish(self, group_by: &[String]) -> BTreeMap<ModelKey, Result<Histogram, SignalError>> {
+        self.models
+            .into_iter()
+            .map(|(values, buckets)| {
+                let key = ModelKey(
+                    group_by
+                        .iter()
+                        .zip(values)
+                        .map(|(name, value)| (name.clone(), value.into_owned()))
+                        .collect(),
+                );
+                (key, buckets.finish())
+            })
+            .collect()
+    }
 }
 
 /// One model's samples while they are being collected.
 #[derive(Default)]
 struct ModelBuckets<'a> {
     /// (bound, count, le as written) of each bucket sample.
-    buckets: Vec<(f64, f64, &'a str)>,
+    buckets: Vec<(f64, f64, Cow<'a, str>)>,
     sum: Option<f64>,
     /// The first problem met; later samples of the model are ignored.
     error: Option<SignalError>,
 }
 
 impl<'a> ModelBuckets<'a> {
-    fn add(&mut self, le: &'a str, value: f64) {
+    fn add(&mut self, le: Cow<'a, str>, value: f64) {
         if self.error.is_some() {
             return;
         }
         if le == SUM_LE {
             if self.sum.is_some() {
-                self.error = Some(SignalError::DuplicateLe(le.to_owned()));
+                self.error = Some(SignalError::DuplicateLe(le.into_owned()));
             }
             self.sum = Some(value);
             return;
         }
-        match parse_le(le) {
+        match parse_le(&le) {
             Some(bound) => self.buckets.push((bound, value, le)),
-            None => self.error = Some(SignalError::BadLe(le.to_owned())),
+            None => self.error = Some(SignalError::BadLe(le.into_owned())),
         }
     }
 

@@ -107,6 +107,27 @@ impl PromClient {
         query: &str,
         time: DateTime<Utc>,
     ) -> Result<QueryResponse, PromError> {
+        let (status, body) = self.fetch(query, time).await?;
+        decode::parse_response(status, &body)
+    }
+
+    /// Runs an instant query and hands the status and the complete body to
+    /// `decode`, which keeps what it needs while the body is alive (see
+    /// [`decode::parse_vector_into`]): for large grouped answers this avoids
+    /// an owned label map per sample. Errors are those of
+    /// [`PromClient::query`] before decoding, then whatever `decode` says.
+    pub async fn query_with<T>(
+        &self,
+        query: &str,
+        time: DateTime<Utc>,
+        decode: impl FnOnce(u16, &[u8]) -> Result<T, PromError>,
+    ) -> Result<T, PromError> {
+        let (status, body) = self.fetch(query, time).await?;
+        decode(status, &body)
+    }
+
+    /// The status and complete body of a query, within the timeout.
+    async fn fetch(&self, query: &str, time: DateTime<Utc>) -> Result<(u16, Vec<u8>), PromError> {
         let timeout = self.inner.config.timeout;
         match tokio::time::timeout(timeout, self.exchange(query, time)).await {
             Ok(result) => result,
@@ -124,7 +145,11 @@ impl PromClient {
         &self.inner.endpoint
     }
 
-    async fn exchange(&self, query: &str, time: DateTime<Utc>) -> Result<QueryResponse, PromError> {
+    async fn exchange(
+        &self,
+        query: &str,
+        time: DateTime<Utc>,
+    ) -> Result<(u16, Vec<u8>), PromError> {
         let inner = &*self.inner;
         let time_text = format_time(time);
         let params = [("query", query), ("time", time_text.as_str())];
@@ -163,7 +188,7 @@ impl PromClient {
             }
             body.extend_from_slice(&chunk);
         }
-        decode::parse_response(status, &body)
+        Ok((status, body))
     }
 
     /// Maps a reqwest error to a [`PromError`] without its URL.

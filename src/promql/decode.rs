@@ -7,10 +7,11 @@
 //! cheap. Nothing here panics on any input: every malformed answer becomes a
 //! [`PromError`].
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::{Labels, PromError, QueryData, QueryResponse, Sample, Series};
 
@@ -95,6 +96,283 @@ pub fn parse_response(status: u16, body: &[u8]) -> Result<QueryResponse, PromErr
         RawData::String(StringPoint(timestamp, value)) => QueryData::String { timestamp, value },
     };
     Ok(QueryResponse { data, warnings })
+}
+
+/// Receives the samples of an instant-vector answer, one at a time, with
+/// the label values it asked for borrowed from the body.
+pub trait VectorSink<'a> {
+    /// One sample: the values of the wanted labels in the order they were
+    /// asked for (`""` for a label the sample lacks, as in PromQL), and the
+    /// sample value.
+    fn sample(&mut self, labels: &[Cow<'a, str>], value: f64);
+}
+
+/// Decodes an answer that must be an instant vector straight into `sink`,
+/// keeping only the labels named in `wanted`, borrowed from `body` (owned
+/// only where JSON escapes force a copy). No sample, label map or label
+/// string is allocated, so a grouped histogram answer of hundreds of
+/// thousands of samples costs its body and what the sink keeps.
+///
+/// Returns the answer's warnings. Every answer that is not a successful
+/// vector yields the error [`parse_response`] gives for it, or
+/// [`PromError::UnexpectedResultType`] for another result type; the sink
+/// may then have seen some samples and should be discarded.
+pub fn parse_vector_into<'a, S: VectorSink<'a>>(
+    status: u16,
+    body: &'a [u8],
+    wanted: &[&str],
+    sink: &mut S,
+) -> Result<Vec<String>, PromError> {
+    if (200..300).contains(&status) {
+        let mut deserializer = serde_json::Deserializer::from_slice(body);
+        let decoded = EnvelopeSeed { wanted, sink }
+            .deserialize(&mut deserializer)
+            .and_then(|envelope| deserializer.end().map(|()| envelope));
+        if let Ok(envelope) = decoded
+            && envelope.status == "success"
+            && envelope.result_type.as_deref() == Some("vector")
+        {
+            let mut warnings = envelope.warnings;
+            if envelope.skipped > 0 {
+                warnings.push(skipped_native_histograms(envelope.skipped));
+            }
+            return Ok(warnings);
+        }
+    }
+    // Errors, other result types and malformed bodies: the general path
+    // names them exactly.
+    Err(match parse_response(status, body) {
+        Ok(response) => PromError::UnexpectedResultType {
+            expected: "vector",
+            got: response.data.result_type(),
+        },
+        Err(error) => error,
+    })
+}
+
+/// What the envelope held besides the samples.
+struct VectorEnvelope<'a> {
+    status: Cow<'a, str>,
+    result_type: Option<Cow<'a, str>>,
+    warnings: Vec<String>,
+    /// Samples without a value (native histograms).
+    skipped: usize,
+}
+
+struct EnvelopeSeed<'w, 's, S> {
+    wanted: &'w [&'w str],
+    sink: &'s mut S,
+}
+
+impl<'de, S: VectorSink<'de>> DeserializeSeed<'de> for EnvelopeSeed<'_, '_, S> {
+    type Value = VectorEnvelope<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, S: VectorSink<'de>> Visitor<'de> for EnvelopeSeed<'_, '_, S> {
+    type Value = VectorEnvelope<'de>;
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a PromQL API answer")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut envelope = VectorEnvelope {
+            status: Cow::Borrowed(""),
+            result_type: None,
+            warnings: Vec::new(),
+            skipped: 0,
+        };
+        while let Some(key) = map.next_key::<BorrowedStr<'de>>()? {
+            match key.0.as_ref() {
+                "status" => envelope.status = map.next_value::<BorrowedStr<'de>>()?.0,
+                "warnings" => {
+                    envelope.warnings = map.next_value::<Option<Vec<String>>>()?.unwrap_or_default()
+                }
+                "data" => {
+                    let (result_type, skipped) = map.next_value_seed(DataSeed {
+                        wanted: self.wanted,
+                        sink: &mut *self.sink,
+                    })?;
+                    envelope.result_type = result_type;
+                    envelope.skipped = skipped;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(envelope)
+    }
+}
+
+/// `{"resultType": ..., "result": [...]}`; yields the result type and the
+/// number of samples without a value.
+struct DataSeed<'w, 's, S> {
+    wanted: &'w [&'w str],
+    sink: &'s mut S,
+}
+
+impl<'de, S: VectorSink<'de>> DeserializeSeed<'de> for DataSeed<'_, '_, S> {
+    type Value = (Option<Cow<'de, str>>, usize);
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, S: VectorSink<'de>> Visitor<'de> for DataSeed<'_, '_, S> {
+    type Value = (Option<Cow<'de, str>>, usize);
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("the data of a PromQL answer")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut result_type = None;
+        let mut skipped = 0;
+        while let Some(key) = map.next_key::<BorrowedStr<'de>>()? {
+            match key.0.as_ref() {
+                "resultType" => result_type = Some(map.next_value::<BorrowedStr<'de>>()?.0),
+                "result" => {
+                    skipped = map.next_value_seed(ResultSeed {
+                        wanted: self.wanted,
+                        sink: &mut *self.sink,
+                    })?
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok((result_type, skipped))
+    }
+}
+
+/// The `result` array of samples; yields the number without a value.
+struct ResultSeed<'w, 's, S> {
+    wanted: &'w [&'w str],
+    sink: &'s mut S,
+}
+
+impl<'de, S: VectorSink<'de>> DeserializeSeed<'de> for ResultSeed<'_, '_, S> {
+    type Value = usize;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, S: VectorSink<'de>> Visitor<'de> for ResultSeed<'_, '_, S> {
+    type Value = usize;
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("an array of samples")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        // One label buffer for every sample.
+        let mut labels = vec![Cow::Borrowed(""); self.wanted.len()];
+        let mut skipped = 0;
+        while let Some(value) = seq.next_element_seed(SampleSeed {
+            wanted: self.wanted,
+            labels: &mut labels,
+        })? {
+            match value {
+                Some(value) => self.sink.sample(&labels, value),
+                None => skipped += 1,
+            }
+        }
+        Ok(skipped)
+    }
+}
+
+/// One `{"metric": {...}, "value": [t, "v"]}`: fills `labels` and yields the
+/// value, or `None` for a sample without one.
+struct SampleSeed<'w, 'l, 'de> {
+    wanted: &'w [&'w str],
+    labels: &'l mut Vec<Cow<'de, str>>,
+}
+
+impl<'de> DeserializeSeed<'de> for SampleSeed<'_, '_, 'de> {
+    type Value = Option<f64>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SampleSeed<'_, '_, 'de> {
+    type Value = Option<f64>;
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a sample")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        for label in self.labels.iter_mut() {
+            *label = Cow::Borrowed("");
+        }
+        let mut value = None;
+        while let Some(key) = map.next_key::<BorrowedStr<'de>>()? {
+            match key.0.as_ref() {
+                "metric" => map.next_value_seed(LabelsSeed {
+                    wanted: self.wanted,
+                    labels: &mut *self.labels,
+                })?,
+                "value" => value = Some(map.next_value::<Point>()?.1),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(value)
+    }
+}
+
+/// A label object: keeps the values of the wanted names.
+struct LabelsSeed<'w, 'l, 'de> {
+    wanted: &'w [&'w str],
+    labels: &'l mut Vec<Cow<'de, str>>,
+}
+
+impl<'de> DeserializeSeed<'de> for LabelsSeed<'_, '_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for LabelsSeed<'_, '_, 'de> {
+    type Value = ();
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("an object of label names to values")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(name) = map.next_key::<BorrowedStr<'de>>()? {
+            let value = map.next_value::<BorrowedStr<'de>>()?;
+            if let Some(slot) = self.wanted.iter().position(|wanted| *wanted == name.0) {
+                self.labels[slot] = value.0;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A string borrowed from the input when it has no escapes.
+struct BorrowedStr<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for BorrowedStr<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StrVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for StrVisitor<'a> {
+            type Value = BorrowedStr<'a>;
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, value: &'de str) -> Result<Self::Value, E> {
+                Ok(BorrowedStr(Cow::Borrowed(value)))
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
+                Ok(BorrowedStr(Cow::Owned(value.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, value: String) -> Result<Self::Value, E> {
+                Ok(BorrowedStr(Cow::Owned(value)))
+            }
+        }
+        deserializer.deserialize_str(StrVisitor(std::marker::PhantomData))
+    }
 }
 
 fn skipped_native_histograms(count: usize) -> String {
@@ -340,6 +618,102 @@ mod tests {
         assert!(samples[1].value.is_nan());
         assert_eq!(samples[2].labels, labels(&[("x", "y\"z")]));
         assert_eq!(samples[2].value, f64::NEG_INFINITY);
+    }
+
+    /// Collects what [`parse_vector_into`] hands over, owned.
+    #[derive(Default)]
+    struct Collect(Vec<(Vec<String>, f64)>);
+
+    impl<'a> VectorSink<'a> for Collect {
+        fn sample(&mut self, labels: &[Cow<'a, str>], value: f64) {
+            self.0
+                .push((labels.iter().map(|l| l.to_string()).collect(), value));
+        }
+    }
+
+    /// Every answer decodes to the same samples, warnings and errors through
+    /// the streaming sink as through [`parse_response`].
+    #[test]
+    fn vector_sink_sees_what_the_owned_decoding_sees() {
+        let wanted = ["model", "le", "x"];
+        let check = |status: u16, body: &str| {
+            let owned = parse_response(status, body.as_bytes());
+            let mut sink = Collect::default();
+            let streamed = parse_vector_into(status, body.as_bytes(), &wanted, &mut sink);
+            match (owned, streamed) {
+                (Ok(owned), Ok(warnings)) => {
+                    let QueryData::Vector(samples) = owned.data else {
+                        panic!("{body}: owned answer is not a vector")
+                    };
+                    assert_eq!(samples.len(), sink.0.len(), "{body}");
+                    for (owned, (labels, value)) in samples.iter().zip(&sink.0) {
+                        let expected: Vec<String> = wanted
+                            .iter()
+                            .map(|name| owned.labels.get(*name).cloned().unwrap_or_default())
+                            .collect();
+                        assert_eq!(&expected, labels, "{body}");
+                        assert!(
+                            owned.value == *value || (owned.value.is_nan() && value.is_nan()),
+                            "{body}"
+                        );
+                    }
+                    assert_eq!(owned.warnings, warnings, "{body}");
+                }
+                (Ok(owned), Err(error)) => {
+                    assert!(
+                        matches!(error, PromError::UnexpectedResultType { expected: "vector", got } if got == owned.data.result_type()),
+                        "{body}: {error:?}"
+                    );
+                }
+                (Err(owned), Err(streamed)) => {
+                    assert_eq!(owned.to_string(), streamed.to_string(), "{body}");
+                }
+                (Err(owned), Ok(_)) => panic!("{body}: owned path failed with {owned:?}"),
+            }
+        };
+        check(
+            200,
+            r#"{"status":"success","warnings":["w"],"data":{"resultType":"vector","result":[
+                {"metric":{"model":"a","le":"+Inf","other":"o"},"value":[1700000000.5,"12"]},
+                {"metric":{},"value":[1700000000,"NaN"]},
+                {"value":[1700000000,"2"],"metric":{"x":"y\"z","model":"caf\u00e9"}},
+                {"metric":{"model":"h"},"histogram":[1700000000,{"count":"1"}]}]}}"#,
+        );
+        check(
+            200,
+            r#"{"data":{"result":[{"metric":{"le":"1"},"value":[1,"5"]}],"resultType":"vector"},"status":"success"}"#,
+        );
+        check(
+            200,
+            r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#,
+        );
+        check(
+            200,
+            r#"{"status":"success","data":{"resultType":"scalar","result":[1,"3"]}}"#,
+        );
+        check(
+            200,
+            r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"2"]]}]}}"#,
+        );
+        check(
+            200,
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"x"]}]}}"#,
+        );
+        check(
+            200,
+            r#"{"status":"error","errorType":"bad_data","error":"parse error"}"#,
+        );
+        check(200, r#"{"status":"success"}"#);
+        check(
+            200,
+            r#"{"status":"success","data":{"resultType":"vector","result":[]}} trailing"#,
+        );
+        check(
+            503,
+            r#"{"status":"error","errorType":"unavailable","error":"down"}"#,
+        );
+        check(502, "<html>bad gateway</html>");
+        check(200, "not json");
     }
 
     #[test]

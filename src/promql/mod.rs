@@ -9,7 +9,7 @@ mod client;
 mod decode;
 
 pub use client::PromClient;
-pub use decode::parse_response;
+pub use decode::{VectorSink, parse_response, parse_vector_into};
 
 use std::collections::BTreeMap;
 

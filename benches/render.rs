@@ -1,0 +1,114 @@
+//! `/metrics` rendering: `render_snapshot` on a snapshot of 100, 1,000 and
+//! 10,000 models, each with a confidence signal (7 detectors) and a latency
+//! signal (2 detectors), as `scripts/bench-scale.py` configures the sidecar.
+//!
+//! The render runs once per evaluation inside the evaluation loop, so the
+//! scale script cannot time it from outside; this bench does.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+
+use chrono::Utc;
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use model_monitor::detectors::{AlertKind, Detection, Verdict};
+use model_monitor::monitor::{
+    DetectorOutcome, DetectorResult, ModelId, SignalResult, SignalSummary, Snapshot,
+};
+use model_monitor::render::render_snapshot;
+use model_monitor::signals::ModelKey;
+
+/// Full-precision pseudo-random numbers, as real scores are.
+struct Numbers(u64);
+
+impl Numbers {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn signal(numbers: &mut Numbers, detectors: &[(&str, bool)]) -> SignalResult {
+    SignalResult {
+        current: Some(SignalSummary {
+            samples: 600.0 * numbers.next(),
+            mean: numbers.next(),
+            stddev: numbers.next(),
+            p50: numbers.next(),
+            p95: numbers.next(),
+            p99: numbers.next(),
+        }),
+        reference_samples: Some(600.0 * numbers.next()),
+        error: None,
+        detectors: detectors
+            .iter()
+            .map(|(name, has_p_value)| DetectorOutcome {
+                detector: (*name).to_owned(),
+                kind: AlertKind::Drift,
+                result: DetectorResult::Detection(Detection {
+                    score: numbers.next(),
+                    threshold: numbers.next(),
+                    p_value: has_p_value.then(|| numbers.next()),
+                    verdict: Verdict::NoDrift,
+                }),
+            })
+            .collect(),
+        evaluated_at: Utc::now(),
+    }
+}
+
+fn snapshot(models: usize) -> Snapshot {
+    let mut numbers = Numbers(7);
+    let confidence = [
+        ("psi", true),
+        ("ks", true),
+        ("chi_square", true),
+        ("zscore", true),
+        ("jensen_shannon", false),
+        ("hellinger", false),
+        ("wasserstein", false),
+    ];
+    let latency = [("quantile_ratio", false), ("quantile_slo", false)];
+    let mut snapshot = Snapshot::default();
+    for index in 0..models {
+        let id = ModelId {
+            source: "scale".to_owned(),
+            model: ModelKey(vec![
+                ("model".to_owned(), format!("model-{index}")),
+                ("version".to_owned(), "v1".to_owned()),
+            ]),
+        };
+        let mut signals = BTreeMap::new();
+        signals.insert("confidence".to_owned(), signal(&mut numbers, &confidence));
+        signals.insert("latency".to_owned(), signal(&mut numbers, &latency));
+        snapshot.models.insert(id, signals);
+    }
+    snapshot
+}
+
+fn bench_render(criterion: &mut Criterion) {
+    let mut group = criterion.benchmark_group("render_snapshot");
+    group.sample_size(10);
+    for models in [100, 1_000, 10_000] {
+        let snapshot = snapshot(models);
+        let bytes = render_snapshot(&snapshot).len();
+        group.throughput(Throughput::Bytes(bytes as u64));
+        group.bench_with_input(
+            BenchmarkId::from_parameter(models),
+            &snapshot,
+            |bencher, snapshot| bencher.iter(|| render_snapshot(black_box(snapshot))),
+        );
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(std::time::Duration::from_millis(500))
+        .measurement_time(std::time::Duration::from_secs(2));
+    targets = bench_render
+}
+criterion_main!(benches);
