@@ -370,8 +370,8 @@ fn methods(latency: bool) -> Vec<Method> {
     }
     methods.extend([
         candidate(
-            "zscore, min_effect 0.1 sd (candidate)",
-            ZScoreDetector::new(rule(0.1)),
+            "zscore, min_effect 0.2 sd (the first default)",
+            ZScoreDetector::new(rule(0.2)),
             |_, _, detection| detection.verdict == Verdict::Drift,
         ),
         candidate(

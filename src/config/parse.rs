@@ -2146,7 +2146,7 @@ mod tests {
                 (
                     "zscore".to_owned(),
                     DetectorKind::ZScore {
-                        rule: rule(0.2),
+                        rule: rule(0.1),
                         baseline: None
                     }
                 ),
@@ -2289,7 +2289,7 @@ webhooks:
                     rule: TestRule {
                         threshold: Some(3.0),
                         false_alarm_rate: 0.001,
-                        min_effect: 0.2
+                        min_effect: 0.1
                     },
                     baseline: Some(ZScoreBaseline {
                         mean: 0.1,

@@ -113,7 +113,7 @@ fn zscore_tests_the_shift_of_means() {
     let detection = run(&ZScoreDetector::default(), &reference, &current);
     assert_close(detection.score, 0.7 / (1.54_f64 * 0.2).sqrt(), 1e-12);
     assert_close(detection.p_value.unwrap(), 0.207_196_298_172_297_8, 1e-9);
-    // The practical bound 0.2 / sqrt(0.2) = 0.447 is below z_{0.9995}, so
+    // The practical bound 0.1 / sqrt(0.2) = 0.224 is below z_{0.9995}, so
     // the normal critical value is the effective threshold.
     assert_close(detection.threshold, 3.290_526_731_491_894_5, 1e-9);
 }
