@@ -54,15 +54,16 @@ async fn landing() -> Html<&'static str> {
 async fn metrics(State(state): State<AppState>) -> Response {
     let snapshot = state.monitor.snapshot();
     let own = state.monitor.self_metrics().render();
-    let mut body = String::with_capacity(snapshot.exposition.len() + own.len());
-    body.push_str(&snapshot.exposition);
-    body.push_str(&own);
+    // The drift gauges can be tens of megabytes with many models: they go
+    // out as the shared buffer rendered at evaluation time, not a copy.
+    let chunks: [Result<bytes::Bytes, std::convert::Infallible>; 2] =
+        [Ok(snapshot.exposition.clone()), Ok(bytes::Bytes::from(own))];
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        body,
+        axum::body::Body::from_stream(futures::stream::iter(chunks)),
     )
         .into_response()
 }

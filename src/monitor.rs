@@ -213,7 +213,7 @@ pub struct Snapshot {
     /// The drift and signal gauges in the exposition format, rendered once
     /// per evaluation so that a scrape is a copy.
     #[serde(skip)]
-    pub exposition: String,
+    pub exposition: bytes::Bytes,
 }
 
 fn serialize_models<S: serde::Serializer>(
@@ -742,6 +742,8 @@ impl Evaluator {
                 &mut notices,
             );
         }
+        // Rendering is part of the evaluation's cost (and its duration).
+        snapshot.exposition = bytes::Bytes::from(crate::render::render_snapshot(&snapshot));
         let duration = started.elapsed().as_secs_f64();
         snapshot.duration_seconds = duration;
         let metrics = &self.shared.metrics;
@@ -764,7 +766,6 @@ impl Evaluator {
         // Events follow the stored notices, so an observer never sees an
         // alert that a crash could still lose.
         events.extend(notices.iter().map(Self::notice_event));
-        snapshot.exposition = crate::render::render_snapshot(&snapshot);
         self.shared.snapshot.store(Arc::new(snapshot));
         self.shared.ready.store(true, Ordering::Release);
         events.push(MonitorEvent::EvaluationCompleted {
