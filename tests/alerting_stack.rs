@@ -19,7 +19,7 @@ use serde_yaml_ng::Value as Yaml;
 
 use common::{
     Process, PrometheusServer, find_program, free_port, get, model_monitor_binary, program,
-    wait_for,
+    start_drifting_simulation, wait_for,
 };
 
 const RULES: &str = "alerts/model-monitor.rules.yml";
@@ -879,21 +879,8 @@ async fn the_drift_alert_reaches_a_webhook_through_alertmanager_and_every_expres
         .unwrap();
     let receiver = WebhookReceiver::start().await;
 
-    let simulate_port = free_port();
-    let _simulate = Process::start(
-        "simulate",
-        &model_monitor_binary(),
-        &[
-            "simulate".into(),
-            format!("--web.listen-address=127.0.0.1:{simulate_port}"),
-            "--models=3".into(),
-            "--seed=7".into(),
-            "--drift-model=model-1".into(),
-            format!("--drift-after={DRIFT_AFTER_SECS}s"),
-            "--rate=25".into(),
-        ],
-        dir.path(),
-    );
+    let (_simulate, simulate_port) =
+        start_drifting_simulation(dir.path(), Duration::from_secs(DRIFT_AFTER_SECS));
     let drift_at = Instant::now() + Duration::from_secs(DRIFT_AFTER_SECS);
     let sidecar_port = free_port();
     let alertmanager_port = free_port();

@@ -6,7 +6,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Process, PrometheusServer, free_port, get, model_monitor_binary, sample, wait_for};
+use common::{
+    Process, PrometheusServer, free_port, get, model_monitor_binary, sample,
+    start_drifting_simulation, wait_for,
+};
 
 const DRIFT_AFTER_SECS: u64 = 45;
 const INTERVAL_SECS: u64 = 2;
@@ -65,21 +68,8 @@ async fn detects_the_drifting_model_only_and_survives_a_prometheus_restart() {
         .build()
         .expect("http client");
 
-    let simulate_port = free_port();
-    let _simulate = Process::start(
-        "simulate",
-        &model_monitor_binary(),
-        &[
-            "simulate".into(),
-            format!("--web.listen-address=127.0.0.1:{simulate_port}"),
-            "--models=3".into(),
-            "--seed=7".into(),
-            "--drift-model=model-1".into(),
-            format!("--drift-after={DRIFT_AFTER_SECS}s"),
-            "--rate=25".into(),
-        ],
-        dir.path(),
-    );
+    let (_simulate, simulate_port) =
+        start_drifting_simulation(dir.path(), Duration::from_secs(DRIFT_AFTER_SECS));
     let started = Instant::now();
     let drift_at = started + Duration::from_secs(DRIFT_AFTER_SECS);
 
