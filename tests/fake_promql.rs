@@ -508,3 +508,103 @@ async fn metrics_pass_promtool_check_metrics() {
     }
     monitor.stop().await;
 }
+
+/// Starts a monitor with `reference_yaml` as its reference and a fake that
+/// records every query and answers current windows with `current` and
+/// other windows with `reference`.
+async fn monitor_with_reference(
+    reference_yaml: &str,
+    current: &'static [f64],
+    reference: &'static [f64],
+) -> (ModelMonitor, Arc<Mutex<Vec<String>>>) {
+    let queries = Arc::new(Mutex::new(Vec::new()));
+    let recorded = queries.clone();
+    let answer: Answer = Arc::new(move |query: &str| {
+        recorded.lock().unwrap().push(query.to_owned());
+        let is_current = !query.contains(" offset ") && !query.contains(" @ ");
+        vector(&[model("a", if is_current { current } else { reference })])
+    });
+    let (url, _fake) = fake_promql(answer).await;
+    let text = format!(
+        "prometheus: {{url: '{url}'}}\nmonitors:\n  - name: fake\n    reference: {reference_yaml}\n    signals:\n      confidence:\n        histogram: model_prediction_confidence\n        detectors: [{{type: psi}}]\n"
+    );
+    let config = model_monitor::config::parse_str(&text, "test.yml").expect("valid test config");
+    let monitor = MonitorBuilder::default()
+        .with_sampling_interval(Duration::from_millis(100))
+        .with_config(config)
+        .spawn()
+        .expect("monitor starts");
+    next_evaluation(&monitor).await;
+    (monitor, queries)
+}
+
+#[tokio::test]
+async fn a_baseline_file_reference_sends_only_current_window_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = dir.path().join("baseline.yml");
+    std::fs::write(
+        &baseline,
+        "signals:\n  confidence:\n    - labels: {model: a, version: v1}\n      buckets: {'0.25': 100, '0.5': 300, '0.75': 700, '1': 1000, '+Inf': 1000}\n",
+    )
+    .unwrap();
+    let (monitor, queries) = monitor_with_reference(
+        &format!("{{baseline_file: '{}'}}", baseline.display()),
+        &SHIFTED,
+        &STEADY,
+    )
+    .await;
+    let (_, metrics) = fetch(&monitor, "/metrics").await;
+    monitor.stop().await;
+    assert!(
+        has_line(
+            &metrics,
+            "model_monitor_drift_detected{model=\"a\",version=\"v1\",monitor=\"fake\",signal=\"confidence\",detector=\"psi\"}",
+            " 1"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        has_line(
+            &metrics,
+            "model_monitor_reference_samples{model=\"a\"",
+            " 1000"
+        ),
+        "{metrics}"
+    );
+    let queries = queries.lock().unwrap();
+    assert!(!queries.is_empty());
+    assert!(
+        queries
+            .iter()
+            .all(|q| !q.contains(" offset ") && !q.contains(" @ ")),
+        "only current-window queries: {queries:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_fixed_range_reference_queries_with_the_at_modifier() {
+    let (monitor, queries) = monitor_with_reference(
+        "{range: {start: '2026-11-01T00:00:00Z', end: '2026-11-08T00:00:00Z'}}",
+        &STEADY,
+        &STEADY,
+    )
+    .await;
+    let (_, metrics) = fetch(&monitor, "/metrics").await;
+    monitor.stop().await;
+    let end = chrono::DateTime::parse_from_rfc3339("2026-11-08T00:00:00Z")
+        .unwrap()
+        .timestamp();
+    let queries = queries.lock().unwrap();
+    assert!(
+        queries.iter().any(|q| q.contains(&format!("[7d] @ {end}"))),
+        "a reference query over the fixed range: {queries:?}"
+    );
+    assert!(
+        has_line(
+            &metrics,
+            "model_monitor_drift_detected{model=\"a\",version=\"v1\",monitor=\"fake\",signal=\"confidence\",detector=\"psi\"}",
+            " 0"
+        ),
+        "{metrics}"
+    );
+}
