@@ -312,6 +312,11 @@ impl Lifecycle {
                 at,
                 policy,
             );
+            if existing.is_none() && next.is_none() && transition.is_none() {
+                // The common case, a clean key with no alert: nothing to
+                // build, keep or tell.
+                continue;
+            }
             let alert = match (existing, seen.detection) {
                 (Some(mut alert), detection) => {
                     if let Some(detection) = detection {
