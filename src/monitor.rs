@@ -348,7 +348,7 @@ impl ModelMonitor {
 pub struct MonitorBuilder {
     sources: Vec<Source>,
     endpoints: Vec<String>,
-    config_monitors: Vec<(Config, Vec<MonitorConfig>)>,
+    configs: Vec<Config>,
     global_detectors: Vec<ScopedDetector>,
     sampling_interval: Option<Duration>,
     concurrency: Option<usize>,
@@ -409,23 +409,16 @@ impl MonitorBuilder {
         baseline_std: f64,
         z_threshold: f64,
     ) -> Self {
-        let config = DetectorConfig {
-            name: "zscore_baseline".to_owned(),
-            kind: DetectorKind::ZScore {
-                rule: crate::config::TestRule {
-                    threshold: Some(z_threshold),
-                    false_alarm_rate: 0.001,
-                    min_effect: 0.2,
-                },
-                baseline: Some(crate::config::ZScoreBaseline {
-                    mean: baseline_mean,
-                    std: baseline_std,
-                }),
-            },
-        };
+        let detector = detectors::ZScoreDetector::with_baseline(
+            baseline_mean,
+            baseline_std,
+            Some(z_threshold),
+        )
+        .named("zscore_baseline")
+        .with_min_samples(0.0);
         self.global_detectors.push(ScopedDetector {
             signal: Some("confidence".to_owned()),
-            detector: Arc::from(detectors::from_config(&config, 0.0)),
+            detector: Arc::new(detector),
         });
         self
     }
@@ -445,8 +438,7 @@ impl MonitorBuilder {
             .get_or_insert(config.evaluation.interval);
         self.concurrency
             .get_or_insert(config.evaluation.concurrency);
-        let monitors = config.monitors.clone();
-        self.config_monitors.push((config, monitors));
+        self.configs.push(config);
         self
     }
 
@@ -490,9 +482,9 @@ impl MonitorBuilder {
             source.policy = policy;
             sources.push(source);
         }
-        for (config, monitors) in self.config_monitors {
+        for config in self.configs {
             let client = PromClient::new(&config.prometheus)?;
-            for monitor in monitors {
+            for monitor in config.monitors {
                 let baseline = match &monitor.reference {
                     ReferenceConfig::BaselineFile(path) => {
                         Some(Arc::new(crate::baseline::load(path, &monitor.group_by)?))
@@ -710,7 +702,8 @@ impl Evaluator {
                 Err(error) => {
                     tracing::warn!(source = %name, error = format!("{error:#}"), "collector failed");
                     // The whole source failed: every signal keeps its results.
-                    let failed: Vec<String> = previous
+                    // One failure per signal, not one per model and signal.
+                    let failed: BTreeSet<String> = previous
                         .models
                         .iter()
                         .filter(|(id, _)| id.source == name)

@@ -114,3 +114,63 @@ async fn builder_detectors_run_on_custom_collectors_and_publish_events() {
     drift_detectors.sort();
     assert_eq!(drift_detectors, ["ks", "zscore_baseline"]);
 }
+
+/// Answers once with two models, then fails on every call.
+struct FailingAfterFirst {
+    calls: AtomicUsize,
+}
+
+#[async_trait]
+impl MetricCollector for FailingAfterFirst {
+    fn name(&self) -> &str {
+        "flaky"
+    }
+
+    async fn collect(&self, _at: DateTime<Utc>) -> anyhow::Result<Collection> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) > 0 {
+            anyhow::bail!("source unreachable");
+        }
+        let observation = |model: &str| SignalObservation {
+            model: ModelKey(vec![("model".into(), model.into())]),
+            signal: "confidence".into(),
+            current: Ok(distribution(&[100.0, 200.0, 300.0, 400.0, 0.0])),
+            reference: Ok(distribution(&[100.0, 200.0, 300.0, 400.0, 0.0])),
+        };
+        Ok(Collection {
+            observations: vec![observation("a"), observation("b")],
+            failures: Vec::new(),
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_collector_reports_each_signal_once_and_keeps_its_models() {
+    let monitor = MonitorBuilder::default()
+        .with_collector(FailingAfterFirst {
+            calls: AtomicUsize::new(0),
+        })
+        .with_sampling_interval(Duration::from_secs(30))
+        .spawn()
+        .unwrap();
+    let mut events = monitor.subscribe();
+    let mut completed = 0;
+    let mut source_errors = Vec::new();
+    while completed < 2 {
+        match events.recv().await.unwrap() {
+            MonitorEvent::EvaluationCompleted { .. } => completed += 1,
+            MonitorEvent::SourceError {
+                signal, message, ..
+            } if completed == 1 => {
+                source_errors.push((signal, message));
+            }
+            _ => {}
+        }
+    }
+    let snapshot = monitor.snapshot();
+    monitor.stop().await;
+    assert_eq!(source_errors.len(), 1, "{source_errors:?}");
+    assert_eq!(source_errors[0].0, "confidence");
+    assert!(source_errors[0].1.contains("source unreachable"));
+    assert_eq!(snapshot.models.len(), 2, "both models keep their results");
+    assert!(!snapshot.sources["flaky"].up);
+}
