@@ -21,7 +21,7 @@ it measures a span of evaluation cycles and reports per cycle:
 Standard library only. Usage:
   scripts/bench-scale.py [--models 100,1000,10000] [--interval 15]
                          [--measure 90] [--rate 2] [--keep-logs DIR]
-                         [--default-rule-only]
+                         [--default-rule-only] [--binary PATH] [--perf DIR]
 Every process is started by this script and killed when it ends.
 """
 
@@ -284,7 +284,17 @@ def run(models, args, log_root):
                 break
         engine_before = engine_state()
         cycles_wanted = max(1, round(args.measure / args.interval))
+        recorder = None
+        if args.perf:
+            args.perf.mkdir(parents=True, exist_ok=True)
+            recorder = subprocess.Popen(
+                ["perf", "record", "-F", "499", "-g", "-p", str(sidecar.pid),
+                 "-o", str(args.perf / f"perf-{models}.data")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(cycles_wanted * args.interval + 2)
+        if recorder:
+            recorder.send_signal(signal.SIGINT)
+            recorder.wait(timeout=60)
         cpu_after = cpu_seconds(sidecar.pid)
         after = sidecar_state()
         after["cpu"] = cpu_after
@@ -353,6 +363,8 @@ def main():
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--default-rule-only", action="store_true",
                         help="leave out the fixed-threshold detectors (JS, Hellinger, Wasserstein, quantile_ratio)")
+    parser.add_argument("--perf", type=Path, default=None,
+                        help="record the sidecar with `perf record -g` over the measured span into DIR")
     parser.add_argument("--binary", type=Path, default=None, help="model-monitor binary (implies --no-build)")
     args = parser.parse_args()
     global BINARY

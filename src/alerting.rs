@@ -20,6 +20,7 @@
 //! store it next to the notifications it caused.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -214,7 +215,9 @@ pub struct Alert {
     pub kind: AlertKind,
     pub progress: Progress,
     pub detection: DetectionRecord,
-    pub metrics: InferenceMetrics,
+    /// Shared with the evaluation's other alerts, notices and events of the
+    /// same model: one copy per model and evaluation, however many alerts.
+    pub metrics: Arc<InferenceMetrics>,
 }
 
 /// Everything a notification needs about one alert at one transition.
@@ -233,10 +236,24 @@ pub struct AlertNotice {
     /// the last drifting one when the model vanished).
     pub detection: DetectionRecord,
     /// The model's metrics in the last evaluation that saw it.
-    pub metrics: InferenceMetrics,
+    pub metrics: Arc<InferenceMetrics>,
 }
 
 impl AlertNotice {
+    /// The notice of `alert` (before its progress moves on) at `transition`.
+    fn of(alert: &Alert, transition: Transition, at: DateTime<Utc>) -> AlertNotice {
+        AlertNotice {
+            transition,
+            key: alert.key.clone(),
+            kind: alert.kind,
+            started_at: alert.progress.active_since,
+            ended_at: (transition == Transition::Resolved).then_some(at),
+            at,
+            detection: alert.detection.clone(),
+            metrics: Arc::clone(&alert.metrics),
+        }
+    }
+
     pub fn is_resolved(&self) -> bool {
         self.transition == Transition::Resolved
     }
@@ -273,12 +290,12 @@ impl<'de> Deserialize<'de> for Lifecycle {
 }
 
 /// What the evaluation loop knows about one alert key in one evaluation.
-pub struct Seen<'a> {
+pub struct Seen {
     pub kind: AlertKind,
     pub observation: Observation,
     /// The detection, when the detector decided.
-    pub detection: Option<&'a DetectionRecord>,
-    pub metrics: &'a InferenceMetrics,
+    pub detection: Option<DetectionRecord>,
+    pub metrics: Arc<InferenceMetrics>,
 }
 
 impl Lifecycle {
@@ -288,7 +305,7 @@ impl Lifecycle {
     pub fn evaluate_source(
         &mut self,
         source: &str,
-        seen: BTreeMap<AlertKey, Seen<'_>>,
+        seen: BTreeMap<AlertKey, Seen>,
         at: DateTime<Utc>,
         policy: &AlertPolicy,
     ) -> Vec<AlertNotice> {
@@ -305,43 +322,54 @@ impl Lifecycle {
             self.finish(alert, next, transition, at, &mut notices);
         }
         for (key, seen) in seen {
-            let existing = self.alerts.remove(&key);
-            let (next, transition) = step(
-                existing.as_ref().map(|a| a.progress),
-                seen.observation,
-                at,
-                policy,
-            );
-            if existing.is_none() && next.is_none() && transition.is_none() {
-                // The common case, a clean key with no alert: nothing to
-                // build, keep or tell.
-                continue;
-            }
-            let alert = match (existing, seen.detection) {
-                (Some(mut alert), detection) => {
-                    if let Some(detection) = detection {
-                        alert.detection = detection.clone();
+            let previous = self.alerts.get(&key).map(|alert| alert.progress);
+            let (next, transition) = step(previous, seen.observation, at, policy);
+            match (previous, next) {
+                // An alert that goes on: updated in place.
+                (Some(_), Some(next)) => {
+                    let alert = self.alerts.get_mut(&key).expect("found above");
+                    if let Some(detection) = seen.detection {
+                        alert.detection = detection;
                     }
-                    alert.metrics = seen.metrics.clone();
-                    alert
+                    alert.metrics = seen.metrics;
+                    if let Some(transition) = transition {
+                        notices.push(AlertNotice::of(alert, transition, at));
+                    }
+                    alert.progress = next;
                 }
-                (None, Some(detection)) => Alert {
-                    key: key.clone(),
-                    kind: seen.kind,
-                    progress: next.unwrap_or(Progress {
-                        state: AlertState::Pending,
-                        drifting: 0,
-                        clean: 0,
-                        active_since: at,
-                        fired_at: None,
-                        last_notified: None,
-                    }),
-                    detection: detection.clone(),
-                    metrics: seen.metrics.clone(),
-                },
-                (None, None) => continue,
-            };
-            self.finish(alert, next, transition, at, &mut notices);
+                // An alert that ends (resolved, or forgotten while pending).
+                (Some(_), None) => {
+                    let mut alert = self.alerts.remove(&key).expect("found above");
+                    if let Some(detection) = seen.detection {
+                        alert.detection = detection;
+                    }
+                    alert.metrics = seen.metrics;
+                    self.finish(alert, None, transition, at, &mut notices);
+                }
+                // The common case, a key with no alert that stays without
+                // one: nothing to build, keep or tell.
+                (None, None) if transition.is_none() => {}
+                (None, _) => {
+                    let Some(detection) = seen.detection else {
+                        continue;
+                    };
+                    let alert = Alert {
+                        key,
+                        kind: seen.kind,
+                        progress: next.unwrap_or(Progress {
+                            state: AlertState::Pending,
+                            drifting: 0,
+                            clean: 0,
+                            active_since: at,
+                            fired_at: None,
+                            last_notified: None,
+                        }),
+                        detection,
+                        metrics: seen.metrics,
+                    };
+                    self.finish(alert, next, transition, at, &mut notices);
+                }
+            }
         }
         notices
     }
@@ -355,16 +383,7 @@ impl Lifecycle {
         notices: &mut Vec<AlertNotice>,
     ) {
         if let Some(transition) = transition {
-            notices.push(AlertNotice {
-                transition,
-                key: alert.key.clone(),
-                kind: alert.kind,
-                started_at: alert.progress.active_since,
-                ended_at: (transition == Transition::Resolved).then_some(at),
-                at,
-                detection: alert.detection.clone(),
-                metrics: alert.metrics.clone(),
-            });
+            notices.push(AlertNotice::of(&alert, transition, at));
         }
         if let Some(next) = next {
             alert.progress = next;
@@ -552,8 +571,8 @@ mod tests {
                 Seen {
                     kind: AlertKind::Drift,
                     observation,
-                    detection: Some(&drift),
-                    metrics: &m,
+                    detection: Some(drift.clone()),
+                    metrics: Arc::new(m.clone()),
                 },
             )])
         };

@@ -51,19 +51,41 @@ async fn landing() -> Html<&'static str> {
     Html(LANDING)
 }
 
+/// Bytes per piece of a `/metrics` answer.
+const METRICS_PIECE_BYTES: usize = 256 * 1024;
+
+/// Pieces rendered ahead of what the client has taken.
+const METRICS_PIECES_AHEAD: usize = 2;
+
 async fn metrics(State(state): State<AppState>) -> Response {
     let snapshot = state.monitor.snapshot();
     let own = state.monitor.self_metrics().render();
-    // The drift gauges can be tens of megabytes with many models: they go
-    // out as the shared buffer rendered at evaluation time, not a copy.
-    let chunks: [Result<bytes::Bytes, std::convert::Infallible>; 2] =
-        [Ok(snapshot.exposition.clone()), Ok(bytes::Bytes::from(own))];
+    // The drift gauges can be tens of megabytes with many models: they are
+    // rendered on a blocking thread, a piece at a time, each sent as soon as
+    // it is written; a client that reads slowly holds the renderer back
+    // (a bounded channel), one that goes away stops it.
+    let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(METRICS_PIECES_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        let taken = crate::render::render_snapshot_in_pieces(
+            &snapshot,
+            METRICS_PIECE_BYTES,
+            &mut |piece| tx.blocking_send(bytes::Bytes::from(piece)).is_ok(),
+        );
+        if taken {
+            let _ = tx.blocking_send(bytes::Bytes::from(own));
+        }
+    });
+    let body = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|piece| (Ok::<_, std::convert::Infallible>(piece), rx))
+    });
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        axum::body::Body::from_stream(futures::stream::iter(chunks)),
+        axum::body::Body::from_stream(body),
     )
         .into_response()
 }

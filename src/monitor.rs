@@ -6,7 +6,7 @@
 //! immutable [`Snapshot`] (what `/metrics` and `/api/v1/status` show) and
 //! broadcasts [`MonitorEvent`]s. The loop is the only place that owns time.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -90,11 +90,11 @@ pub struct InferenceMetrics {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum MonitorEvent {
     /// One model's signals at one evaluation.
-    MetricsSnapshot(InferenceMetrics),
+    MetricsSnapshot(Arc<InferenceMetrics>),
     /// A drift alert started firing (after `for` drifting evaluations), or
     /// repeats (`repeat`) `repeat_interval` after its last notification.
     DriftAlert {
-        metrics: InferenceMetrics,
+        metrics: Arc<InferenceMetrics>,
         signal: String,
         detector: String,
         detection: DetectionRecord,
@@ -105,7 +105,7 @@ pub enum MonitorEvent {
     },
     /// A performance alert (quantile ratio, SLO) started firing or repeats.
     PerformanceAlert {
-        metrics: InferenceMetrics,
+        metrics: Arc<InferenceMetrics>,
         signal: String,
         detector: String,
         detection: DetectionRecord,
@@ -116,7 +116,7 @@ pub enum MonitorEvent {
     /// A firing alert resolved: `resolve_after` clean evaluations, or its
     /// model was absent that many evaluations.
     Resolved {
-        metrics: InferenceMetrics,
+        metrics: Arc<InferenceMetrics>,
         signal: String,
         detector: String,
         kind: AlertKind,
@@ -210,10 +210,6 @@ pub struct Snapshot {
     /// Label names of each source's model keys, in order.
     #[serde(skip)]
     pub group_by: BTreeMap<String, Vec<String>>,
-    /// The drift and signal gauges in the exposition format, rendered once
-    /// per evaluation so that a scrape is a copy.
-    #[serde(skip)]
-    pub exposition: bytes::Bytes,
 }
 
 fn serialize_models<S: serde::Serializer>(
@@ -735,8 +731,6 @@ impl Evaluator {
                 &mut notices,
             );
         }
-        // Rendering is part of the evaluation's cost (and its duration).
-        snapshot.exposition = bytes::Bytes::from(crate::render::render_snapshot(&snapshot));
         let duration = started.elapsed().as_secs_f64();
         snapshot.duration_seconds = duration;
         let metrics = &self.shared.metrics;
@@ -758,7 +752,9 @@ impl Evaluator {
         self.store_alerts(&notices).await;
         // Events follow the stored notices, so an observer never sees an
         // alert that a crash could still lose.
-        events.extend(notices.iter().map(Self::notice_event));
+        if self.shared.event_tx.receiver_count() > 0 {
+            events.extend(notices.iter().map(Self::notice_event));
+        }
         self.shared.snapshot.store(Arc::new(snapshot));
         self.shared.ready.store(true, Ordering::Release);
         events.push(MonitorEvent::EvaluationCompleted {
@@ -841,110 +837,124 @@ impl Evaluator {
                 source: name.to_owned(),
                 model,
             };
-            let entry = snapshot.models.entry(id.clone()).or_default();
+            let entry = snapshot.models.entry(id).or_default();
             for (signal, result) in signals {
                 entry.insert(signal, result);
             }
-            let inference = inference_metrics(&id, entry, at);
-            events.push(MonitorEvent::MetricsSnapshot(inference));
         }
-        self.update_alerts(source, name, at, snapshot, notices);
+        self.update_alerts(source, name, at, snapshot, events, notices);
     }
 
     /// Feeds the source's detector verdicts of this evaluation into the
-    /// alert lifecycle and collects the notices.
+    /// alert lifecycle and collects the notices; sends each fresh model's
+    /// metrics to event subscribers, if there are any.
+    ///
+    /// At 10,000 models nearly every (model, signal, detector) is clean and
+    /// has no alert, so only keys that drift or already have an alert are
+    /// built, and a model's [`InferenceMetrics`] is built at most once and
+    /// shared by all its alerts, notices and events.
     fn update_alerts(
         &mut self,
         source: &Source,
         name: &str,
         at: DateTime<Utc>,
         snapshot: &Snapshot,
+        events: &mut Vec<MonitorEvent>,
         notices: &mut Vec<AlertNotice>,
     ) {
-        struct Decided {
-            kind: AlertKind,
-            observation: Observation,
-            detection: Option<DetectionRecord>,
-            model: ModelKey,
-        }
-        let mut inferences: BTreeMap<&ModelKey, InferenceMetrics> = BTreeMap::new();
-        let mut decided: BTreeMap<AlertKey, Decided> = BTreeMap::new();
-        for (id, signals) in snapshot.models.iter().filter(|(id, _)| id.source == name) {
-            inferences.insert(&id.model, inference_metrics(id, signals, at));
-            for (signal, result) in signals {
+        let want_events = self.shared.event_tx.receiver_count() > 0;
+        let mut seen: BTreeMap<AlertKey, Seen> = BTreeMap::new();
+        {
+            // Label sets of this source's models that have an alert.
+            let alerted: HashSet<&[(String, String)]> = self
+                .lifecycle
+                .alerts
+                .keys()
+                .filter(|key| key.source == name)
+                .map(|key| key.labels.as_slice())
+                .collect();
+            let mut present: HashMap<&[(String, String)], Arc<InferenceMetrics>> = HashMap::new();
+            for (id, signals) in snapshot.models.iter().filter(|(id, _)| id.source == name) {
+                let mut inference: Option<Arc<InferenceMetrics>> = None;
+                let mut metrics = || {
+                    Arc::clone(
+                        inference
+                            .get_or_insert_with(|| Arc::new(inference_metrics(id, signals, at))),
+                    )
+                };
                 // Results kept from an earlier evaluation (a failed query)
-                // decide nothing now.
-                let fresh = result.evaluated_at == at;
-                for outcome in &result.detectors {
-                    let key = AlertKey {
-                        source: name.to_owned(),
-                        labels: id.model.0.clone(),
-                        signal: signal.clone(),
-                        detector: outcome.detector.clone(),
-                    };
-                    let (observation, detection) = match &outcome.result {
-                        DetectorResult::Detection(detection) if fresh => {
-                            let record = DetectionRecord {
-                                score: detection.score,
-                                threshold: detection.threshold,
-                                p_value: detection.p_value,
-                                current_samples: result.current.as_ref().map_or(0.0, |c| c.samples),
-                                reference_samples: result.reference_samples.unwrap_or(0.0),
-                            };
-                            match detection.verdict {
-                                Verdict::Drift => (Observation::Drifting, Some(record)),
-                                Verdict::NoDrift => (Observation::Clean, Some(record)),
-                                _ => (Observation::Unknown, None),
+                // decide nothing now, and are no news to subscribers.
+                if want_events && signals.values().any(|result| result.evaluated_at == at) {
+                    events.push(MonitorEvent::MetricsSnapshot(metrics()));
+                }
+                let has_alert = alerted.contains(id.model.0.as_slice());
+                for (signal, result) in signals {
+                    let fresh = result.evaluated_at == at;
+                    for outcome in &result.detectors {
+                        let (observation, detection) = match &outcome.result {
+                            DetectorResult::Detection(detection) if fresh => {
+                                let record = DetectionRecord {
+                                    score: detection.score,
+                                    threshold: detection.threshold,
+                                    p_value: detection.p_value,
+                                    current_samples: result
+                                        .current
+                                        .as_ref()
+                                        .map_or(0.0, |c| c.samples),
+                                    reference_samples: result.reference_samples.unwrap_or(0.0),
+                                };
+                                match detection.verdict {
+                                    Verdict::Drift => (Observation::Drifting, Some(record)),
+                                    Verdict::NoDrift => (Observation::Clean, Some(record)),
+                                    _ => (Observation::Unknown, None),
+                                }
                             }
+                            _ => (Observation::Unknown, None),
+                        };
+                        if !has_alert && observation != Observation::Drifting {
+                            // No alert and no reason to start one.
+                            continue;
                         }
-                        _ => (Observation::Unknown, None),
-                    };
-                    decided.insert(
-                        key,
-                        Decided {
-                            kind: outcome.kind,
-                            observation,
-                            detection,
-                            model: id.model.clone(),
+                        seen.insert(
+                            AlertKey {
+                                source: name.to_owned(),
+                                labels: id.model.0.clone(),
+                                signal: signal.clone(),
+                                detector: outcome.detector.clone(),
+                            },
+                            Seen {
+                                kind: outcome.kind,
+                                observation,
+                                detection,
+                                metrics: metrics(),
+                            },
+                        );
+                    }
+                }
+                if has_alert {
+                    present.insert(id.model.0.as_slice(), metrics());
+                }
+            }
+            // An alert whose model is still there but whose detector produced
+            // nothing (a rejected window) has no decision; only a model
+            // missing from the answer is absent.
+            for alert in self.lifecycle.alerts.values() {
+                if alert.key.source != name || seen.contains_key(&alert.key) {
+                    continue;
+                }
+                if let Some(metrics) = present.get(alert.key.labels.as_slice()) {
+                    seen.insert(
+                        alert.key.clone(),
+                        Seen {
+                            kind: alert.kind,
+                            observation: Observation::Unknown,
+                            detection: None,
+                            metrics: Arc::clone(metrics),
                         },
                     );
                 }
             }
         }
-        // An alert whose model is still there but whose detector produced
-        // nothing (a rejected window) has no decision; only a model missing
-        // from the answer is absent.
-        for alert in self.lifecycle.alerts.values() {
-            let model = ModelKey(alert.key.labels.clone());
-            if alert.key.source == name
-                && !decided.contains_key(&alert.key)
-                && inferences.contains_key(&model)
-            {
-                decided.insert(
-                    alert.key.clone(),
-                    Decided {
-                        kind: alert.kind,
-                        observation: Observation::Unknown,
-                        detection: None,
-                        model,
-                    },
-                );
-            }
-        }
-        let seen: BTreeMap<AlertKey, Seen<'_>> = decided
-            .iter()
-            .map(|(key, d)| {
-                (
-                    key.clone(),
-                    Seen {
-                        kind: d.kind,
-                        observation: d.observation,
-                        detection: d.detection.as_ref(),
-                        metrics: &inferences[&d.model],
-                    },
-                )
-            })
-            .collect();
         notices.extend(
             self.lifecycle
                 .evaluate_source(name, seen, at, &source.policy),

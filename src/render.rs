@@ -1,9 +1,11 @@
 //! The drift and signal gauges of a [`Snapshot`] in the Prometheus text
 //! exposition format (version 0.0.4).
 //!
-//! Rendered once per evaluation and cached, so a scrape costs a copy. Only
-//! what the snapshot holds is written: a model or signal that vanished from
-//! Prometheus vanishes from `/metrics` with it.
+//! Rendered per scrape from the published snapshot, in pieces of a few
+//! hundred kilobytes that go out as they are written, so that neither the
+//! evaluation loop nor a scrape holds the whole text (55 MB at 10,000
+//! models). Only what the snapshot holds is written: a model or signal that
+//! vanished from Prometheus vanishes from `/metrics` with it.
 
 use std::fmt::Write;
 
@@ -148,14 +150,41 @@ fn series(snapshot: &Snapshot) -> Vec<Series<'_>> {
     series
 }
 
+/// Where the text goes: a buffer handed to `sink` whenever it holds at
+/// least `chunk` bytes.
+struct Pieces<'s> {
+    out: String,
+    chunk: usize,
+    sink: &'s mut dyn FnMut(String) -> bool,
+    /// The sink refused a piece (the client went away): stop writing.
+    stopped: bool,
+}
+
+impl Pieces<'_> {
+    fn hand_over_if_full(&mut self) {
+        if self.out.len() >= self.chunk && !self.stopped {
+            let full = std::mem::replace(&mut self.out, String::with_capacity(self.chunk + 4096));
+            self.stopped = !(self.sink)(full);
+        }
+    }
+}
+
 /// Writes one family with a sample per (model, signal, extra) that `value`
 /// yields.
-fn write_family<'a, F>(out: &mut String, series: &[Series<'a>], family: &Family, mut value: F)
-where
+fn write_family<'a, F>(
+    pieces: &mut Pieces<'_>,
+    series: &[Series<'a>],
+    family: &Family,
+    mut value: F,
+) where
     F: FnMut(&'a SignalResult, &mut dyn FnMut(Option<(&str, &str)>, f64)),
 {
-    write_header(out, family);
+    if pieces.stopped {
+        return;
+    }
+    write_header(&mut pieces.out, family);
     for one in series {
+        let out = &mut pieces.out;
         value(one.result, &mut |extra, number| {
             out.push_str(family.name);
             out.push_str(&one.labels);
@@ -170,36 +199,68 @@ where
             write_value(out, number);
             out.push('\n');
         });
+        pieces.hand_over_if_full();
+        if pieces.stopped {
+            return;
+        }
     }
 }
 
-/// The drift and signal gauges of a snapshot.
+/// The drift and signal gauges of a snapshot, as one string.
 pub fn render_snapshot(snapshot: &Snapshot) -> String {
+    let mut whole = String::new();
+    render_snapshot_in_pieces(snapshot, usize::MAX, &mut |piece| {
+        whole.push_str(&piece);
+        true
+    });
+    whole
+}
+
+/// The drift and signal gauges of a snapshot, handed to `sink` in pieces of
+/// at least `chunk` bytes (one sample line over at most, and the last piece
+/// shorter), in order. Stops early when `sink` returns false. Returns
+/// whether every piece was taken.
+pub fn render_snapshot_in_pieces(
+    snapshot: &Snapshot,
+    chunk: usize,
+    sink: &mut dyn FnMut(String) -> bool,
+) -> bool {
     let series = series(snapshot);
     let series = series.as_slice();
-    // Reserve about what will be written (four lines per detector and seven
-    // per signal, each about 80 bytes besides the labels), so a 50 MB
-    // render at 10,000 models does not grow and copy its buffer.
-    let estimate: usize = series
-        .iter()
-        .map(|one| (4 * one.result.detectors.len() + 7) * (one.labels.len() + 80))
-        .sum();
-    let mut out = String::with_capacity(estimate + 4096);
-    write_family(&mut out, series, &DRIFT_SCORE, |result, emit| {
+    let capacity = if chunk == usize::MAX {
+        // One string: reserve about what will be written (four lines per
+        // detector and seven per signal, each about 80 bytes besides the
+        // labels), so it does not grow and copy.
+        series
+            .iter()
+            .map(|one| (4 * one.result.detectors.len() + 7) * (one.labels.len() + 80))
+            .sum::<usize>()
+            + 4096
+    } else {
+        chunk + 4096
+    };
+    let mut pieces = Pieces {
+        out: String::with_capacity(capacity),
+        chunk,
+        sink,
+        stopped: false,
+    };
+    let out = &mut pieces;
+    write_family(out, series, &DRIFT_SCORE, |result, emit| {
         for outcome in &result.detectors {
             if let DetectorResult::Detection(detection) = &outcome.result {
                 emit(Some(("detector", &outcome.detector)), detection.score);
             }
         }
     });
-    write_family(&mut out, series, &DRIFT_THRESHOLD, |result, emit| {
+    write_family(out, series, &DRIFT_THRESHOLD, |result, emit| {
         for outcome in &result.detectors {
             if let DetectorResult::Detection(detection) = &outcome.result {
                 emit(Some(("detector", &outcome.detector)), detection.threshold);
             }
         }
     });
-    write_family(&mut out, series, &DRIFT_P_VALUE, |result, emit| {
+    write_family(out, series, &DRIFT_P_VALUE, |result, emit| {
         for outcome in &result.detectors {
             if let DetectorResult::Detection(detection) = &outcome.result
                 && let Some(p_value) = detection.p_value
@@ -208,7 +269,7 @@ pub fn render_snapshot(snapshot: &Snapshot) -> String {
             }
         }
     });
-    write_family(&mut out, series, &DRIFT_DETECTED, |result, emit| {
+    write_family(out, series, &DRIFT_DETECTED, |result, emit| {
         for outcome in &result.detectors {
             if let DetectorResult::Detection(detection) = &outcome.result {
                 match detection.verdict {
@@ -220,17 +281,17 @@ pub fn render_snapshot(snapshot: &Snapshot) -> String {
         }
     });
     let finite = |value: f64| value.is_finite().then_some(value);
-    write_family(&mut out, series, &SIGNAL_MEAN, |result, emit| {
+    write_family(out, series, &SIGNAL_MEAN, |result, emit| {
         if let Some(mean) = result.current.as_ref().and_then(|c| finite(c.mean)) {
             emit(None, mean);
         }
     });
-    write_family(&mut out, series, &SIGNAL_STDDEV, |result, emit| {
+    write_family(out, series, &SIGNAL_STDDEV, |result, emit| {
         if let Some(stddev) = result.current.as_ref().and_then(|c| finite(c.stddev)) {
             emit(None, stddev);
         }
     });
-    write_family(&mut out, series, &SIGNAL_QUANTILE, |result, emit| {
+    write_family(out, series, &SIGNAL_QUANTILE, |result, emit| {
         if let Some(current) = &result.current {
             for (label, value) in [
                 ("0.5", current.p50),
@@ -243,17 +304,21 @@ pub fn render_snapshot(snapshot: &Snapshot) -> String {
             }
         }
     });
-    write_family(&mut out, series, &SIGNAL_SAMPLES, |result, emit| {
+    write_family(out, series, &SIGNAL_SAMPLES, |result, emit| {
         if let Some(current) = &result.current {
             emit(None, current.samples);
         }
     });
-    write_family(&mut out, series, &REFERENCE_SAMPLES, |result, emit| {
+    write_family(out, series, &REFERENCE_SAMPLES, |result, emit| {
         if let Some(samples) = result.reference_samples {
             emit(None, samples);
         }
     });
-    out
+    if !pieces.stopped && !pieces.out.is_empty() {
+        let last = std::mem::take(&mut pieces.out);
+        pieces.stopped = !(pieces.sink)(last);
+    }
+    !pieces.stopped
 }
 
 #[cfg(test)]

@@ -448,7 +448,7 @@ pub fn sample_notice() -> AlertNotice {
             current_samples: 1200.0,
             reference_samples: 9800.0,
         },
-        metrics: crate::monitor::InferenceMetrics {
+        metrics: std::sync::Arc::new(crate::monitor::InferenceMetrics {
             model_name: "fraud".to_owned(),
             model_version: "v3".to_owned(),
             monitor: "classifiers".to_owned(),
@@ -463,7 +463,7 @@ pub fn sample_notice() -> AlertNotice {
             p95_latency_ms: Some(40.0),
             p99_latency_ms: Some(85.0),
             signals: BTreeMap::new(),
-        },
+        }),
     }
 }
 
