@@ -2,8 +2,10 @@
 //! 10,000 models, each with a confidence signal (7 detectors) and a latency
 //! signal (2 detectors), as `scripts/bench-scale.py` configures the sidecar.
 //!
-//! The render runs once per evaluation inside the evaluation loop, so the
-//! scale script cannot time it from outside; this bench does.
+//! Two ways: `render_snapshot` (one string, as tests use it) and
+//! `render_snapshot_in_pieces` with the 256 KB pieces a scrape streams out,
+//! each dropped as a sent piece would be. The scale script times whole
+//! scrapes from outside; this bench times the render alone.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -14,7 +16,7 @@ use model_monitor::detectors::{AlertKind, Detection, Verdict};
 use model_monitor::monitor::{
     DetectorOutcome, DetectorResult, ModelId, SignalResult, SignalSummary, Snapshot,
 };
-use model_monitor::render::render_snapshot;
+use model_monitor::render::{render_snapshot, render_snapshot_in_pieces};
 use model_monitor::signals::ModelKey;
 
 /// Full-precision pseudo-random numbers, as real scores are.
@@ -45,7 +47,7 @@ fn signal(numbers: &mut Numbers, detectors: &[(&str, bool)]) -> SignalResult {
         detectors: detectors
             .iter()
             .map(|(name, has_p_value)| DetectorOutcome {
-                detector: (*name).to_owned(),
+                detector: std::sync::Arc::from(*name),
                 kind: AlertKind::Drift,
                 result: DetectorResult::Detection(Detection {
                     score: numbers.next(),
@@ -99,6 +101,28 @@ fn bench_render(criterion: &mut Criterion) {
             BenchmarkId::from_parameter(models),
             &snapshot,
             |bencher, snapshot| bencher.iter(|| render_snapshot(black_box(snapshot))),
+        );
+    }
+    group.finish();
+    let mut group = criterion.benchmark_group("render_snapshot_in_pieces");
+    group.sample_size(10);
+    for models in [100, 1_000, 10_000] {
+        let snapshot = snapshot(models);
+        let bytes = render_snapshot(&snapshot).len();
+        group.throughput(Throughput::Bytes(bytes as u64));
+        group.bench_with_input(
+            BenchmarkId::from_parameter(models),
+            &snapshot,
+            |bencher, snapshot| {
+                bencher.iter(|| {
+                    let mut sent = 0;
+                    render_snapshot_in_pieces(black_box(snapshot), 256 * 1024, &mut |piece| {
+                        sent += piece.len();
+                        true
+                    });
+                    sent
+                })
+            },
         );
     }
     group.finish();

@@ -19,7 +19,7 @@
 //! evaluation time in, and the whole state serializes so that a notifier can
 //! store it next to the notifications it caused.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -269,9 +269,38 @@ impl AlertNotice {
 }
 
 /// Every active alert, keyed. Serializes as a list.
-#[derive(Debug, Clone, Default, PartialEq)]
+///
+/// It also remembers which alerts changed since it was last stored
+/// ([`Lifecycle::changes`], [`Lifecycle::mark_stored`]), so that a sink
+/// writes only those: a new or removed alert, or one whose progress moved.
+/// An alert that goes on firing through drifting evaluations keeps its
+/// progress and is not rewritten; its stored detection and metrics are then
+/// those of its last change, and the first evaluation after a restart
+/// refreshes them.
+#[derive(Debug, Clone, Default)]
 pub struct Lifecycle {
     pub alerts: BTreeMap<AlertKey, Alert>,
+    /// Keys added, changed or removed since the last [`Lifecycle::mark_stored`].
+    unstored: BTreeSet<AlertKey>,
+}
+
+impl PartialEq for Lifecycle {
+    fn eq(&self, other: &Lifecycle) -> bool {
+        self.alerts == other.alerts
+    }
+}
+
+/// The alerts a sink must write and the keys it must delete.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertChanges {
+    pub upserted: Vec<Alert>,
+    pub removed: Vec<AlertKey>,
+}
+
+impl AlertChanges {
+    pub fn is_empty(&self) -> bool {
+        self.upserted.is_empty() && self.removed.is_empty()
+    }
 }
 
 impl Serialize for Lifecycle {
@@ -283,9 +312,45 @@ impl Serialize for Lifecycle {
 impl<'de> Deserialize<'de> for Lifecycle {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let alerts: Vec<Alert> = Vec::deserialize(deserializer)?;
-        Ok(Lifecycle {
+        Ok(Lifecycle::from_alerts(alerts))
+    }
+}
+
+impl Lifecycle {
+    /// A lifecycle holding `alerts`, all of them stored.
+    pub fn from_alerts(alerts: impl IntoIterator<Item = Alert>) -> Lifecycle {
+        Lifecycle {
             alerts: alerts.into_iter().map(|a| (a.key.clone(), a)).collect(),
-        })
+            unstored: BTreeSet::new(),
+        }
+    }
+
+    /// What changed since the last [`Lifecycle::mark_stored`].
+    pub fn changes(&self) -> AlertChanges {
+        let mut changes = AlertChanges::default();
+        for key in &self.unstored {
+            match self.alerts.get(key) {
+                Some(alert) => changes.upserted.push(alert.clone()),
+                None => changes.removed.push(key.clone()),
+            }
+        }
+        changes
+    }
+
+    /// Whether anything changed since the last [`Lifecycle::mark_stored`].
+    pub fn has_unstored_changes(&self) -> bool {
+        !self.unstored.is_empty()
+    }
+
+    /// The sink stored [`Lifecycle::changes`].
+    pub fn mark_stored(&mut self) {
+        self.unstored.clear();
+    }
+
+    /// Counts every alert as changed (after reading an older store format,
+    /// so that the next write stores all of them the new way).
+    pub fn mark_all_unstored(&mut self) {
+        self.unstored = self.alerts.keys().cloned().collect();
     }
 }
 
@@ -320,13 +385,14 @@ impl Lifecycle {
             let alert = self.alerts.remove(&key).expect("listed above");
             let (next, transition) = step(Some(alert.progress), Observation::Absent, at, policy);
             self.finish(alert, next, transition, at, &mut notices);
+            self.unstored.insert(key);
         }
         for (key, seen) in seen {
             let previous = self.alerts.get(&key).map(|alert| alert.progress);
             let (next, transition) = step(previous, seen.observation, at, policy);
             match (previous, next) {
                 // An alert that goes on: updated in place.
-                (Some(_), Some(next)) => {
+                (Some(progress), Some(next)) => {
                     let alert = self.alerts.get_mut(&key).expect("found above");
                     if let Some(detection) = seen.detection {
                         alert.detection = detection;
@@ -336,6 +402,9 @@ impl Lifecycle {
                         notices.push(AlertNotice::of(alert, transition, at));
                     }
                     alert.progress = next;
+                    if next != progress || transition.is_some() {
+                        self.unstored.insert(key);
+                    }
                 }
                 // An alert that ends (resolved, or forgotten while pending).
                 (Some(_), None) => {
@@ -345,6 +414,7 @@ impl Lifecycle {
                     }
                     alert.metrics = seen.metrics;
                     self.finish(alert, None, transition, at, &mut notices);
+                    self.unstored.insert(key);
                 }
                 // The common case, a key with no alert that stays without
                 // one: nothing to build, keep or tell.
@@ -353,6 +423,7 @@ impl Lifecycle {
                     let Some(detection) = seen.detection else {
                         continue;
                     };
+                    self.unstored.insert(key.clone());
                     let alert = Alert {
                         key,
                         kind: seen.kind,
@@ -405,11 +476,13 @@ impl Lifecycle {
 /// Where the evaluation loop hands its alert notices: a durable store such
 /// as the webhook notifier's outbox.
 pub trait AlertSink: Send + Sync + 'static {
-    /// Stores the notices of one evaluation together with the lifecycle
-    /// after it, atomically, so that a crash loses neither or both. Called
-    /// from a blocking thread.
-    fn record(&self, notices: &[AlertNotice], lifecycle: &Lifecycle) -> Result<(), String>;
-    /// The lifecycle stored last, read once at start.
+    /// Stores the notices of one evaluation together with the lifecycle's
+    /// changes since it was last stored ([`Lifecycle::changes`]),
+    /// atomically, so that a crash loses neither or both. Called from a
+    /// blocking thread.
+    fn record(&self, notices: &[AlertNotice], changes: &AlertChanges) -> Result<(), String>;
+    /// The lifecycle stored last, read once at start. Alerts it must write
+    /// again (an older store format) are marked unstored.
     fn restore(&self) -> Option<Lifecycle>;
     /// Delivery state for the status API, without secrets.
     fn status(&self) -> serde_json::Value;
@@ -600,5 +673,63 @@ mod tests {
         assert_eq!(notices[0].started_at, t(0));
         assert_eq!(notices[0].ended_at, Some(t(60)));
         assert!(restored.alerts.is_empty());
+    }
+
+    /// Only alerts whose progress moves (or that start or end) are changes
+    /// to store; one that goes on firing through drifting evaluations is not.
+    #[test]
+    fn changes_name_what_a_sink_must_write() {
+        let policy = policy(2, 1, 3600);
+        let mut lifecycle = Lifecycle::default();
+        let (drift, m) = (record(0.5), metrics("a"));
+        let seen = |model: &str, observation| {
+            (
+                key(model),
+                Seen {
+                    kind: AlertKind::Drift,
+                    observation,
+                    detection: Some(drift.clone()),
+                    metrics: Arc::new(m.clone()),
+                },
+            )
+        };
+        let upserted = |changes: &AlertChanges| -> Vec<String> {
+            changes
+                .upserted
+                .iter()
+                .map(|alert| alert.key.label("model").unwrap().to_owned())
+                .collect()
+        };
+        // a and b start pending, c is clean: two new alerts.
+        let evaluation = |a, b, c| BTreeMap::from([seen("a", a), seen("b", b), seen("c", c)]);
+        lifecycle.evaluate_source("m", evaluation(Drifting, Drifting, Clean), t(0), &policy);
+        let changes = lifecycle.changes();
+        assert_eq!(upserted(&changes), ["a", "b"]);
+        assert!(changes.removed.is_empty());
+        lifecycle.mark_stored();
+        assert!(!lifecycle.has_unstored_changes());
+        // a fires, b is forgotten while pending.
+        lifecycle.evaluate_source("m", evaluation(Drifting, Clean, Clean), t(30), &policy);
+        let changes = lifecycle.changes();
+        assert_eq!(upserted(&changes), ["a"]);
+        assert_eq!(changes.removed, [key("b")]);
+        lifecycle.mark_stored();
+        // a goes on firing, b and c stay clean: nothing to write.
+        for minute in 1..5 {
+            let notices = lifecycle.evaluate_source(
+                "m",
+                evaluation(Drifting, Clean, Clean),
+                t(60 * minute),
+                &policy,
+            );
+            assert!(notices.is_empty());
+            assert!(!lifecycle.has_unstored_changes(), "minute {minute}");
+        }
+        // A change not marked stored stays a change until it is.
+        lifecycle.evaluate_source("m", evaluation(Clean, Clean, Clean), t(300), &policy);
+        lifecycle.evaluate_source("m", evaluation(Clean, Clean, Drifting), t(330), &policy);
+        let changes = lifecycle.changes();
+        assert_eq!(upserted(&changes), ["c"]);
+        assert_eq!(changes.removed, [key("a")]);
     }
 }

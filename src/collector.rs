@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 
 use crate::baseline::Baseline;
 use crate::config::{MonitorConfig, ReferenceConfig};
-use crate::promql::{PromClient, PromError, parse_vector_into};
+use crate::promql::{PromClient, PromError};
 use crate::signals::{
     HistogramGrouper, ModelKey, SignalError, WindowRole, grouper_labels, histogram_query,
 };
@@ -125,14 +125,12 @@ impl PrometheusCollector {
         let started = Instant::now();
         let group_by = &self.monitor.group_by;
         let wanted = grouper_labels(group_by);
+        let mut grouper = HistogramGrouper::default();
         let result = self
             .client
-            .query_with(&query, at, |status, body| {
-                let mut grouper = HistogramGrouper::default();
-                let warnings = parse_vector_into(status, body, &wanted, &mut grouper)?;
-                Ok((grouper.finish(group_by), warnings))
-            })
-            .await;
+            .query_vector_into(&query, at, &wanted, &mut grouper)
+            .await
+            .map(|warnings| (grouper.finish(group_by), warnings));
         let elapsed = started.elapsed().as_secs_f64();
         if let Some(metrics) = &self.metrics {
             metrics

@@ -149,7 +149,8 @@ pub struct DetectionRecord {
 /// One detector's outcome for one model signal.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DetectorOutcome {
-    pub detector: String,
+    /// Shared by every outcome of the detector.
+    pub detector: Arc<str>,
     pub kind: AlertKind,
     /// The detection, or why none could be made.
     #[serde(flatten)]
@@ -242,6 +243,19 @@ struct ScopedDetector {
     /// `None`: every signal.
     signal: Option<String>,
     detector: Arc<dyn DriftDetector>,
+    /// The detector's name, shared by every outcome it produces.
+    name: Arc<str>,
+}
+
+impl ScopedDetector {
+    fn new(signal: Option<String>, detector: Arc<dyn DriftDetector>) -> ScopedDetector {
+        let name = Arc::from(detector.name());
+        ScopedDetector {
+            signal,
+            detector,
+            name,
+        }
+    }
 }
 
 /// A collector with the detectors configured for it.
@@ -390,10 +404,8 @@ impl MonitorBuilder {
 
     /// Adds a detector run on every signal of every source.
     pub fn with_detector<D: DriftDetector + 'static>(mut self, detector: D) -> Self {
-        self.global_detectors.push(ScopedDetector {
-            signal: None,
-            detector: Arc::new(detector),
-        });
+        self.global_detectors
+            .push(ScopedDetector::new(None, Arc::new(detector)));
         self
     }
 
@@ -412,10 +424,10 @@ impl MonitorBuilder {
         )
         .named("zscore_baseline")
         .with_min_samples(0.0);
-        self.global_detectors.push(ScopedDetector {
-            signal: Some("confidence".to_owned()),
-            detector: Arc::new(detector),
-        });
+        self.global_detectors.push(ScopedDetector::new(
+            Some("confidence".to_owned()),
+            Arc::new(detector),
+        ));
         self
     }
 
@@ -541,7 +553,6 @@ impl MonitorBuilder {
             sources,
             shared: shared.clone(),
             interval: self.sampling_interval.unwrap_or(DEFAULT_SAMPLING_INTERVAL),
-            stored: lifecycle.clone(),
             lifecycle,
         };
         let task = tokio::spawn(evaluator.run());
@@ -564,9 +575,11 @@ fn prometheus_source(
         .signals
         .iter()
         .flat_map(|(signal, config)| {
-            config.detectors.iter().map(|detector| ScopedDetector {
-                signal: Some(signal.clone()),
-                detector: Arc::from(detectors::from_config(detector, monitor.min_samples)),
+            config.detectors.iter().map(|detector| {
+                ScopedDetector::new(
+                    Some(signal.clone()),
+                    Arc::from(detectors::from_config(detector, monitor.min_samples)),
+                )
             })
         })
         .collect();
@@ -640,8 +653,6 @@ struct Evaluator {
     interval: Duration,
     /// Every pending and firing alert.
     lifecycle: Lifecycle,
-    /// The lifecycle as the sink last stored it.
-    stored: Lifecycle,
 }
 
 impl Evaluator {
@@ -920,7 +931,7 @@ impl Evaluator {
                                 source: name.to_owned(),
                                 labels: id.model.0.clone(),
                                 signal: signal.clone(),
-                                detector: outcome.detector.clone(),
+                                detector: outcome.detector.to_string(),
                             },
                             Seen {
                                 kind: outcome.kind,
@@ -979,13 +990,13 @@ impl Evaluator {
         let Some(sink) = self.shared.sink.clone() else {
             return;
         };
-        if notices.is_empty() && self.lifecycle == self.stored {
+        if notices.is_empty() && !self.lifecycle.has_unstored_changes() {
             return;
         }
-        let (notices, lifecycle) = (notices.to_vec(), self.lifecycle.clone());
-        let stored = lifecycle.clone();
-        match tokio::task::spawn_blocking(move || sink.record(&notices, &lifecycle)).await {
-            Ok(Ok(())) => self.stored = stored,
+        // Only what changed goes to the sink (and across to its thread).
+        let (notices, changes) = (notices.to_vec(), self.lifecycle.changes());
+        match tokio::task::spawn_blocking(move || sink.record(&notices, &changes)).await {
+            Ok(Ok(())) => self.lifecycle.mark_stored(),
             Ok(Err(error)) => tracing::error!(%error, "cannot store alert notifications"),
             Err(error) => tracing::error!(%error, "storing alert notifications failed"),
         }
@@ -1115,7 +1126,7 @@ impl Evaluator {
                 }
             };
             result.detectors.push(DetectorOutcome {
-                detector: detector.name().to_owned(),
+                detector: Arc::clone(&scoped.name),
                 kind: detector.kind(),
                 result: outcome,
             });

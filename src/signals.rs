@@ -7,7 +7,8 @@
 //! cycle therefore does not grow with the number of models.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::hash::BuildHasher;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -188,44 +189,91 @@ pub fn grouper_labels(group_by: &[String]) -> Vec<&str> {
 }
 
 /// Groups the samples of a histogram query by model as they are decoded
-/// ([`crate::promql::parse_vector_into`] with [`grouper_labels`]), with
-/// label values borrowed from the answer: owned strings are made once per
-/// model, in [`HistogramGrouper::finish`]. Same grouping and errors as
-/// [`group_histograms`].
+/// ([`crate::promql::VectorStream`] or [`crate::promql::parse_vector_into`]
+/// with [`grouper_labels`]). A model's key is copied once, when its first
+/// sample arrives; every `le` spelling is parsed once per answer. Same
+/// grouping and errors as [`group_histograms`].
 #[derive(Default)]
-pub struct HistogramGrouper<'a> {
-    /// Model key (the `group_by` values) to its slot in `models`.
-    index: HashMap<Vec<Cow<'a, str>>, usize>,
-    models: Vec<(Vec<Cow<'a, str>>, ModelBuckets<'a>)>,
+pub struct HistogramGrouper {
+    /// Hashes the `group_by` values of a sample (not SipHash: the keys come
+    /// from our own Prometheus, and this runs once per sample).
+    hasher: hashbrown::DefaultHashBuilder,
+    /// Slots in `models`, found by the hash of their key.
+    index: hashbrown::HashTable<usize>,
+    models: Vec<(Box<[Box<str>]>, ModelBuckets)>,
     /// The slot of the previous sample: answers often list a model's
     /// buckets together.
     last: Option<usize>,
+    /// Every `le` spelling met, read once.
+    les: Vec<(Box<str>, Le)>,
+    le_index: hashbrown::HashTable<usize>,
+    /// The most buckets a model has had so far, to size the next one's.
+    widest: usize,
 }
 
-impl<'a> VectorSink<'a> for HistogramGrouper<'a> {
+impl VectorSink for HistogramGrouper {
     /// `labels` holds the `group_by` values, then `le`.
-    fn sample(&mut self, labels: &[Cow<'a, str>], value: f64) {
+    fn sample(&mut self, labels: &[Cow<'_, str>], value: f64) {
         let Some((le, key)) = labels.split_last() else {
             return;
         };
         let slot = match self.last {
-            Some(slot) if self.models[slot].0 == key => slot,
-            _ => match self.index.get(key) {
-                Some(&slot) => slot,
-                None => {
-                    let slot = self.models.len();
-                    self.models.push((key.to_vec(), ModelBuckets::default()));
-                    self.index.insert(key.to_vec(), slot);
-                    slot
+            Some(slot) if same_key(&self.models[slot].0, key) => slot,
+            _ => {
+                let hash = self.hasher.hash_one(key);
+                let models = &self.models;
+                match self
+                    .index
+                    .find(hash, |&slot| same_key(&models[slot].0, key))
+                {
+                    Some(&slot) => slot,
+                    None => {
+                        let slot = self.models.len();
+                        let owned = key.iter().map(|value| Box::from(value.as_ref())).collect();
+                        self.models
+                            .push((owned, ModelBuckets::with_capacity(self.widest)));
+                        let (models, hasher) = (&self.models, &self.hasher);
+                        self.index
+                            .insert_unique(hash, slot, |&slot| hasher.hash_one(&models[slot].0));
+                        slot
+                    }
                 }
-            },
+            }
         };
         self.last = Some(slot);
-        self.models[slot].1.add(le.clone(), value);
+        let le = self.le(le);
+        let buckets = &mut self.models[slot].1;
+        buckets.add(&self.les[le], value);
+        self.widest = self.widest.max(buckets.buckets.len());
     }
 }
 
-impl HistogramGrouper<'_> {
+/// Whether a stored key holds the sample's `group_by` values.
+fn same_key(stored: &[Box<str>], sample: &[Cow<'_, str>]) -> bool {
+    stored.len() == sample.len() && stored.iter().zip(sample).all(|(a, b)| **a == **b)
+}
+
+impl HistogramGrouper {
+    /// The index of an `le` spelling in `les`, parsed the first time.
+    fn le(&mut self, le: &str) -> usize {
+        let hash = self.hasher.hash_one(le);
+        let les = &self.les;
+        if let Some(&index) = self.le_index.find(hash, |&index| *les[index].0 == *le) {
+            return index;
+        }
+        let index = self.les.len();
+        let kind = if le == SUM_LE {
+            Le::Sum
+        } else {
+            parse_le(le).map_or(Le::Bad, Le::Bound)
+        };
+        self.les.push((Box::from(le), kind));
+        let (les, hasher) = (&self.les, &self.hasher);
+        self.le_index
+            .insert_unique(hash, index, |&index| hasher.hash_one(&*les[index].0));
+        index
+    }
+
     /// Every model's histogram, or its problem, keyed by `group_by` values.
     pub fn finish(self, group_by: &[String]) -> BTreeMap<ModelKey, Result<Histogram, SignalError>> {
         self.models
@@ -235,7 +283,7 @@ impl HistogramGrouper<'_> {
                     group_by
                         .iter()
                         .zip(values)
-                        .map(|(name, value)| (name.clone(), value.into_owned()))
+                        .map(|(name, value)| (name.clone(), value.into_string()))
                         .collect(),
                 );
                 (key, buckets.finish())
@@ -244,31 +292,47 @@ impl HistogramGrouper<'_> {
     }
 }
 
+/// What an `le` label value says.
+#[derive(Clone, Copy)]
+enum Le {
+    /// `le="sum"`: the window's `_sum`, joined in by the query.
+    Sum,
+    Bound(f64),
+    /// Neither a number, `+Inf` nor `sum`.
+    Bad,
+}
+
 /// One model's samples while they are being collected.
 #[derive(Default)]
-struct ModelBuckets<'a> {
-    /// (bound, count, le as written) of each bucket sample.
-    buckets: Vec<(f64, f64, Cow<'a, str>)>,
+struct ModelBuckets {
+    /// (bound, count) of each bucket sample.
+    buckets: Vec<(f64, f64)>,
     sum: Option<f64>,
     /// The first problem met; later samples of the model are ignored.
     error: Option<SignalError>,
 }
 
-impl<'a> ModelBuckets<'a> {
-    fn add(&mut self, le: Cow<'a, str>, value: f64) {
+impl ModelBuckets {
+    fn with_capacity(buckets: usize) -> ModelBuckets {
+        ModelBuckets {
+            buckets: Vec::with_capacity(buckets),
+            ..ModelBuckets::default()
+        }
+    }
+
+    fn add(&mut self, (le, kind): &(Box<str>, Le), value: f64) {
         if self.error.is_some() {
             return;
         }
-        if le == SUM_LE {
-            if self.sum.is_some() {
-                self.error = Some(SignalError::DuplicateLe(le.into_owned()));
+        match kind {
+            Le::Sum => {
+                if self.sum.is_some() {
+                    self.error = Some(SignalError::DuplicateLe(le.to_string()));
+                }
+                self.sum = Some(value);
             }
-            self.sum = Some(value);
-            return;
-        }
-        match parse_le(&le) {
-            Some(bound) => self.buckets.push((bound, value, le)),
-            None => self.error = Some(SignalError::BadLe(le.into_owned())),
+            Le::Bound(bound) => self.buckets.push((*bound, value)),
+            Le::Bad => self.error = Some(SignalError::BadLe(le.to_string())),
         }
     }
 
@@ -288,14 +352,14 @@ impl<'a> ModelBuckets<'a> {
             same
         });
         match self.buckets.last() {
-            Some((bound, _, _)) if *bound == f64::INFINITY => {}
+            Some((bound, _)) if *bound == f64::INFINITY => {}
             _ => return Err(SignalError::Histogram(HistogramError::MissingInfBucket)),
         }
         let bounds = self.buckets[..self.buckets.len() - 1]
             .iter()
-            .map(|(bound, _, _)| *bound)
+            .map(|(bound, _)| *bound)
             .collect();
-        let cumulative = self.buckets.iter().map(|(_, count, _)| *count).collect();
+        let cumulative = self.buckets.iter().map(|(_, count)| *count).collect();
         Ok(Histogram {
             bounds,
             cumulative,

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
-use super::{PromError, QueryResponse, decode};
+use super::{PromError, QueryResponse, VectorSink, decode};
 use crate::config::{PrometheusConfig, SecretSource};
 
 /// Sent with every request.
@@ -111,19 +111,44 @@ impl PromClient {
         decode::parse_response(status, &body)
     }
 
-    /// Runs an instant query and hands the status and the complete body to
-    /// `decode`, which keeps what it needs while the body is alive (see
-    /// [`decode::parse_vector_into`]): for large grouped answers this avoids
-    /// an owned label map per sample. Errors are those of
-    /// [`PromClient::query`] before decoding, then whatever `decode` says.
-    pub async fn query_with<T>(
+    /// Runs an instant query that must answer an instant vector and decodes
+    /// it into `sink` as the body arrives (see [`decode::VectorStream`]),
+    /// keeping the labels named in `wanted`. Memory stays at one sample
+    /// whatever the answer's size. Returns the answer's warnings; errors are
+    /// those of [`PromClient::query`], or
+    /// [`PromError::UnexpectedResultType`]. After an error the sink may have
+    /// seen some samples and should be discarded.
+    pub async fn query_vector_into<S: VectorSink>(
         &self,
         query: &str,
         time: DateTime<Utc>,
-        decode: impl FnOnce(u16, &[u8]) -> Result<T, PromError>,
-    ) -> Result<T, PromError> {
-        let (status, body) = self.fetch(query, time).await?;
-        decode(status, &body)
+        wanted: &[&str],
+        sink: &mut S,
+    ) -> Result<Vec<String>, PromError> {
+        let timeout = self.inner.config.timeout;
+        let exchange = async {
+            let mut response = self.send(query, time).await?;
+            let status = response.status().as_u16();
+            let limit = self.inner.config.max_response_bytes;
+            let mut stream = decode::VectorStream::new(status, wanted);
+            let mut received = 0u64;
+            while let Some(chunk) = response
+                .chunk()
+                .await
+                .map_err(|error| self.classify(error))?
+            {
+                received += chunk.len() as u64;
+                if received > limit {
+                    return Err(PromError::TooLarge { limit });
+                }
+                stream.push(&chunk, sink)?;
+            }
+            stream.finish(sink)
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(PromError::Timeout(timeout)),
+        }
     }
 
     /// The status and complete body of a query, within the timeout.
@@ -145,11 +170,9 @@ impl PromClient {
         &self.inner.endpoint
     }
 
-    async fn exchange(
-        &self,
-        query: &str,
-        time: DateTime<Utc>,
-    ) -> Result<(u16, Vec<u8>), PromError> {
+    /// Sends the query with its credentials; the answer's headers have
+    /// arrived, its body has not been read.
+    async fn send(&self, query: &str, time: DateTime<Utc>) -> Result<reqwest::Response, PromError> {
         let inner = &*self.inner;
         let time_text = format_time(time);
         let params = [("query", query), ("time", time_text.as_str())];
@@ -167,8 +190,7 @@ impl PromClient {
             request = request.basic_auth(username, password.as_ref());
         }
 
-        let mut response = request.send().await.map_err(|error| self.classify(error))?;
-        let status = response.status().as_u16();
+        let response = request.send().await.map_err(|error| self.classify(error))?;
         let limit = inner.config.max_response_bytes;
         if response
             .content_length()
@@ -176,6 +198,18 @@ impl PromClient {
         {
             return Err(PromError::TooLarge { limit });
         }
+        Ok(response)
+    }
+
+    async fn exchange(
+        &self,
+        query: &str,
+        time: DateTime<Utc>,
+    ) -> Result<(u16, Vec<u8>), PromError> {
+        let inner = &*self.inner;
+        let mut response = self.send(query, time).await?;
+        let status = response.status().as_u16();
+        let limit = inner.config.max_response_bytes;
         let capacity = response.content_length().unwrap_or(8 * 1024).min(limit);
         let mut body = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
         while let Some(chunk) = response

@@ -99,12 +99,13 @@ pub fn parse_response(status: u16, body: &[u8]) -> Result<QueryResponse, PromErr
 }
 
 /// Receives the samples of an instant-vector answer, one at a time, with
-/// the label values it asked for borrowed from the body.
-pub trait VectorSink<'a> {
+/// the label values it asked for borrowed from the body for the duration of
+/// the call.
+pub trait VectorSink {
     /// One sample: the values of the wanted labels in the order they were
     /// asked for (`""` for a label the sample lacks, as in PromQL), and the
     /// sample value.
-    fn sample(&mut self, labels: &[Cow<'a, str>], value: f64);
+    fn sample(&mut self, labels: &[Cow<'_, str>], value: f64);
 }
 
 /// Decodes an answer that must be an instant vector straight into `sink`,
@@ -117,9 +118,9 @@ pub trait VectorSink<'a> {
 /// vector yields the error [`parse_response`] gives for it, or
 /// [`PromError::UnexpectedResultType`] for another result type; the sink
 /// may then have seen some samples and should be discarded.
-pub fn parse_vector_into<'a, S: VectorSink<'a>>(
+pub fn parse_vector_into<S: VectorSink>(
     status: u16,
-    body: &'a [u8],
+    body: &[u8],
     wanted: &[&str],
     sink: &mut S,
 ) -> Result<Vec<String>, PromError> {
@@ -164,14 +165,14 @@ struct EnvelopeSeed<'w, 's, S> {
     sink: &'s mut S,
 }
 
-impl<'de, S: VectorSink<'de>> DeserializeSeed<'de> for EnvelopeSeed<'_, '_, S> {
+impl<'de, S: VectorSink> DeserializeSeed<'de> for EnvelopeSeed<'_, '_, S> {
     type Value = VectorEnvelope<'de>;
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_map(self)
     }
 }
 
-impl<'de, S: VectorSink<'de>> Visitor<'de> for EnvelopeSeed<'_, '_, S> {
+impl<'de, S: VectorSink> Visitor<'de> for EnvelopeSeed<'_, '_, S> {
     type Value = VectorEnvelope<'de>;
     fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
         formatter.write_str("a PromQL API answer")
@@ -213,14 +214,14 @@ struct DataSeed<'w, 's, S> {
     sink: &'s mut S,
 }
 
-impl<'de, S: VectorSink<'de>> DeserializeSeed<'de> for DataSeed<'_, '_, S> {
+impl<'de, S: VectorSink> DeserializeSeed<'de> for DataSeed<'_, '_, S> {
     type Value = (Option<Cow<'de, str>>, usize);
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_map(self)
     }
 }
 
-impl<'de, S: VectorSink<'de>> Visitor<'de> for DataSeed<'_, '_, S> {
+impl<'de, S: VectorSink> Visitor<'de> for DataSeed<'_, '_, S> {
     type Value = (Option<Cow<'de, str>>, usize);
     fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
         formatter.write_str("the data of a PromQL answer")
@@ -252,14 +253,14 @@ struct ResultSeed<'w, 's, S> {
     sink: &'s mut S,
 }
 
-impl<'de, S: VectorSink<'de>> DeserializeSeed<'de> for ResultSeed<'_, '_, S> {
+impl<'de, S: VectorSink> DeserializeSeed<'de> for ResultSeed<'_, '_, S> {
     type Value = usize;
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_seq(self)
     }
 }
 
-impl<'de, S: VectorSink<'de>> Visitor<'de> for ResultSeed<'_, '_, S> {
+impl<'de, S: VectorSink> Visitor<'de> for ResultSeed<'_, '_, S> {
     type Value = usize;
     fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
         formatter.write_str("an array of samples")
@@ -372,6 +373,261 @@ impl<'de: 'a, 'a> Deserialize<'de> for BorrowedStr<'a> {
             }
         }
         deserializer.deserialize_str(StrVisitor(std::marker::PhantomData))
+    }
+}
+
+/// How every Prometheus-compatible server we know starts a successful
+/// instant-vector answer. [`VectorStream`] decodes answers that start so
+/// sample by sample as they arrive; any other start is decoded whole.
+const VECTOR_PREFIX: &[u8] = br#"{"status":"success","data":{"resultType":"vector","result":["#;
+
+/// The most bytes kept after the result array (the envelope's closing
+/// braces, warnings and infos).
+const MAX_TAIL_BYTES: usize = 1 << 20;
+
+/// Decodes an instant-vector answer into a [`VectorSink`] as its body
+/// arrives, holding only the sample being read: a grouped histogram answer
+/// of 17 MB at 10,000 models never sits in memory whole.
+///
+/// Samples, warnings and errors are those of [`parse_vector_into`] on the
+/// whole body, except that the position in a [`PromError::Decode`] message
+/// counts from the sample it is in. An answer that does not start as
+/// Prometheus writes a successful vector (an error, another result type,
+/// keys in another order, pretty-printed JSON) is kept whole and handed to
+/// [`parse_vector_into`] at the end, so it is decoded exactly as before.
+pub struct VectorStream<'w> {
+    wanted: &'w [&'w str],
+    status: u16,
+    phase: Phase,
+    /// Bytes not yet decoded: the start of the answer, the sample being
+    /// received, or the part after the result array.
+    pending: Vec<u8>,
+    /// Samples without a value (native histograms).
+    skipped: usize,
+    /// Samples decoded so far, for error messages.
+    samples: usize,
+}
+
+enum Phase {
+    /// Waiting for enough bytes to compare with [`VECTOR_PREFIX`].
+    Start,
+    /// Inside the result array: `scan` is the position reached in
+    /// `pending` by the search for the end of the sample that starts at 0.
+    Samples { scan: usize, within: Scan },
+    /// After the result array.
+    Tail,
+    /// Not the usual start: keep everything, decode at the end.
+    Whole,
+}
+
+/// Where the search for a sample's closing brace stands.
+#[derive(Default, Clone, Copy)]
+struct Scan {
+    /// Objects open (0 before the sample's opening brace).
+    depth: u32,
+    in_string: bool,
+    /// The previous byte was a backslash inside a string.
+    escaped: bool,
+}
+
+impl Scan {
+    /// The end (exclusive) of the object that starts at `buf[0]`, searching
+    /// from `from`; `Err(n)` when `buf` ends first, having read up to `n`.
+    fn object_end(&mut self, buf: &[u8], from: usize) -> Result<usize, usize> {
+        let mut at = from;
+        while at < buf.len() {
+            if self.escaped {
+                self.escaped = false;
+                at += 1;
+            } else if self.in_string {
+                let Some(found) = memchr::memchr2(b'"', b'\\', &buf[at..]) else {
+                    return Err(buf.len());
+                };
+                at += found;
+                if buf[at] == b'\\' {
+                    self.escaped = true;
+                } else {
+                    self.in_string = false;
+                }
+                at += 1;
+            } else {
+                let Some(found) = memchr::memchr3(b'"', b'{', b'}', &buf[at..]) else {
+                    return Err(buf.len());
+                };
+                at += found;
+                match buf[at] {
+                    b'"' => self.in_string = true,
+                    b'{' => self.depth += 1,
+                    _ => {
+                        self.depth = self.depth.saturating_sub(1);
+                        if self.depth == 0 {
+                            return Ok(at + 1);
+                        }
+                    }
+                }
+                at += 1;
+            }
+        }
+        Err(buf.len())
+    }
+}
+
+fn is_json_space(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+impl<'w> VectorStream<'w> {
+    /// A decoder for an answer with HTTP `status`, keeping the labels named
+    /// in `wanted`.
+    pub fn new(status: u16, wanted: &'w [&'w str]) -> VectorStream<'w> {
+        VectorStream {
+            wanted,
+            status,
+            phase: if (200..300).contains(&status) {
+                Phase::Start
+            } else {
+                Phase::Whole
+            },
+            pending: Vec::new(),
+            skipped: 0,
+            samples: 0,
+        }
+    }
+
+    /// Decodes what `chunk` completes and keeps the rest for later.
+    pub fn push<S: VectorSink>(&mut self, chunk: &[u8], sink: &mut S) -> Result<(), PromError> {
+        self.pending.extend_from_slice(chunk);
+        loop {
+            match &mut self.phase {
+                Phase::Whole => return Ok(()),
+                Phase::Start => {
+                    let compared = self.pending.len().min(VECTOR_PREFIX.len());
+                    if self.pending[..compared] != VECTOR_PREFIX[..compared] {
+                        self.phase = Phase::Whole;
+                        return Ok(());
+                    }
+                    if compared < VECTOR_PREFIX.len() {
+                        return Ok(());
+                    }
+                    self.pending.drain(..VECTOR_PREFIX.len());
+                    self.phase = Phase::Samples {
+                        scan: 0,
+                        within: Scan::default(),
+                    };
+                }
+                Phase::Samples { .. } => return self.decode_samples(sink),
+                Phase::Tail => {
+                    if self.pending.len() > MAX_TAIL_BYTES {
+                        return Err(PromError::Decode(format!(
+                            "more than {MAX_TAIL_BYTES} bytes after the result array"
+                        )));
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Decodes every complete sample in `pending`, then drops them.
+    fn decode_samples<S: VectorSink>(&mut self, sink: &mut S) -> Result<(), PromError> {
+        let Phase::Samples { scan, within } = &mut self.phase else {
+            return Ok(());
+        };
+        let buf = self.pending.as_slice();
+        let mut start = 0;
+        let mut labels: Vec<Cow<'_, str>> = vec![Cow::Borrowed(""); self.wanted.len()];
+        let mut array_closed = false;
+        loop {
+            if within.depth == 0 && *scan == start {
+                // Between samples: skip separators, find the next sample.
+                while start < buf.len() && (is_json_space(buf[start]) || buf[start] == b',') {
+                    start += 1;
+                }
+                *scan = start;
+                match buf.get(start) {
+                    None => break,
+                    Some(b']') => {
+                        start += 1;
+                        array_closed = true;
+                        break;
+                    }
+                    Some(b'{') => {}
+                    Some(other) => {
+                        return Err(PromError::Decode(format!(
+                            "expected a sample object after sample {} of the result, found {:?}",
+                            self.samples,
+                            char::from(*other)
+                        )));
+                    }
+                }
+            }
+            match within.object_end(&buf[start..], *scan - start) {
+                Ok(end) => {
+                    let object = &buf[start..start + end];
+                    let mut deserializer = serde_json::Deserializer::from_slice(object);
+                    let value = SampleSeed {
+                        wanted: self.wanted,
+                        labels: &mut labels,
+                    }
+                    .deserialize(&mut deserializer)
+                    .map_err(|error| {
+                        PromError::Decode(format!("sample {} of the result: {error}", self.samples))
+                    })?;
+                    match value {
+                        Some(value) => sink.sample(&labels, value),
+                        None => self.skipped += 1,
+                    }
+                    self.samples += 1;
+                    start += end;
+                    *scan = start;
+                    *within = Scan::default();
+                }
+                Err(read) => {
+                    *scan = start + read;
+                    break;
+                }
+            }
+        }
+        drop(labels);
+        if array_closed {
+            self.phase = Phase::Tail;
+        } else if let Phase::Samples { scan, .. } = &mut self.phase {
+            *scan -= start;
+        }
+        self.pending.drain(..start);
+        Ok(())
+    }
+
+    /// Checks the end of the answer and returns its warnings; or, for an
+    /// answer kept whole, decodes it with [`parse_vector_into`].
+    pub fn finish<S: VectorSink>(self, sink: &mut S) -> Result<Vec<String>, PromError> {
+        match self.phase {
+            Phase::Start | Phase::Whole => {
+                parse_vector_into(self.status, &self.pending, self.wanted, sink)
+            }
+            Phase::Samples { .. } => Err(PromError::Decode(format!(
+                "the answer ended inside the result array, after {} samples",
+                self.samples
+            ))),
+            Phase::Tail => {
+                // The envelope around an empty result, with the real end:
+                // decoded as a whole answer, so that warnings and a broken
+                // end are read exactly as before.
+                let mut envelope = VECTOR_PREFIX.to_vec();
+                envelope.push(b']');
+                envelope.extend_from_slice(&self.pending);
+                struct Nothing;
+                impl VectorSink for Nothing {
+                    fn sample(&mut self, _: &[Cow<'_, str>], _: f64) {}
+                }
+                let mut warnings =
+                    parse_vector_into(self.status, &envelope, self.wanted, &mut Nothing)?;
+                if self.skipped > 0 {
+                    warnings.push(skipped_native_histograms(self.skipped));
+                }
+                Ok(warnings)
+            }
+        }
     }
 }
 
@@ -624,51 +880,81 @@ mod tests {
     #[derive(Default)]
     struct Collect(Vec<(Vec<String>, f64)>);
 
-    impl<'a> VectorSink<'a> for Collect {
-        fn sample(&mut self, labels: &[Cow<'a, str>], value: f64) {
+    impl VectorSink for Collect {
+        fn sample(&mut self, labels: &[Cow<'_, str>], value: f64) {
             self.0
                 .push((labels.iter().map(|l| l.to_string()).collect(), value));
         }
     }
 
+    /// Decodes `body` with a [`VectorStream`] fed `chunk` bytes at a time.
+    fn stream(
+        status: u16,
+        body: &[u8],
+        wanted: &[&str],
+        chunk: usize,
+    ) -> (Result<Vec<String>, PromError>, Collect) {
+        let mut sink = Collect::default();
+        let mut stream = VectorStream::new(status, wanted);
+        for piece in body.chunks(chunk.max(1)) {
+            if let Err(error) = stream.push(piece, &mut sink) {
+                return (Err(error), sink);
+            }
+        }
+        (stream.finish(&mut sink), sink)
+    }
+
     /// Every answer decodes to the same samples, warnings and errors through
-    /// the streaming sink as through [`parse_response`].
+    /// the sink, whole or streamed in pieces of any size, as through
+    /// [`parse_response`]. Streamed errors inside the result array are of
+    /// the same kind, their position counted from the sample.
     #[test]
     fn vector_sink_sees_what_the_owned_decoding_sees() {
         let wanted = ["model", "le", "x"];
         let check = |status: u16, body: &str| {
             let owned = parse_response(status, body.as_bytes());
             let mut sink = Collect::default();
-            let streamed = parse_vector_into(status, body.as_bytes(), &wanted, &mut sink);
-            match (owned, streamed) {
-                (Ok(owned), Ok(warnings)) => {
-                    let QueryData::Vector(samples) = owned.data else {
-                        panic!("{body}: owned answer is not a vector")
-                    };
-                    assert_eq!(samples.len(), sink.0.len(), "{body}");
-                    for (owned, (labels, value)) in samples.iter().zip(&sink.0) {
-                        let expected: Vec<String> = wanted
-                            .iter()
-                            .map(|name| owned.labels.get(*name).cloned().unwrap_or_default())
-                            .collect();
-                        assert_eq!(&expected, labels, "{body}");
+            let whole = parse_vector_into(status, body.as_bytes(), &wanted, &mut sink);
+            let mut decodings = vec![("whole".to_owned(), whole, sink)];
+            for chunk in [1, 2, 7, 64, body.len()] {
+                let (result, sink) = stream(status, body.as_bytes(), &wanted, chunk);
+                decodings.push((format!("streamed in {chunk}-byte pieces"), result, sink));
+            }
+            for (how, streamed, sink) in decodings {
+                let body = format!("{how}: {body}");
+                match (&owned, streamed) {
+                    (Ok(owned), Ok(warnings)) => {
+                        let QueryData::Vector(samples) = &owned.data else {
+                            panic!("{body}: owned answer is not a vector")
+                        };
+                        assert_eq!(samples.len(), sink.0.len(), "{body}");
+                        for (owned, (labels, value)) in samples.iter().zip(&sink.0) {
+                            let expected: Vec<String> = wanted
+                                .iter()
+                                .map(|name| owned.labels.get(*name).cloned().unwrap_or_default())
+                                .collect();
+                            assert_eq!(&expected, labels, "{body}");
+                            assert!(
+                                owned.value == *value || (owned.value.is_nan() && value.is_nan()),
+                                "{body}"
+                            );
+                        }
+                        assert_eq!(owned.warnings, warnings, "{body}");
+                    }
+                    (Ok(owned), Err(error)) => {
                         assert!(
-                            owned.value == *value || (owned.value.is_nan() && value.is_nan()),
-                            "{body}"
+                            matches!(error, PromError::UnexpectedResultType { expected: "vector", got } if got == owned.data.result_type()),
+                            "{body}: {error:?}"
                         );
                     }
-                    assert_eq!(owned.warnings, warnings, "{body}");
+                    (Err(owned), Err(streamed)) if how == "whole" => {
+                        assert_eq!(owned.to_string(), streamed.to_string(), "{body}");
+                    }
+                    (Err(owned), Err(streamed)) => {
+                        assert_eq!(owned.reason(), streamed.reason(), "{body}: {streamed}");
+                    }
+                    (Err(owned), Ok(_)) => panic!("{body}: owned path failed with {owned:?}"),
                 }
-                (Ok(owned), Err(error)) => {
-                    assert!(
-                        matches!(error, PromError::UnexpectedResultType { expected: "vector", got } if got == owned.data.result_type()),
-                        "{body}: {error:?}"
-                    );
-                }
-                (Err(owned), Err(streamed)) => {
-                    assert_eq!(owned.to_string(), streamed.to_string(), "{body}");
-                }
-                (Err(owned), Ok(_)) => panic!("{body}: owned path failed with {owned:?}"),
             }
         };
         check(
@@ -714,6 +1000,63 @@ mod tests {
         );
         check(502, "<html>bad gateway</html>");
         check(200, "not json");
+        // Prometheus' own compact form, decoded sample by sample.
+        let prefix = r#"{"status":"success","data":{"resultType":"vector","result":["#;
+        for rest in [
+            r#"]}}"#,
+            r#"{"metric":{"model":"a","le":"0.5"},"value":[1,"3"]},{"metric":{"model":"a","le":"+Inf"},"value":[1,"4"]}]}}"#,
+            // Braces, quotes and backslashes inside strings, whitespace
+            // between samples, keys in any order, a native histogram.
+            r#" {"metric":{"x":"}{\"\\","model":"b{"},"value":[1,"1"]} ,
+               {"value":[1,"2"],"metric":{"model":"\u00e9}"}},
+               {"metric":{"model":"h"},"histogram":[1,{"count":"1","buckets":[[0,"1","2","3"]]}]}
+            ]},"warnings":["w1"],"infos":["i"]}"#,
+            r#"{"metric":{"model":"a"},"value":[1,"2"]}]},"warnings":["w"]}"#,
+            // Broken inside the array, after it, or cut short.
+            r#"{"metric":{"model":"a"},"value":[1,"x"]}]}}"#,
+            r#"{"metric":{"model":"a"},"value":[1,"2"]},3]}}"#,
+            r#"{"metric":{"model":"a"},"value":[1,"2"]}]}} trailing"#,
+            r#"{"metric":{"model":"a"},"value":[1,"2"]}]}"#,
+            r#"{"metric":{"model":"a"},"value":[1,"2"]},{"metric":{"mod"#,
+            r#"{"metric":{"model":"a"},"value":[1,"2"]}]"#,
+            r#"{"metric":{"model":"a"},"value":[1,"2"]}"#,
+            "",
+        ] {
+            check(200, &format!("{prefix}{rest}"));
+        }
+    }
+
+    /// A streamed answer keeps only the sample being received, not the
+    /// body.
+    #[test]
+    fn a_streamed_vector_holds_one_sample_at_a_time() {
+        let mut body =
+            String::from(r#"{"status":"success","data":{"resultType":"vector","result":["#);
+        for model in 0..10_000 {
+            if model > 0 {
+                body.push(',');
+            }
+            body.push_str(&format!(
+                r#"{{"metric":{{"le":"+Inf","model":"model-{model}"}},"value":[1700000000,"{model}"]}}"#
+            ));
+        }
+        body.push_str("]}}");
+        let wanted = ["model", "le"];
+        let mut sink = Collect::default();
+        let mut stream = VectorStream::new(200, &wanted);
+        let mut most_held = 0;
+        for piece in body.as_bytes().chunks(1000) {
+            stream.push(piece, &mut sink).unwrap();
+            most_held = most_held.max(stream.pending.len());
+        }
+        assert!(stream.finish(&mut sink).unwrap().is_empty());
+        assert_eq!(sink.0.len(), 10_000);
+        assert_eq!(
+            sink.0[9_999],
+            (vec!["model-9999".to_owned(), "+Inf".to_owned()], 9_999.0)
+        );
+        assert!(body.len() > 700_000);
+        assert!(most_held < 1100, "held {most_held} bytes at once");
     }
 
     #[test]

@@ -9,7 +9,7 @@ mod client;
 mod decode;
 
 pub use client::PromClient;
-pub use decode::{VectorSink, parse_response, parse_vector_into};
+pub use decode::{VectorSink, VectorStream, parse_response, parse_vector_into};
 
 use std::collections::BTreeMap;
 

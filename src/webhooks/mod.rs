@@ -25,7 +25,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::alerting::{AlertNotice, AlertSink, Lifecycle, Transition};
+use crate::alerting::{AlertChanges, AlertNotice, AlertSink, Lifecycle, Transition};
 use crate::config::{Config, SecretSource, WebhookConfig, WebhookFormat, WebhookMatch};
 use crate::telemetry::SelfMetrics;
 use outbox::{Candidate, Gate, Notification, Outbox};
@@ -339,14 +339,14 @@ impl Notifier {
 }
 
 impl AlertSink for Notifier {
-    fn record(&self, notices: &[AlertNotice], lifecycle: &Lifecycle) -> Result<(), String> {
+    fn record(&self, notices: &[AlertNotice], changes: &AlertChanges) -> Result<(), String> {
         let mut candidates = Vec::new();
         for notice in notices {
             self.candidates(notice, &mut candidates);
         }
         let receivers = self
             .outbox
-            .record(&candidates, lifecycle)
+            .record(&candidates, changes)
             .map_err(|e| e.to_string())?;
         for receiver in receivers {
             if let Some(wake) = self.wakes.get(&receiver) {

@@ -11,12 +11,18 @@
 //!   notification that passed the receiver's cooldown.
 //! - `notified`: (receiver, alert fingerprint) for firing alerts a receiver
 //!   was told about, so that it gets their resolution and no other.
-//! - `state`: the alert lifecycle (`lifecycle`) and the sequence counter.
+//! - `alerts`: the alert lifecycle, one row per alert (its key as JSON to
+//!   the alert as JSON), written when the alert changes (see
+//!   [`Lifecycle::changes`]), so that 50,000 alerts that go on firing cost
+//!   no writes.
+//! - `state`: the sequence counter (and, from older versions, the whole
+//!   lifecycle as one value under `lifecycle`: read at start, moved to
+//!   `alerts` by the next write).
 //!
 //! [`Outbox::record`] writes one evaluation's notifications, cooldowns and
-//! lifecycle in one transaction: after a crash either all of it is there or
-//! none of it, and the lifecycle never says "notified" for a notification
-//! that is not stored.
+//! lifecycle changes in one transaction: after a crash either all of it is
+//! there or none of it, and the lifecycle never says "notified" for a
+//! notification that is not stored.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,13 +31,20 @@ use chrono::{DateTime, Utc};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
-use crate::alerting::Lifecycle;
+use crate::alerting::{Alert, AlertChanges, Lifecycle};
+
+/// redb's page cache for the outbox file.
+const OUTBOX_CACHE_BYTES: usize = 8 * 1024 * 1024;
 
 const OUTBOX: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("outbox");
 const DEAD_LETTERS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("dead_letters");
 const COOLDOWNS: TableDefinition<(&str, &str), i64> = TableDefinition::new("cooldowns");
 const NOTIFIED: TableDefinition<(&str, &str), i64> = TableDefinition::new("notified");
 const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
+const ALERTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("alerts");
+
+/// The key under `state` where older versions kept the whole lifecycle.
+const LEGACY_LIFECYCLE: &str = "lifecycle";
 
 /// The outbox file inside `--storage.path`.
 pub const FILE_NAME: &str = "outbox.redb";
@@ -121,7 +134,13 @@ impl Outbox {
         };
         std::fs::create_dir_all(dir)
             .map_err(|e| error(format!("cannot create the storage directory: {e}")))?;
-        let db = Database::create(&path).map_err(|e| error(format!("cannot open: {e}")))?;
+        // The outbox is written once per evaluation and read by the delivery
+        // workers, never scanned hot: a small page cache is enough (redb's
+        // default of 1 GiB would let a large alert state fill the RSS).
+        let db = redb::Builder::new()
+            .set_cache_size(OUTBOX_CACHE_BYTES)
+            .create(&path)
+            .map_err(|e| error(format!("cannot open: {e}")))?;
         let outbox = Outbox { db, path };
         // Create every table so that readers never meet a missing one.
         outbox.write(|txn| {
@@ -130,6 +149,7 @@ impl Outbox {
             txn.open_table(COOLDOWNS)?;
             txn.open_table(NOTIFIED)?;
             txn.open_table(STATE)?;
+            txn.open_table(ALERTS)?;
             Ok(())
         })?;
         Ok(outbox)
@@ -160,15 +180,34 @@ impl Outbox {
         f(&txn).map_err(|e| self.error(e))
     }
 
-    /// Stores the candidates that pass their gates and the lifecycle, in one
-    /// transaction. Returns the receivers that got a notification.
+    fn json<T: Serialize>(&self, value: &T) -> Result<Vec<u8>, OutboxError> {
+        serde_json::to_vec(value).map_err(|e| self.error(e))
+    }
+
+    /// Stores the candidates that pass their gates and the lifecycle's
+    /// changes, in one transaction. Returns the receivers that got a
+    /// notification.
     pub fn record(
         &self,
         candidates: &[Candidate],
-        lifecycle: &Lifecycle,
+        changes: &AlertChanges,
     ) -> Result<Vec<String>, OutboxError> {
-        let lifecycle = serde_json::to_vec(lifecycle).map_err(|e| self.error(e))?;
+        let mut upserted = Vec::with_capacity(changes.upserted.len());
+        for alert in &changes.upserted {
+            upserted.push((self.json(&alert.key)?, self.json(alert)?));
+        }
+        let mut removed = Vec::with_capacity(changes.removed.len());
+        for key in &changes.removed {
+            removed.push(self.json(key)?);
+        }
         self.write(|txn| {
+            let mut alerts = txn.open_table(ALERTS)?;
+            for (key, alert) in &upserted {
+                alerts.insert(key.as_slice(), alert.as_slice())?;
+            }
+            for key in &removed {
+                alerts.remove(key.as_slice())?;
+            }
             let mut outbox = txn.open_table(OUTBOX)?;
             let mut cooldowns = txn.open_table(COOLDOWNS)?;
             let mut notified = txn.open_table(NOTIFIED)?;
@@ -219,20 +258,41 @@ impl Outbox {
                 }
             }
             state.insert("sequence", sequence.to_be_bytes().as_slice())?;
-            state.insert("lifecycle", lifecycle.as_slice())?;
+            // Read at start and marked unstored then, so it is in `alerts` now.
+            state.remove(LEGACY_LIFECYCLE)?;
             Ok(receivers)
         })
     }
 
-    /// The lifecycle stored last.
+    /// The lifecycle stored last, `None` when nothing was ever stored. Alerts
+    /// found in the older one-value format are marked unstored, so that the
+    /// next [`Outbox::record`] moves them to the `alerts` table.
     pub fn lifecycle(&self) -> Result<Option<Lifecycle>, OutboxError> {
-        let bytes = self.read(|txn| {
+        let (rows, legacy) = self.read(|txn| {
+            let alerts = txn.open_table(ALERTS)?;
+            let mut rows = Vec::new();
+            for row in alerts.iter()? {
+                let (_, alert) = row?;
+                rows.push(alert.value().to_vec());
+            }
             let state = txn.open_table(STATE)?;
-            Ok(state.get("lifecycle")?.map(|v| v.value().to_vec()))
+            let legacy = state.get(LEGACY_LIFECYCLE)?.map(|v| v.value().to_vec());
+            Ok((rows, legacy))
         })?;
-        bytes
-            .map(|bytes| serde_json::from_slice(&bytes).map_err(|e| self.error(e)))
-            .transpose()
+        let mut alerts = Vec::with_capacity(rows.len());
+        for row in rows {
+            alerts.push(serde_json::from_slice::<Alert>(&row).map_err(|e| self.error(e))?);
+        }
+        if let Some(legacy) = legacy {
+            let old: Lifecycle = serde_json::from_slice(&legacy).map_err(|e| self.error(e))?;
+            let mut lifecycle = Lifecycle::from_alerts(old.alerts.into_values().chain(alerts));
+            lifecycle.mark_all_unstored();
+            return Ok(Some(lifecycle));
+        }
+        if alerts.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Lifecycle::from_alerts(alerts)))
     }
 
     /// The receiver's pending notifications, oldest first, with their keys.
@@ -437,7 +497,7 @@ mod tests {
                         candidate("retrain", "b", cooldown(60), true),
                         candidate("slack", "c", Gate::Resolution, false),
                     ],
-                    &Lifecycle::default(),
+                    &AlertChanges::default(),
                 )
                 .unwrap();
             assert_eq!(stored, ["retrain"]);
@@ -460,7 +520,7 @@ mod tests {
                     candidate("retrain", "r1", Gate::Resolution, false),
                     candidate("retrain", "r2", Gate::Resolution, false),
                 ],
-                &Lifecycle::default(),
+                &AlertChanges::default(),
             )
             .unwrap();
         assert_eq!(ids("retrain"), ["a", "e", "r1"]);
@@ -484,6 +544,105 @@ mod tests {
             outbox.dead_letters("retrain").unwrap()[0].notification.id,
             "e"
         );
-        assert_eq!(outbox.lifecycle().unwrap(), Some(Lifecycle::default()));
+        assert_eq!(outbox.lifecycle().unwrap(), None);
+    }
+
+    fn alert(model: &str, state: crate::alerting::AlertState) -> Alert {
+        Alert {
+            key: crate::alerting::AlertKey {
+                source: "m".to_owned(),
+                labels: vec![("model".to_owned(), model.to_owned())],
+                signal: "confidence".to_owned(),
+                detector: "psi".to_owned(),
+            },
+            kind: crate::detectors::AlertKind::Drift,
+            progress: crate::alerting::Progress {
+                state,
+                drifting: 1,
+                clean: 0,
+                active_since: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+                fired_at: None,
+                last_notified: None,
+            },
+            detection: crate::monitor::DetectionRecord {
+                score: 0.5,
+                threshold: 0.1,
+                p_value: None,
+                current_samples: 100.0,
+                reference_samples: 100.0,
+            },
+            metrics: std::sync::Arc::new(crate::monitor::InferenceMetrics {
+                model_name: model.to_owned(),
+                model_version: String::new(),
+                monitor: "m".to_owned(),
+                labels: Default::default(),
+                timestamp: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+                confidence_mean: None,
+                confidence_std: None,
+                p50_latency_ms: None,
+                p95_latency_ms: None,
+                p99_latency_ms: None,
+                signals: Default::default(),
+            }),
+        }
+    }
+
+    /// Alerts are rows written and deleted as they change; what a reopened
+    /// outbox restores is the sum of the changes.
+    #[test]
+    fn the_lifecycle_is_stored_as_its_changes() {
+        use crate::alerting::AlertState::{Firing, Pending};
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let outbox = Outbox::open(dir.path()).unwrap();
+            assert_eq!(outbox.lifecycle().unwrap(), None);
+            let changes = AlertChanges {
+                upserted: vec![alert("a", Pending), alert("b", Pending)],
+                removed: vec![],
+            };
+            outbox.record(&[], &changes).unwrap();
+            let changes = AlertChanges {
+                upserted: vec![alert("a", Firing)],
+                removed: vec![alert("b", Pending).key],
+            };
+            outbox.record(&[], &changes).unwrap();
+        }
+        let outbox = Outbox::open(dir.path()).unwrap();
+        let restored = outbox.lifecycle().unwrap().unwrap();
+        assert_eq!(restored, Lifecycle::from_alerts([alert("a", Firing)]));
+        assert!(!restored.has_unstored_changes());
+    }
+
+    /// A lifecycle stored whole by an older version is restored, and the
+    /// next write moves it into rows.
+    #[test]
+    fn a_lifecycle_stored_whole_moves_to_rows() {
+        use crate::alerting::AlertState::Firing;
+        let dir = tempfile::tempdir().unwrap();
+        let old = Lifecycle::from_alerts([alert("a", Firing), alert("b", Firing)]);
+        {
+            let outbox = Outbox::open(dir.path()).unwrap();
+            let bytes = serde_json::to_vec(&old).unwrap();
+            outbox
+                .write(|txn| {
+                    txn.open_table(STATE)?
+                        .insert(LEGACY_LIFECYCLE, bytes.as_slice())?;
+                    Ok(())
+                })
+                .unwrap();
+        }
+        let outbox = Outbox::open(dir.path()).unwrap();
+        let mut restored = outbox.lifecycle().unwrap().unwrap();
+        assert_eq!(restored, old);
+        assert_eq!(restored.changes().upserted.len(), 2);
+        outbox.record(&[], &restored.changes()).unwrap();
+        restored.mark_stored();
+        let legacy = outbox
+            .read(|txn| Ok(txn.open_table(STATE)?.get(LEGACY_LIFECYCLE)?.is_some()))
+            .unwrap();
+        assert!(!legacy);
+        let again = outbox.lifecycle().unwrap().unwrap();
+        assert_eq!(again, old);
+        assert!(!again.has_unstored_changes());
     }
 }
