@@ -53,6 +53,7 @@ LATENCY_BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]
 DEFAULT_MIN_SAMPLES = 100.0
 DEFAULT_FALSE_ALARM_RATE = 0.001
 DEFAULT_MIN_EFFECT = {"psi": 0.1, "ks": 0.1, "chi_square": 0.1, "zscore": 0.2}
+CHI_SQUARE_MIN_EXPECTED = 5.0
 
 
 # ---------------------------------------------------------------------------
@@ -179,20 +180,40 @@ def ks(ref, cur, settings, min_samples):
     return dict(score=score, p_value=p_value, threshold=threshold, verdict=v)
 
 
+def pool_sparse_buckets(table, smaller, total):
+    """Pools adjacent columns of the 2 x B table, left to right, until each
+    pooled column's expected count in the smaller window,
+    smaller * column / total, is at least CHI_SQUARE_MIN_EXPECTED (Cochran's
+    rule); a short remainder at the end joins the last pooled column."""
+    starts = [0]
+    for end in range(1, table.shape[1] + 1):
+        column = table[:, starts[-1]:end].sum()
+        if smaller * column / total >= CHI_SQUARE_MIN_EXPECTED:
+            starts.append(end)
+    # The last start opens either nothing (the last pool ended with the
+    # table) or a short remainder: both belong to the pool before it.
+    if len(starts) > 1:
+        starts.pop()
+    return np.add.reduceat(table, starts, axis=1)
+
+
 def chi_square(ref, cur, settings, min_samples):
+    """Pearson's chi-squared on the table with sparse buckets pooled; the
+    effect is Cramer's V as if both windows had equal size,
+    sqrt(chi2 (n + m) / (4 n m))."""
     _, rate, effect = test_rule(settings, "chi_square")
-    mask = (ref.counts > 0) | (cur.counts > 0)
-    table = np.array([ref.counts[mask], cur.counts[mask]])
     total = ref.n + cur.n
-    if mask.sum() >= 2:
+    table = pool_sparse_buckets(np.array([ref.counts, cur.counts]), min(ref.n, cur.n), total)
+    if table.shape[1] >= 2:
         statistic, p_value, dof, _ = chi2_contingency(table, correction=False)
         statistic, p_value = float(statistic), float(p_value)
         critical = float(chi2.isf(rate, dof))
     else:
         statistic, p_value, critical = 0.0, 1.0, math.inf
-    cramers_v = math.sqrt(statistic / (total * (2 - 1)))
-    effective = max(critical, effect**2 * total)
-    threshold, v = decide(settings, "chi_square", statistic, p_value, cramers_v >= effect,
+    size = 4 * cur.n * ref.n / total
+    size_free_v = math.sqrt(statistic / size)
+    effective = max(critical, effect**2 * size)
+    threshold, v = decide(settings, "chi_square", statistic, p_value, size_free_v >= effect,
                           effective, cur.n, ref.n, min_samples)
     return dict(score=statistic, p_value=p_value, threshold=threshold, verdict=v)
 
@@ -522,6 +543,23 @@ def cases():
             {"type": "zscore", "settings": {"baseline": {"mean": 0.1, "std": 0.05}}},
         )),
         current_bounds=cur_bounds)
+
+    ref = np.array([0, 0, 0, 1000, 0, 0, 0, 2, 0, 0, 0, 0], dtype=float)
+    cur = np.array([0, 0, 0, 100, 0, 0, 0, 1, 0, 0, 0, 0], dtype=float)
+    add("sparse_tail_pooled_away",
+        "two occupied buckets, the second too sparse for chi-square: pooled, no test",
+        LATENCY_BOUNDS,
+        {"counts": list(ref), "sum": None}, {"counts": list(cur), "sum": None},
+        standard_detectors(LATENCY_EXTRA))
+
+    ref = sample(rng, confident, 604_800)
+    cur = sample(rng, less_confident, 300)
+    add("confidence_week_reference_small_current",
+        "7 days at 1 req/s against 5 minutes of less confident traffic: sparse "
+        "buckets are pooled and the effect does not shrink with the reference",
+        CONFIDENCE_BOUNDS,
+        {"counts": list(ref), "sum": None}, {"counts": list(cur), "sum": None},
+        standard_detectors(CONFIDENCE_EXTRA))
 
     return out
 

@@ -72,8 +72,9 @@ pub const DEFAULT_RESOLVE_AFTER: u32 = 3;
 pub const DEFAULT_REPEAT_INTERVAL: Duration = Duration::from_secs(4 * 3600);
 
 /// Default `min_effect` of a hypothesis-test detector type (STATISTICS.md):
-/// PSI 0.1, KS D 0.1, Cramér's V 0.1 for chi-square, 0.1 sd for zscore
-/// (0.2 in STATISTICS.md; lowered on the evidence of `BENCHMARKS.md`).
+/// PSI 0.1, KS D 0.1, a size-free Cramér's V of 0.1 for chi-square, 0.1 sd
+/// for zscore (0.2 in STATISTICS.md; lowered on the evidence of
+/// `BENCHMARKS.md`).
 pub fn default_min_effect(type_name: &str) -> Option<f64> {
     match type_name {
         "psi" | "ks" | "chi_square" => Some(0.1),

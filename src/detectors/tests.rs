@@ -82,23 +82,50 @@ fn ks_compares_cumulative_proportions_at_finite_bounds() {
 }
 
 #[test]
-fn chi_square_uses_the_pearson_statistic_and_cramers_v() {
-    // Table (10, 20; 20, 10): every expected count is 15, so the statistic
-    // is 4 * 25 / 15 = 20/3 with one degree of freedom; scipy gives
-    // chi2(1).sf(20/3) = 0.009823274507519235. Cramér's V is
-    // sqrt(20/3 / 60) = 1/3.
-    let bounds = [1.0];
-    let reference = window(&bounds, &[10.0, 20.0]);
-    let current = window(&bounds, &[20.0, 10.0]);
-    let permissive = ChiSquareDetector::new(rule(None, 0.01, 0.3)).with_min_samples(30.0);
-    let detection = run(&permissive, &reference, &current);
-    assert_close(detection.score, 20.0 / 3.0, 1e-12);
-    assert_close(detection.p_value.unwrap(), 0.009_823_274_507_519_235, 1e-9);
+fn chi_square_pools_sparse_buckets_and_uses_the_size_free_v() {
+    // n = 20, m = 40: a pooled bucket needs an expected count of 5 in the
+    // smaller window, 20 c / 60 >= 5, so a column of at least 15. Columns
+    // 15, 15, 19, 11: three pooled buckets close, and the short remainder
+    // (10, 1) joins the third, (14, 5) + (10, 1) = (24, 6). Expected counts
+    // are (10, 5), (10, 5), (20, 10), so the statistic is
+    // (4/10 + 4/5) + (36/10 + 36/5) + (16/20 + 16/10) = 1.2 + 10.8 + 2.4
+    // = 14.4 with 2 degrees of freedom; chi2(2).sf(14.4) = exp(-7.2) =
+    // 0.0007465858083766791 (scipy's chi2_contingency agrees), and
+    // chi2(2).isf(0.001) = 2 ln 1000 = 13.815510557964274. Unpooled, the
+    // table would give 15.33 on 3 degrees of freedom.
+    let bounds = [1.0, 2.0, 3.0];
+    let reference = window(&bounds, &[12.0, 4.0, 14.0, 10.0]);
+    let current = window(&bounds, &[3.0, 11.0, 5.0, 1.0]);
+    // The size-free V is sqrt(14.4 * 60 / (4 * 20 * 40)) = sqrt(0.27) =
+    // 0.52 >= 0.5, where plain Cramér's V, sqrt(14.4 / 60) = 0.49, is not.
+    // A V of 0.5 needs 0.25 * 4 * 20 * 40 / 60 = 13.33, below the critical
+    // value, which is then the threshold.
+    let detector = ChiSquareDetector::new(rule(None, 0.001, 0.5)).with_min_samples(20.0);
+    let detection = run(&detector, &reference, &current);
+    assert_close(detection.score, 14.4, 1e-12);
+    assert_close(detection.p_value.unwrap(), 7.465_858_083_766_791e-4, 1e-9);
+    assert_close(detection.threshold, 13.815_510_557_964_274, 1e-9);
     assert_eq!(detection.verdict, Verdict::Drift);
-    // Requiring V >= 0.4 raises the threshold to 0.16 * 60 = 9.6.
-    let strict = ChiSquareDetector::new(rule(None, 0.01, 0.4)).with_min_samples(30.0);
+    // Requiring V >= 0.55 raises the threshold to 0.3025 * 160 / 3 = 16.13.
+    let strict = ChiSquareDetector::new(rule(None, 0.001, 0.55)).with_min_samples(20.0);
     let detection = run(&strict, &reference, &current);
-    assert_close(detection.threshold, 9.6, 1e-12);
+    assert_close(detection.threshold, 0.3025 * 160.0 / 3.0, 1e-12);
+    assert_eq!(detection.verdict, Verdict::NoDrift);
+}
+
+#[test]
+fn chi_square_without_two_pooled_buckets_has_no_test() {
+    // n = m = 100: a pooled bucket needs a column of 10. The first closes at
+    // the second bucket (0 + 193); the third bucket's 7 cannot close one and
+    // joins it, so one pooled bucket is left where the unpooled table had
+    // two occupied columns.
+    let bounds = [1.0, 2.0];
+    let reference = window(&bounds, &[0.0, 95.0, 5.0]);
+    let current = window(&bounds, &[0.0, 98.0, 2.0]);
+    let detection = run(&ChiSquareDetector::default(), &reference, &current);
+    assert_eq!(detection.score, 0.0);
+    assert_eq!(detection.p_value, Some(1.0));
+    assert_eq!(detection.threshold, f64::INFINITY);
     assert_eq!(detection.verdict, Verdict::NoDrift);
 }
 
