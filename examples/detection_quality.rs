@@ -25,7 +25,7 @@ use model_monitor::detectors::{
     ZScoreDetector,
 };
 use model_monitor::simulate::{CONFIDENCE_BUCKETS, LATENCY_BUCKETS};
-use model_monitor::stats::Distribution;
+use model_monitor::stats::{Distribution, chi_squared_sf};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution as _, Normal, Poisson};
@@ -352,6 +352,41 @@ fn standard_error_z(reference: &Distribution, current: &Distribution) -> f64 {
     ((current.mean() - reference.mean()) / (reference.stddev() * scale)).abs()
 }
 
+/// The first chi-square rule (`STATISTICS.md`): Pearson's statistic over
+/// the buckets occupied in either window, unpooled, on `B' - 1` degrees of
+/// freedom, and plain Cramér's V, `sqrt(chi2 / (n + m)) >= 0.1`; decided from
+/// 100 observations in each window, as `min_samples` does.
+fn first_chi_square() -> Method {
+    Method {
+        name: "chi_square, plain V, unpooled (the first default)",
+        ours: false,
+        decide: Box::new(|reference, current| {
+            let (m, n) = (reference.total(), current.total());
+            if m < 100.0 || n < 100.0 {
+                return Outcome::NoDecision;
+            }
+            let total = n + m;
+            let mut score = 0.0;
+            let mut columns = 0;
+            for (p, q) in reference.counts().iter().zip(current.counts()) {
+                let column = p + q;
+                if column > 0.0 {
+                    columns += 1;
+                    let (expected_p, expected_q) = (m * column / total, n * column / total);
+                    score += (p - expected_p).powi(2) / expected_p
+                        + (q - expected_q).powi(2) / expected_q;
+                }
+            }
+            let significant = columns >= 2 && chi_squared_sf(score, (columns - 1) as f64) <= 0.001;
+            if significant && (score / total).sqrt() >= 0.1 {
+                Outcome::Alarm
+            } else {
+                Outcome::Quiet
+            }
+        }),
+    }
+}
+
 fn methods(latency: bool) -> Vec<Method> {
     let mut methods = vec![
         ours("psi", PsiDetector::default()),
@@ -379,15 +414,7 @@ fn methods(latency: bool) -> Vec<Method> {
             KsDetector::new(rule(0.05)),
             |_, _, detection| detection.verdict == Verdict::Drift,
         ),
-        candidate(
-            "chi_square, size-free V (candidate)",
-            ChiSquareDetector::default(),
-            |reference, current, detection| {
-                let (n, m) = (current.total(), reference.total());
-                let effect = (detection.score * (n + m) / (4.0 * n * m)).sqrt();
-                detection.p_value.is_some_and(|p| p <= 0.001) && effect >= 0.1
-            },
-        ),
+        first_chi_square(),
         alternative("Evidently PSI >= 0.1", evidently_psi, 0.1),
         alternative("Evidently JS >= 0.1", evidently_js, 0.1),
         alternative("Evidently Wasserstein >= 0.1", evidently_wasserstein, 0.1),
