@@ -301,10 +301,19 @@ def run(models, args, log_root):
         if after["eval_count"] != after["evaluations"]:
             raise RuntimeError("the span ended inside an evaluation; raise --interval")
         # What one /metrics fetch costs the sidecar, for the record.
+        if args.perf:
+            recorder = subprocess.Popen(
+                ["perf", "record", "-F", "999", "-g", "-p", str(sidecar.pid),
+                 "-o", str(args.perf / f"perf-fetch-{models}.data")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1)
         cpu_before_fetches = cpu_seconds(sidecar.pid)
         for _ in range(3):
             sidecar_state()
         fetch_cpu = (cpu_seconds(sidecar.pid) - cpu_before_fetches) / 3
+        if args.perf:
+            recorder.send_signal(signal.SIGINT)
+            recorder.wait(timeout=60)
         engine_after = engine_state()
         cycles = after["evaluations"] - before["evaluations"]
         # The serve times of the /metrics fetches themselves, for the record.

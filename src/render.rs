@@ -208,9 +208,10 @@ fn write_family<'a, F>(
 
 /// The drift and signal gauges of a snapshot, as one string.
 pub fn render_snapshot(snapshot: &Snapshot) -> String {
+    // With no piece size there is one piece (or none, for no models).
     let mut whole = String::new();
     render_snapshot_in_pieces(snapshot, usize::MAX, &mut |piece| {
-        whole.push_str(&piece);
+        whole = piece;
         true
     });
     whole
