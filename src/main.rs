@@ -7,6 +7,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use model_monitor::{app, duration, simulate::SimulateOptions};
 
+/// mimalloc rather than glibc's malloc: a cycle at 10,000 models makes
+/// millions of small allocations across the runtime's threads, where glibc
+/// spent a fifth of the CPU and kept freed memory in per-thread arenas
+/// (see BENCHMARKS.md, section 3).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "model-monitor",

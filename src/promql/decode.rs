@@ -491,17 +491,27 @@ enum Compact {
 /// the hot loop of a cycle (880,000 samples at 10,000 models); serde's
 /// general path costs several times more per sample.
 fn compact_sample<'b>(buf: &'b [u8], wanted: &[&str], labels: &mut [Cow<'b, str>]) -> Compact {
-    const METRIC: &[u8] = br#"{"metric":{"#;
-    const VALUE: &[u8] = br#","value":["#;
-    /// Compares `expected` with the bytes at `at`.
-    fn literal(buf: &[u8], at: usize, expected: &[u8]) -> Result<usize, Compact> {
-        let available = buf.len().saturating_sub(at).min(expected.len());
-        if buf[at..at + available] != expected[..available] {
-            Err(Compact::Other)
-        } else if available < expected.len() {
+    const METRIC: &[u8; 11] = br#"{"metric":{"#;
+    const VALUE: &[u8; 10] = br#","value":["#;
+    /// Compares `expected` with the bytes at `at`. Fixed-size comparisons
+    /// compile to a few loads, not a `memcmp` call per literal.
+    fn literal<const N: usize>(
+        buf: &[u8],
+        at: usize,
+        expected: &[u8; N],
+    ) -> Result<usize, Compact> {
+        if let Some(found) = buf.get(at..at + N) {
+            return if <&[u8; N]>::try_from(found).is_ok_and(|found| found == expected) {
+                Ok(at + N)
+            } else {
+                Err(Compact::Other)
+            };
+        }
+        let available = buf.len().saturating_sub(at);
+        if same_bytes(&buf[at.min(buf.len())..], &expected[..available]) {
             Err(Compact::Incomplete)
         } else {
-            Ok(at + expected.len())
+            Err(Compact::Other)
         }
     }
     /// A string without escapes starting after its opening quote: its text
@@ -528,7 +538,10 @@ fn compact_sample<'b>(buf: &'b [u8], wanted: &[&str], labels: &mut [Cow<'b, str>
                 let (name, after) = string(buf, at)?;
                 at = literal(buf, after, b":\"")?;
                 let (value, after) = string(buf, at)?;
-                if let Some(slot) = wanted.iter().position(|w| *w == name) {
+                if let Some(slot) = wanted
+                    .iter()
+                    .position(|w| same_bytes(w.as_bytes(), name.as_bytes()))
+                {
                     labels[slot] = Cow::Borrowed(value);
                 }
                 at = after;
@@ -558,6 +571,19 @@ fn compact_sample<'b>(buf: &'b [u8], wanted: &[&str], labels: &mut [Cow<'b, str>
         Ok((end, value)) => Compact::Sample(end, value),
         Err(outcome) => outcome,
     }
+}
+
+/// Byte equality of short strings (label names) without a `memcmp` call,
+/// which costs more than the comparison for a handful of bytes.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut differ = 0u8;
+    for (x, y) in a.iter().zip(b) {
+        differ |= x ^ y;
+    }
+    differ == 0
 }
 
 /// Whether `bytes` is one JSON number (RFC 8259 grammar).

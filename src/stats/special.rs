@@ -24,6 +24,31 @@ pub fn chi_squared_sf(x: f64, degrees_of_freedom: f64) -> f64 {
 /// distribution (scipy's `chi2.isf`): `+Inf` for `alpha <= 0`, 0 for
 /// `alpha >= 1`, NaN for invalid degrees of freedom.
 pub fn chi_squared_isf(alpha: f64, degrees_of_freedom: f64) -> f64 {
+    // Detectors ask for the same few critical values (one false-alarm rate,
+    // a few bucket counts) once per model and evaluation; the inversion
+    // costs microseconds, a lookup nanoseconds. Same answer either way.
+    thread_local! {
+        static KNOWN: std::cell::RefCell<Vec<((u64, u64), f64)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    const REMEMBERED: usize = 64;
+    let key = (alpha.to_bits(), degrees_of_freedom.to_bits());
+    if let Some(value) =
+        KNOWN.with_borrow(|known| known.iter().find(|(k, _)| *k == key).map(|(_, v)| *v))
+    {
+        return value;
+    }
+    let value = chi_squared_isf_uncached(alpha, degrees_of_freedom);
+    KNOWN.with_borrow_mut(|known| {
+        if known.len() == REMEMBERED {
+            known.remove(0);
+        }
+        known.push((key, value));
+    });
+    value
+}
+
+fn chi_squared_isf_uncached(alpha: f64, degrees_of_freedom: f64) -> f64 {
     let distribution = match ChiSquared::new(degrees_of_freedom) {
         Ok(distribution) if degrees_of_freedom.is_finite() => distribution,
         _ => return f64::NAN,
