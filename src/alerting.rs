@@ -32,13 +32,17 @@ use crate::monitor::{DetectionRecord, InferenceMetrics};
 
 /// Identifies one alert.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+///
+/// Its parts are shared (`Arc`): the evaluation loop builds a key for every
+/// detector of every model that has or may start an alert, so a clone is a
+/// few reference counts, and all keys of one model share its labels.
 pub struct AlertKey {
     /// The monitor (source) whose detector raised it.
-    pub source: String,
+    pub source: Arc<str>,
     /// The model's `group_by` labels, in the monitor's order.
-    pub labels: Vec<(String, String)>,
-    pub signal: String,
-    pub detector: String,
+    pub labels: Arc<[(String, String)]>,
+    pub signal: Arc<str>,
+    pub detector: Arc<str>,
 }
 
 impl AlertKey {
@@ -377,7 +381,7 @@ impl Lifecycle {
         let absent: Vec<AlertKey> = self
             .alerts
             .keys()
-            .filter(|key| key.source == source && !seen.contains_key(*key))
+            .filter(|key| &*key.source == source && !seen.contains_key(*key))
             .cloned()
             .collect();
         let mut notices = Vec::new();
@@ -505,14 +509,21 @@ pub struct AlertSummary {
 
 impl Lifecycle {
     /// The active alerts for the status API.
-    pub fn summaries(&self) -> Vec<AlertSummary> {
+    /// Firing alerts first, then pending ones, each in key order; at most
+    /// `limit` (a false-alarming fixed threshold over 10,000 models can keep
+    /// tens of thousands pending, which no one reads in a status page).
+    pub fn summaries(&self, limit: usize) -> Vec<AlertSummary> {
+        let firing = |alert: &&Alert| alert.progress.state == AlertState::Firing;
         self.alerts
             .values()
+            .filter(firing)
+            .chain(self.alerts.values().filter(|alert| !firing(alert)))
+            .take(limit)
             .map(|alert| AlertSummary {
-                monitor: alert.key.source.clone(),
+                monitor: alert.key.source.to_string(),
                 labels: alert.key.labels.iter().cloned().collect(),
-                signal: alert.key.signal.clone(),
-                detector: alert.key.detector.clone(),
+                signal: alert.key.signal.to_string(),
+                detector: alert.key.detector.to_string(),
                 kind: alert.kind,
                 state: alert.progress.state,
                 active_since: alert.progress.active_since,
@@ -626,10 +637,10 @@ mod tests {
 
     fn key(model: &str) -> AlertKey {
         AlertKey {
-            source: "m".to_owned(),
-            labels: vec![("model".to_owned(), model.to_owned())],
-            signal: "confidence".to_owned(),
-            detector: "psi".to_owned(),
+            source: "m".into(),
+            labels: [("model".to_owned(), model.to_owned())].into(),
+            signal: "confidence".into(),
+            detector: "psi".into(),
         }
     }
 

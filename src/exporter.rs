@@ -116,6 +116,8 @@ async fn status(State(state): State<AppState>) -> Response {
             "config": state.config_summary,
             "evaluation": &*snapshot,
             "alerts": &snapshot.alerts,
+            "alerts_pending": snapshot.alerts_pending,
+            "alerts_firing": snapshot.alerts_firing,
             "webhooks": state.monitor.delivery_status(),
         }
     }))

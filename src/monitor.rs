@@ -34,6 +34,9 @@ use crate::telemetry::SelfMetrics;
 /// Events buffered per subscriber before the slowest one starts losing them.
 const EVENT_CHANNEL_SIZE: usize = 1024;
 
+/// The most alerts a [`Snapshot`] lists (the counts cover all of them).
+pub const STATUS_ALERT_LIMIT: usize = 1000;
+
 /// Evaluation interval when none is given.
 pub const DEFAULT_SAMPLING_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -206,8 +209,12 @@ pub struct Snapshot {
     #[serde(serialize_with = "serialize_models")]
     pub models: BTreeMap<ModelId, BTreeMap<String, SignalResult>>,
     pub sources: BTreeMap<String, SourceStatus>,
-    /// Pending and firing alerts after this evaluation.
+    /// Pending and firing alerts after this evaluation, firing first; at
+    /// most [`STATUS_ALERT_LIMIT`] of them.
     pub alerts: Vec<AlertSummary>,
+    /// How many alerts are pending and firing (all of them, listed or not).
+    pub alerts_pending: usize,
+    pub alerts_firing: usize,
     /// Label names of each source's model keys, in order.
     #[serde(skip)]
     pub group_by: BTreeMap<String, Vec<String>>,
@@ -759,7 +766,8 @@ impl Evaluator {
             .alerts
             .with_label_values(&["firing"])
             .set(firing as i64);
-        snapshot.alerts = self.lifecycle.summaries();
+        snapshot.alerts = self.lifecycle.summaries(STATUS_ALERT_LIMIT);
+        (snapshot.alerts_pending, snapshot.alerts_firing) = (pending, firing);
         self.store_alerts(&notices).await;
         // Events follow the stored notices, so an observer never sees an
         // alert that a crash could still lose.
@@ -874,6 +882,7 @@ impl Evaluator {
         notices: &mut Vec<AlertNotice>,
     ) {
         let want_events = self.shared.event_tx.receiver_count() > 0;
+        let source_name: Arc<str> = Arc::from(name);
         let mut seen: BTreeMap<AlertKey, Seen> = BTreeMap::new();
         {
             // Label sets of this source's models that have an alert.
@@ -881,8 +890,8 @@ impl Evaluator {
                 .lifecycle
                 .alerts
                 .keys()
-                .filter(|key| key.source == name)
-                .map(|key| key.labels.as_slice())
+                .filter(|key| &*key.source == name)
+                .map(|key| &*key.labels)
                 .collect();
             let mut present: HashMap<&[(String, String)], Arc<InferenceMetrics>> = HashMap::new();
             for (id, signals) in snapshot.models.iter().filter(|(id, _)| id.source == name) {
@@ -899,7 +908,10 @@ impl Evaluator {
                     events.push(MonitorEvent::MetricsSnapshot(metrics()));
                 }
                 let has_alert = alerted.contains(id.model.0.as_slice());
+                // The model's labels, copied once for all its keys.
+                let mut labels: Option<Arc<[(String, String)]>> = None;
                 for (signal, result) in signals {
+                    let mut signal_name: Option<Arc<str>> = None;
                     let fresh = result.evaluated_at == at;
                     for outcome in &result.detectors {
                         let (observation, detection) = match &outcome.result {
@@ -928,10 +940,14 @@ impl Evaluator {
                         }
                         seen.insert(
                             AlertKey {
-                                source: name.to_owned(),
-                                labels: id.model.0.clone(),
-                                signal: signal.clone(),
-                                detector: outcome.detector.to_string(),
+                                source: Arc::clone(&source_name),
+                                labels: Arc::clone(
+                                    labels.get_or_insert_with(|| Arc::from(id.model.0.as_slice())),
+                                ),
+                                signal: Arc::clone(
+                                    signal_name.get_or_insert_with(|| Arc::from(signal.as_str())),
+                                ),
+                                detector: Arc::clone(&outcome.detector),
                             },
                             Seen {
                                 kind: outcome.kind,
@@ -950,10 +966,10 @@ impl Evaluator {
             // nothing (a rejected window) has no decision; only a model
             // missing from the answer is absent.
             for alert in self.lifecycle.alerts.values() {
-                if alert.key.source != name || seen.contains_key(&alert.key) {
+                if &*alert.key.source != name || seen.contains_key(&alert.key) {
                     continue;
                 }
-                if let Some(metrics) = present.get(alert.key.labels.as_slice()) {
+                if let Some(metrics) = present.get(&*alert.key.labels) {
                     seen.insert(
                         alert.key.clone(),
                         Seen {
@@ -978,7 +994,7 @@ impl Evaluator {
         for notice in notices {
             tracing::info!(
                 source = %notice.key.source,
-                model = %crate::signals::ModelKey(notice.key.labels.clone()),
+                model = %crate::signals::ModelKey(notice.key.labels.to_vec()),
                 signal = %notice.key.signal,
                 detector = %notice.key.detector,
                 score = notice.detection.score,
@@ -1006,8 +1022,8 @@ impl Evaluator {
     fn notice_event(notice: &AlertNotice) -> MonitorEvent {
         let (metrics, signal, detector) = (
             notice.metrics.clone(),
-            notice.key.signal.clone(),
-            notice.key.detector.clone(),
+            notice.key.signal.to_string(),
+            notice.key.detector.to_string(),
         );
         let detection = notice.detection.clone();
         let started_at = notice.started_at;

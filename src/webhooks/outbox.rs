@@ -550,10 +550,10 @@ mod tests {
     fn alert(model: &str, state: crate::alerting::AlertState) -> Alert {
         Alert {
             key: crate::alerting::AlertKey {
-                source: "m".to_owned(),
-                labels: vec![("model".to_owned(), model.to_owned())],
-                signal: "confidence".to_owned(),
-                detector: "psi".to_owned(),
+                source: "m".into(),
+                labels: [("model".to_owned(), model.to_owned())].into(),
+                signal: "confidence".into(),
+                detector: "psi".into(),
             },
             kind: crate::detectors::AlertKind::Drift,
             progress: crate::alerting::Progress {

@@ -44,7 +44,7 @@ impl Links {
         {
             let mut query = url.query_pairs_mut();
             query.append_pair("var-monitor", &key.source);
-            for (name, value) in &key.labels {
+            for (name, value) in key.labels.iter() {
                 query.append_pair(&format!("var-{name}"), value);
             }
         }
@@ -144,8 +144,8 @@ pub fn slack(notice: &AlertNotice, links: &Links) -> Value {
     let mut fields = vec![
         field("Model", model_name(key)),
         field("Version", key.label("version").unwrap_or("-").to_owned()),
-        field("Signal", key.signal.clone()),
-        field("Detector", key.detector.clone()),
+        field("Signal", key.signal.to_string()),
+        field("Detector", key.detector.to_string()),
         field(
             "Score",
             format!(
@@ -165,7 +165,7 @@ pub fn slack(notice: &AlertNotice, links: &Links) -> Value {
                 detection.current_samples, detection.reference_samples
             ),
         ),
-        field("Monitor", key.source.clone()),
+        field("Monitor", key.source.to_string()),
     ];
     fields.truncate(10);
     let mut context = format!("Since {}", time(notice.started_at));
@@ -205,9 +205,9 @@ pub fn alert_labels(notice: &AlertNotice) -> BTreeMap<String, String> {
         }
         .to_owned(),
     );
-    labels.insert("monitor".to_owned(), key.source.clone());
-    labels.insert("signal".to_owned(), key.signal.clone());
-    labels.insert("detector".to_owned(), key.detector.clone());
+    labels.insert("monitor".to_owned(), key.source.to_string());
+    labels.insert("signal".to_owned(), key.signal.to_string());
+    labels.insert("detector".to_owned(), key.detector.to_string());
     labels.insert("kind".to_owned(), notice.kind.as_str().to_owned());
     labels
 }
@@ -429,13 +429,14 @@ pub fn sample_notice() -> AlertNotice {
     AlertNotice {
         transition: Transition::Fired,
         key: AlertKey {
-            source: "classifiers".to_owned(),
-            labels: vec![
+            source: "classifiers".into(),
+            labels: [
                 ("model".to_owned(), "fraud".to_owned()),
                 ("version".to_owned(), "v3".to_owned()),
-            ],
-            signal: "confidence".to_owned(),
-            detector: "psi".to_owned(),
+            ]
+            .into(),
+            signal: "confidence".into(),
+            detector: "psi".into(),
         },
         kind: AlertKind::Drift,
         started_at: at,
