@@ -359,6 +359,8 @@ def run(models, args, log_root):
             "metrics_bytes": after["bytes"],
             "metrics_serve_seconds": statistics.median(serve),
             "metrics_fetch_cpu_seconds": fetch_cpu,
+            "alerts_pending": prom_metric(after["text"], "model_monitor_alerts", {"state": "pending"}),
+            "alerts_firing": prom_metric(after["text"], "model_monitor_alerts", {"state": "firing"}),
             "load_average": os.getloadavg(),
         }
         result["wall_over_prometheus"] = result["cycle_wall_seconds"] / direct_wall
