@@ -90,42 +90,40 @@ fn snapshot(models: usize) -> Snapshot {
     snapshot
 }
 
+/// A way to render a snapshot, returning the bytes written.
+type Render = dyn Fn(&Snapshot) -> usize;
+
 fn bench_render(criterion: &mut Criterion) {
-    let mut group = criterion.benchmark_group("render_snapshot");
-    group.sample_size(10);
-    for models in [100, 1_000, 10_000] {
-        let snapshot = snapshot(models);
-        let bytes = render_snapshot(&snapshot).len();
-        group.throughput(Throughput::Bytes(bytes as u64));
-        group.bench_with_input(
-            BenchmarkId::from_parameter(models),
-            &snapshot,
-            |bencher, snapshot| bencher.iter(|| render_snapshot(black_box(snapshot))),
-        );
+    // One string (as tests use it), and 256 KB pieces each dropped as a
+    // sent piece would be (as a scrape does it).
+    let whole = |snapshot: &Snapshot| render_snapshot(snapshot).len();
+    let pieces = |snapshot: &Snapshot| {
+        let mut sent = 0;
+        render_snapshot_in_pieces(snapshot, 256 * 1024, &mut |piece| {
+            sent += piece.len();
+            true
+        });
+        sent
+    };
+    let ways: [(&str, &Render); 2] = [
+        ("render_snapshot", &whole),
+        ("render_snapshot_in_pieces", &pieces),
+    ];
+    for (name, render) in ways {
+        let mut group = criterion.benchmark_group(name);
+        group.sample_size(10);
+        for models in [100, 1_000, 10_000] {
+            let snapshot = snapshot(models);
+            let bytes = render_snapshot(&snapshot).len();
+            group.throughput(Throughput::Bytes(bytes as u64));
+            group.bench_with_input(
+                BenchmarkId::from_parameter(models),
+                &snapshot,
+                |bencher, snapshot| bencher.iter(|| render(black_box(snapshot))),
+            );
+        }
+        group.finish();
     }
-    group.finish();
-    let mut group = criterion.benchmark_group("render_snapshot_in_pieces");
-    group.sample_size(10);
-    for models in [100, 1_000, 10_000] {
-        let snapshot = snapshot(models);
-        let bytes = render_snapshot(&snapshot).len();
-        group.throughput(Throughput::Bytes(bytes as u64));
-        group.bench_with_input(
-            BenchmarkId::from_parameter(models),
-            &snapshot,
-            |bencher, snapshot| {
-                bencher.iter(|| {
-                    let mut sent = 0;
-                    render_snapshot_in_pieces(black_box(snapshot), 256 * 1024, &mut |piece| {
-                        sent += piece.len();
-                        true
-                    });
-                    sent
-                })
-            },
-        );
-    }
-    group.finish();
 }
 
 criterion_group! {

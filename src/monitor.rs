@@ -1004,6 +1004,8 @@ impl Evaluator {
             );
         }
         let Some(sink) = self.shared.sink.clone() else {
+            // Nowhere to store: nothing is owed to a store either.
+            self.lifecycle.mark_stored();
             return;
         };
         if notices.is_empty() && !self.lifecycle.has_unstored_changes() {
