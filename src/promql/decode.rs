@@ -521,7 +521,7 @@ fn compact_sample<'b>(buf: &'b [u8], wanted: &[&str], labels: &mut [Cow<'b, str>
             return Err(Compact::Incomplete);
         };
         let bytes = &buf[at..at + length];
-        if bytes.contains(&b'\\') || bytes.iter().any(|&b| b < 0x20) {
+        if bytes.iter().any(|&b| b == b'\\' || b < 0x20) {
             return Err(Compact::Other);
         }
         let text = std::str::from_utf8(bytes).map_err(|_| Compact::Other)?;
