@@ -13,11 +13,9 @@ use std::hint::black_box;
 use chrono::Utc;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use model_monitor::detectors::{AlertKind, Detection, Verdict};
-use model_monitor::monitor::{
-    DetectorOutcome, DetectorResult, ModelId, SignalResult, SignalSummary, Snapshot,
-};
-use model_monitor::render::{render_snapshot, render_snapshot_in_pieces};
-use model_monitor::signals::ModelKey;
+use model_monitor::engine::{DetectorOutcome, DetectorResult, SignalResult, Snapshot};
+use model_monitor::model::{ModelId, ModelKey, SignalSummary};
+use model_monitor::sinks::exporter::render::{render_snapshot, render_snapshot_in_pieces};
 
 /// Full-precision pseudo-random numbers, as real scores are.
 struct Numbers(u64);

@@ -6,7 +6,7 @@
 //! 30-second evaluation interval are Poisson with mean
 //! `rate * 30 s * P(bucket)`, independent across buckets; the probabilities
 //! come from the Beta (confidence) or LogNormal (latency) CDF at the bucket
-//! bounds the simulator serves (`DESIGN.md`). `_sum` is drawn as a normal
+//! bounds the simulator serves (`model-monitor simulate`). `_sum` is drawn as a normal
 //! with the bucket-conditional mean and variance of the observations. A 5 m
 //! window is the sum of its last ten 30 s slices, so after a sudden shift the
 //! window holds `k` drifted slices after `k` evaluations, as Prometheus'
@@ -24,12 +24,21 @@ use model_monitor::detectors::{
     KsDetector, PsiDetector, QuantileRatioDetector, Verdict, WassersteinDetector, Windows,
     ZScoreDetector,
 };
-use model_monitor::simulate::{CONFIDENCE_BUCKETS, LATENCY_BUCKETS};
 use model_monitor::stats::{Distribution, chi_squared_sf};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution as _, Normal, Poisson};
 use statrs::distribution::{Beta, ContinuousCDF, Normal as StatrsNormal};
+
+/// The bucket bounds `model-monitor simulate` serves (`src/simulate/model.rs`):
+/// confidence in steps of 0.05, latency at Prometheus' default buckets.
+const CONFIDENCE_BUCKETS: [f64; 20] = [
+    0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85,
+    0.9, 0.95, 1.0,
+];
+const LATENCY_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// Seconds between evaluations.
 const INTERVAL_SECONDS: f64 = 30.0;

@@ -9,11 +9,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config;
-use crate::exporter::{self, AppState};
-use crate::monitor::MonitorBuilder;
-use crate::simulate::{self, SimulateOptions};
+use crate::engine::MonitorBuilder;
+use crate::sinks::exporter::{self, AppState};
+use crate::sinks::webhooks::Notifier;
 use crate::telemetry::SelfMetrics;
-use crate::webhooks::Notifier;
 
 /// How long in-flight HTTP requests get after a shutdown signal.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
@@ -70,7 +69,7 @@ pub fn check_config(path: &Path) -> i32 {
                 .iter()
                 .filter_map(|monitor| match &monitor.reference {
                     config::ReferenceConfig::BaselineFile(file) => {
-                        crate::baseline::load(file, &monitor.group_by)
+                        crate::sources::baseline::load(file, &monitor.group_by)
                             .err()
                             .map(|error| format!("monitors {:?}: {error}", monitor.name))
                     }
@@ -173,19 +172,5 @@ pub async fn serve(
         Err(_) => tracing::warn!("http server did not stop within the deadline"),
     }
     tracing::info!("stopped");
-    Ok(())
-}
-
-/// `model-monitor simulate`.
-pub async fn simulate(
-    options: SimulateOptions,
-    listen: SocketAddr,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|error| anyhow::anyhow!("cannot listen on {listen}: {error}"))?;
-    tracing::info!(address = %listener.local_addr()?, models = options.models, "simulating");
-    simulate::serve(options, listener, async move { shutdown.cancelled().await }).await?;
     Ok(())
 }

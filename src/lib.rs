@@ -3,41 +3,46 @@
 //!
 //! # Layout
 //!
-//! - [`alerting`]: the alert lifecycle (pending, firing, resolved), pure.
+//! The modules follow the data flow, from PromQL answers to gauges and
+//! notifications; each imports only from the ones listed before it.
+//!
+//! - [`duration`], [`telemetry`]: Prometheus-style durations; the sidecar's
+//!   metrics about itself.
 //! - [`config`]: the YAML file, decoded strictly with every problem listed.
-//! - [`duration`]: Prometheus-style durations.
-//! - [`promql`]: a client for the PromQL HTTP API.
-//! - [`signals`]: the grouped PromQL of a monitor and per-model histograms.
-//! - [`baseline`]: reference bucket counts kept in a file.
 //! - [`stats`]: bucket counts to distributions, means, quantiles.
 //! - [`detectors`]: the drift detectors and their decision rules.
-//! - [`collector`]: sources of observations ([`MetricCollector`]), PromQL among them.
-//! - [`monitor`]: the evaluation loop, its events and the [`ModelMonitor`] handle.
-//! - [`render`]: drift gauges in the exposition format.
-//! - [`telemetry`]: the sidecar's metrics about itself.
-//! - [`webhooks`]: alert receivers (Slack, Alertmanager, templates), the
-//!   durable outbox and delivery.
-//! - [`exporter`]: `/metrics`, health, readiness, the status API.
-//! - [`simulate`]: a synthetic model server for demos and tests.
+//! - [`model`]: the records every layer shares (model keys, inference
+//!   metrics, detections).
+//! - [`sources`]: where observations come from ([`MetricCollector`]): the
+//!   PromQL source (`sources::prometheus`) and baseline files.
+//! - [`alerting`]: the alert lifecycle (pending, firing, resolved) and the
+//!   [`alerting::AlertSink`] it hands notices to.
+//! - [`engine`]: the evaluation loop, its events and the [`ModelMonitor`]
+//!   handle.
+//! - [`store`]: the redb file behind alert delivery: outbox, dead letters,
+//!   cooldowns, the stored lifecycle.
+//! - [`sinks`]: `/metrics` and the status API (`sinks::exporter`); webhook
+//!   payloads and delivery (`sinks::webhooks`).
 //! - [`app`]: the binary's commands as functions.
+//!
+//! The binary (`src/main.rs`) adds flags, exit codes and `simulate`, the
+//! synthetic model server for demos and tests (`src/simulate/`), which is
+//! not part of this library.
 
 pub mod alerting;
 pub mod app;
-pub mod baseline;
-pub mod collector;
 pub mod config;
 pub mod detectors;
 pub mod duration;
-pub mod exporter;
-pub mod monitor;
-pub mod promql;
-pub mod render;
-pub mod signals;
-pub mod simulate;
+pub mod engine;
+pub mod model;
+pub mod sinks;
+pub mod sources;
 pub mod stats;
+pub mod store;
 pub mod telemetry;
-pub mod webhooks;
 
-pub use collector::{Collection, MetricCollector, PrometheusCollector, SignalObservation};
 pub use detectors::DriftDetector;
-pub use monitor::{EventReceiver, InferenceMetrics, ModelMonitor, MonitorBuilder, MonitorEvent};
+pub use engine::{EventReceiver, ModelMonitor, MonitorBuilder, MonitorEvent};
+pub use model::InferenceMetrics;
+pub use sources::{Collection, MetricCollector, PrometheusCollector, SignalObservation};

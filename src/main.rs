@@ -1,11 +1,17 @@
-//! The `model-monitor` binary: flag parsing and exit codes only; the work is
-//! in the library (`model_monitor::app`).
+//! The `model-monitor` binary: flag parsing and exit codes; the work is in
+//! the library (`model_monitor::app`). `simulate`, the synthetic model
+//! server for demos, tests and benchmarks, is a module of the binary only
+//! (`src/simulate/`), so embedders of the library do not compile it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use model_monitor::{app, duration, simulate::SimulateOptions};
+use model_monitor::{app, duration};
+
+mod simulate;
+
+use simulate::SimulateOptions;
 
 /// mimalloc rather than glibc's malloc: a cycle at 10,000 models makes
 /// millions of small allocations across the runtime's threads, where glibc
@@ -173,7 +179,7 @@ fn main() -> ExitCode {
                     drift_after,
                     rate,
                 };
-                app::simulate(options, listen, shutdown).await
+                simulate::run(options, listen, shutdown).await
             }
             Command::CheckConfig { .. } => unreachable!("handled before the runtime starts"),
         }

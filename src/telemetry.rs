@@ -2,7 +2,7 @@
 //! evaluation counts), kept in a `prometheus` registry.
 //!
 //! The drift gauges are not here: they are rendered from each evaluation's
-//! results (see [`crate::render`]), so vanished series leave `/metrics` with
+//! results (see [`crate::sinks::exporter`]), so vanished series leave `/metrics` with
 //! no bookkeeping.
 
 use std::collections::BTreeMap;

@@ -126,3 +126,33 @@ fn sigterm_stops_the_sidecar_gracefully_with_exit_0() {
     assert!(log.contains("received SIGTERM"), "{log}");
     assert!(log.contains("message=stopped"), "{log}");
 }
+
+#[tokio::test]
+async fn promtool_accepts_the_simulated_exposition_before_and_after_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_simulate, port) =
+        common::start_drifting_simulation(dir.path(), std::time::Duration::from_secs(1));
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let first = common::wait_for("the simulator", std::time::Duration::from_secs(20), || {
+        common::get(&client, &url)
+    })
+    .await;
+    let drifted = common::wait_for(
+        "the drift to start",
+        std::time::Duration::from_secs(20),
+        || async {
+            let (status, text) = common::get(&client, &url).await?;
+            (status == 200
+                && common::sample(&text, "model_requests_total", &[("model", "model-1")])? > 60.0)
+                .then_some(text)
+        },
+    )
+    .await;
+    for (when, (status, text)) in [("at start", first), ("after drift", (200, drifted))] {
+        assert_eq!(status, 200, "{when}");
+        if let Err(report) = common::promtool_check_metrics(&text) {
+            panic!("{when}: {report}");
+        }
+    }
+}

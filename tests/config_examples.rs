@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use model_monitor::baseline;
 use model_monitor::config::{ReferenceConfig, load_file_with_env, parse_str_with_env};
+use model_monitor::sources::baseline;
 
 /// The environment the examples expect; nothing else is set.
 fn example_env(name: &str) -> Option<String> {

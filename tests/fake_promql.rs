@@ -12,8 +12,8 @@ use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use model_monitor::exporter::{self, AppState};
-use model_monitor::monitor::{ModelMonitor, MonitorBuilder, MonitorEvent};
+use model_monitor::engine::{ModelMonitor, MonitorBuilder, MonitorEvent};
+use model_monitor::sinks::exporter::{self, AppState};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use model_monitor::collector::{Collection, MetricCollector, SignalObservation};
-use model_monitor::monitor::{MonitorBuilder, MonitorEvent};
-use model_monitor::signals::ModelKey;
+use model_monitor::engine::{MonitorBuilder, MonitorEvent};
+use model_monitor::model::ModelKey;
+use model_monitor::sources::{Collection, MetricCollector, SignalObservation};
 use model_monitor::stats::Distribution;
 
 /// A collector whose every collection takes `delay` of (paused) time and

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use chrono::{DateTime, Utc};
 use model_monitor::config::{BasicAuth, PrometheusConfig, SecretSource};
-use model_monitor::promql::{PromClient, PromError, QueryData, QueryResponse};
+use model_monitor::sources::prometheus::{PromClient, PromError, QueryData, QueryResponse};
 
 /// What the fake server saw of one request.
 #[derive(Debug, Clone)]

@@ -1,8 +1,9 @@
 //! From a Prometheus answer to per-model histograms: the grouped query's
 //! answer, as Prometheus 2.42 returns it, decoded and grouped by model.
 
-use model_monitor::promql::parse_response;
-use model_monitor::signals::{ModelKey, SignalError, group_histograms};
+use model_monitor::model::ModelKey;
+use model_monitor::sources::prometheus::parse_response;
+use model_monitor::sources::prometheus::{SignalError, group_histograms};
 use model_monitor::stats::{Histogram, HistogramError};
 
 /// The shape of a real answer to the grouped confidence query: buckets with

@@ -15,11 +15,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use model_monitor::alerting::{AlertNotice, Transition};
-use model_monitor::exporter::{self, AppState};
-use model_monitor::monitor::{ModelMonitor, MonitorBuilder, MonitorEvent};
+use model_monitor::engine::{ModelMonitor, MonitorBuilder, MonitorEvent};
+use model_monitor::sinks::exporter::{self, AppState};
+use model_monitor::sinks::webhooks::Notifier;
+use model_monitor::sinks::webhooks::payload::{self, Links};
 use model_monitor::telemetry::SelfMetrics;
-use model_monitor::webhooks::Notifier;
-use model_monitor::webhooks::payload::{self, Links};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 

@@ -1727,7 +1727,7 @@ fn check_matchers(text: &str) -> Result<(), String> {
 /// alert, so that syntax errors, unknown filters and undefined variables
 /// (`alert.modle`) are config errors.
 fn check_template(body: &str) -> Result<(), String> {
-    crate::webhooks::payload::check_template(body)
+    crate::sinks::webhooks::payload::check_template(body)
 }
 
 #[cfg(test)]

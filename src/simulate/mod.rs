@@ -31,12 +31,7 @@ mod exposition;
 mod model;
 mod server;
 
-pub use exposition::{CONTENT_TYPE, MODEL_VERSION};
-pub use model::{
-    CONFIDENCE_BUCKETS, DRIFT_CONCENTRATION_DIVISOR, DRIFT_CONFIDENCE_DROP, DRIFT_LATENCY_FACTOR,
-    DRIFT_SIGMA_FACTOR, LATENCY_BUCKETS, ModelParameters,
-};
-pub use server::{router, router_with_clock, serve};
+pub use server::run;
 
 use model::{ModelState, Sampler};
 use std::time::Duration;
@@ -130,21 +125,6 @@ impl Simulation {
     /// The options this simulation was built from.
     pub fn options(&self) -> &SimulateOptions {
         &self.options
-    }
-
-    /// The elapsed time the models have been advanced to.
-    pub fn elapsed(&self) -> Duration {
-        self.elapsed
-    }
-
-    /// The stable parameters of the model at `index`, if there is one.
-    pub fn parameters(&self, index: usize) -> Option<ModelParameters> {
-        self.models.get(index).map(|model| model.parameters)
-    }
-
-    /// The index of the drift model, if one was named.
-    pub fn drift_model(&self) -> Option<usize> {
-        self.drift.as_ref().map(|(index, _)| *index)
     }
 
     /// Serves every request that arrives at or before `elapsed`. Time only
@@ -255,17 +235,17 @@ mod tests {
         simulation.advance_to(Duration::from_secs(20));
         let before = rendered(&simulation);
         simulation.advance_to(Duration::from_secs(10));
-        assert_eq!(simulation.elapsed(), Duration::from_secs(20));
+        assert_eq!(simulation.elapsed, Duration::from_secs(20));
         assert_eq!(rendered(&simulation), before);
     }
 
     #[test]
     fn the_drift_model_is_the_only_one_with_a_shifted_sampler() {
         let simulation = Simulation::new(options(3, 0)).unwrap();
-        assert_eq!(simulation.drift_model(), Some(1));
+        assert_eq!(simulation.drift.as_ref().map(|(index, _)| *index), Some(1));
         let mut stable = options(3, 0);
         stable.drift_model = None;
-        assert_eq!(Simulation::new(stable).unwrap().drift_model(), None);
+        assert!(Simulation::new(stable).unwrap().drift.is_none());
     }
 
     #[test]
@@ -280,3 +260,6 @@ mod tests {
         assert!(out.lines().all(|line| line.starts_with('#')), "{out}");
     }
 }
+
+#[cfg(test)]
+mod serving_tests;

@@ -20,10 +20,13 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+use tokio::net::TcpListener;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 /// Serves `/metrics` on the listener until `shutdown` completes.
 ///
@@ -192,6 +195,20 @@ fn escape(text: &str) -> String {
         }
     }
     escaped
+}
+
+/// `model-monitor simulate`: binds `listen` and serves until `shutdown`.
+pub async fn run(
+    options: SimulateOptions,
+    listen: SocketAddr,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot listen on {listen}: {error}"))?;
+    tracing::info!(address = %listener.local_addr()?, models = options.models, "simulating");
+    serve(options, listener, async move { shutdown.cancelled().await }).await?;
+    Ok(())
 }
 
 #[cfg(test)]

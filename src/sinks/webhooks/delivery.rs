@@ -25,7 +25,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::Receiver;
-use super::outbox::{DeadLetter, Notification, Outbox};
+use crate::store::{DeadLetter, Notification, Outbox};
 use crate::telemetry::SelfMetrics;
 
 /// How long an attempt in flight may go on after shutdown starts.

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::AlertingConfig;
 use crate::detectors::AlertKind;
-use crate::monitor::{DetectionRecord, InferenceMetrics};
+use crate::model::{DetectionRecord, InferenceMetrics};
 
 /// Identifies one alert.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -1,10 +1,5 @@
-//! Sources of observations: the [`MetricCollector`] trait and its PromQL
-//! implementation, [`PrometheusCollector`].
-//!
-//! A collector answers one question per evaluation: for every model it
-//! watches, what did each signal's current window and reference look like at
-//! time `at`? It does not decide anything about drift; the evaluation loop
-//! runs the detectors on what it returns.
+//! [`PrometheusCollector`]: a monitor's signals from a PromQL API, one
+//! grouped query per histogram and window.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,56 +10,15 @@ use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use tokio::sync::Semaphore;
 
-use crate::baseline::Baseline;
+use super::group::{HistogramGrouper, SignalError, grouper_labels};
+use super::query::histogram_query;
+use super::{PromClient, PromError};
 use crate::config::{MonitorConfig, ReferenceConfig};
-use crate::promql::{PromClient, PromError};
-use crate::signals::{
-    HistogramGrouper, ModelKey, SignalError, WindowRole, grouper_labels, histogram_query,
-};
+use crate::model::ModelKey;
+use crate::sources::baseline::Baseline;
+use crate::sources::{Collection, MetricCollector, SignalFailure, SignalObservation, WindowRole};
 use crate::stats::{Distribution, Histogram};
 use crate::telemetry::SelfMetrics;
-
-/// One model's signal at one evaluation: its two windows, each either a
-/// distribution or the reason there is none.
-#[derive(Debug, Clone)]
-pub struct SignalObservation {
-    pub model: ModelKey,
-    pub signal: String,
-    pub current: Result<Distribution, String>,
-    pub reference: Result<Distribution, String>,
-}
-
-/// A signal whose query failed for every model at once. The loop keeps that
-/// signal's previous results rather than dropping them.
-#[derive(Debug, Clone)]
-pub struct SignalFailure {
-    pub signal: String,
-    pub role: WindowRole,
-    /// A fixed word for metrics (`timeout`, `http`, ...).
-    pub reason: &'static str,
-    pub message: String,
-}
-
-/// Everything a collector saw in one evaluation.
-#[derive(Debug, Clone, Default)]
-pub struct Collection {
-    pub observations: Vec<SignalObservation>,
-    pub failures: Vec<SignalFailure>,
-}
-
-/// A source of model observations (the original sketch's collector).
-#[async_trait]
-pub trait MetricCollector: Send + Sync {
-    /// Names the source in metrics (`source` label), logs and status.
-    fn name(&self) -> &str;
-    /// The signals it reports and the names of their detectors, if it
-    /// configures its own (see [`PrometheusCollector`]); empty otherwise.
-    fn signals(&self) -> Vec<String> {
-        Vec::new()
-    }
-    /// Observes every model at evaluation time `at`.
-    async fn collect(&self, at: DateTime<Utc>) -> anyhow::Result<Collection>;
-}
 
 /// Collects one monitor's signals from a PromQL API with one grouped query
 /// per histogram and window.

@@ -1,13 +1,12 @@
-//! Tests of `model-monitor simulate` through its public face: the
-//! clock-free [`Simulation`] with injected time, the exposition checked by
-//! `promtool`, and the HTTP server on a real port.
+//! Tests of `model-monitor simulate` through its face: the
+//! clock-free [`Simulation`] with injected time and the HTTP server on a
+//! real port. `promtool` checks its exposition in the integration tests
+//! (`tests/cli.rs`), through the binary.
 
-mod common;
-
-use model_monitor::simulate::{
-    CONFIDENCE_BUCKETS, CONTENT_TYPE, LATENCY_BUCKETS, SimulateOptions, Simulation,
-    router_with_clock, serve,
-};
+use super::exposition::CONTENT_TYPE;
+use super::model::{CONFIDENCE_BUCKETS, LATENCY_BUCKETS};
+use super::server::{router_with_clock, serve};
+use super::{SimulateOptions, Simulation};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -302,21 +301,6 @@ fn after_drift_after_only_the_drift_model_shifts() {
                 (0.85..1.15).contains(&latency_ratio),
                 "model-{model} latency moved x{latency_ratio}"
             );
-        }
-    }
-}
-
-#[test]
-fn promtool_accepts_the_exposition() {
-    let options = SimulateOptions {
-        drift_model: Some("model-1".to_owned()),
-        drift_after: Duration::from_secs(30),
-        ..options(3, 8, 10.0)
-    };
-    for seconds in [0, 90] {
-        let text = render_at(&options, Duration::from_secs(seconds));
-        if let Err(report) = common::promtool_check_metrics(&text) {
-            panic!("at {seconds} s: {report}");
         }
     }
 }

@@ -34,7 +34,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::signals::ModelKey;
+use crate::model::ModelKey;
 use crate::stats::Histogram;
 
 /// Reference histograms by signal name and model.

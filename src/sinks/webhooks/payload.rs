@@ -442,14 +442,14 @@ pub fn sample_notice() -> AlertNotice {
         started_at: at,
         ended_at: None,
         at,
-        detection: crate::monitor::DetectionRecord {
+        detection: crate::model::DetectionRecord {
             score: 0.42,
             threshold: 0.1,
             p_value: Some(1.5e-9),
             current_samples: 1200.0,
             reference_samples: 9800.0,
         },
-        metrics: std::sync::Arc::new(crate::monitor::InferenceMetrics {
+        metrics: std::sync::Arc::new(crate::model::InferenceMetrics {
             model_name: "fraud".to_owned(),
             model_version: "v3".to_owned(),
             monitor: "classifiers".to_owned(),

@@ -11,7 +11,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::monitor::ModelMonitor;
+use crate::engine::ModelMonitor;
+
+pub mod render;
 
 /// What the handlers read.
 #[derive(Clone)]
@@ -66,11 +68,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
     // (a bounded channel), one that goes away stops it.
     let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(METRICS_PIECES_AHEAD);
     tokio::task::spawn_blocking(move || {
-        let taken = crate::render::render_snapshot_in_pieces(
-            &snapshot,
-            METRICS_PIECE_BYTES,
-            &mut |piece| tx.blocking_send(bytes::Bytes::from(piece)).is_ok(),
-        );
+        let taken =
+            render::render_snapshot_in_pieces(&snapshot, METRICS_PIECE_BYTES, &mut |piece| {
+                tx.blocking_send(bytes::Bytes::from(piece)).is_ok()
+            });
         if taken {
             let _ = tx.blocking_send(bytes::Bytes::from(own));
         }

@@ -564,14 +564,14 @@ mod tests {
                 fired_at: None,
                 last_notified: None,
             },
-            detection: crate::monitor::DetectionRecord {
+            detection: crate::model::DetectionRecord {
                 score: 0.5,
                 threshold: 0.1,
                 p_value: None,
                 current_samples: 100.0,
                 reference_samples: 100.0,
             },
-            metrics: std::sync::Arc::new(crate::monitor::InferenceMetrics {
+            metrics: std::sync::Arc::new(crate::model::InferenceMetrics {
                 model_name: model.to_owned(),
                 model_version: String::new(),
                 monitor: "m".to_owned(),

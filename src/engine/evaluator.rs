@@ -1,261 +1,41 @@
-//! The monitor: the evaluation loop, its results and events, and the
-//! [`ModelMonitor`] handle embedders hold.
-//!
-//! Every `interval` the loop asks each collector for its observations at one
-//! evaluation time, runs the detectors on them, publishes the results as an
-//! immutable [`Snapshot`] (what `/metrics` and `/api/v1/status` show) and
-//! broadcasts [`MonitorEvent`]s. The loop is the only place that owns time.
+//! The evaluation loop: at each tick, collect every source at one
+//! evaluation time, run the detectors, step the alert lifecycle, publish a
+//! [`Snapshot`] and broadcast [`MonitorEvent`]s. The loop is the only place
+//! in the engine that owns time.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use chrono::{DateTime, SubsecRound, Utc};
 use futures::future::join_all;
-use serde::{Deserialize, Serialize};
-use tokio::sync::{Mutex, Semaphore, broadcast};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
-use crate::alerting::{
-    AlertKey, AlertNotice, AlertPolicy, AlertSink, AlertSummary, Lifecycle, Observation, Seen,
-    Transition,
+use super::events::MonitorEvent;
+use super::handle::Shared;
+use super::snapshot::{
+    DetectorOutcome, DetectorResult, STATUS_ALERT_LIMIT, SignalResult, Snapshot, SourceStatus,
 };
-use crate::collector::{Collection, MetricCollector, PrometheusCollector};
-use crate::config::{Config, DetectorConfig, DetectorKind, MonitorConfig, ReferenceConfig};
-use crate::detectors::{self, AlertKind, Detection, DriftDetector, Verdict, Windows};
-use crate::promql::PromClient;
-use crate::signals::ModelKey;
+use crate::alerting::{
+    AlertKey, AlertNotice, AlertPolicy, Lifecycle, Observation, Seen, Transition,
+};
+use crate::detectors::{AlertKind, DriftDetector, Verdict, Windows};
+use crate::model::{DetectionRecord, InferenceMetrics, ModelId, ModelKey, SignalSummary};
+use crate::sources::{Collection, MetricCollector};
 use crate::stats::Distribution;
-use crate::telemetry::SelfMetrics;
-
-/// Events buffered per subscriber before the slowest one starts losing them.
-const EVENT_CHANNEL_SIZE: usize = 1024;
-
-/// The most alerts a [`Snapshot`] lists (the counts cover all of them).
-pub const STATUS_ALERT_LIMIT: usize = 1000;
-
-/// Evaluation interval when none is given.
-pub const DEFAULT_SAMPLING_INTERVAL: Duration = Duration::from_secs(30);
-
-/// Receives [`MonitorEvent`]s.
-pub type EventReceiver = broadcast::Receiver<MonitorEvent>;
-
-/// Descriptive statistics of one signal's current window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SignalSummary {
-    pub samples: f64,
-    pub mean: f64,
-    pub stddev: f64,
-    pub p50: f64,
-    pub p95: f64,
-    pub p99: f64,
-}
-
-impl SignalSummary {
-    fn of(distribution: &Distribution) -> SignalSummary {
-        SignalSummary {
-            samples: distribution.total(),
-            mean: distribution.mean(),
-            stddev: distribution.stddev(),
-            p50: distribution.quantile(0.5),
-            p95: distribution.quantile(0.95),
-            p99: distribution.quantile(0.99),
-        }
-    }
-}
-
-/// Per-model inference metrics of one evaluation, as in the original
-/// sketch. The confidence and latency fields come from the signals named
-/// `confidence` and `latency` (latency in seconds becomes milliseconds);
-/// every signal is in `signals`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InferenceMetrics {
-    pub model_name: String,
-    pub model_version: String,
-    /// The monitor (source) that observed it.
-    pub monitor: String,
-    /// Every `group_by` label of the model.
-    pub labels: BTreeMap<String, String>,
-    pub timestamp: DateTime<Utc>,
-    pub confidence_mean: Option<f64>,
-    pub confidence_std: Option<f64>,
-    pub p50_latency_ms: Option<f64>,
-    pub p95_latency_ms: Option<f64>,
-    pub p99_latency_ms: Option<f64>,
-    pub signals: BTreeMap<String, SignalSummary>,
-}
-
-/// What happened in one evaluation, for observers.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum MonitorEvent {
-    /// One model's signals at one evaluation.
-    MetricsSnapshot(Arc<InferenceMetrics>),
-    /// A drift alert started firing (after `for` drifting evaluations), or
-    /// repeats (`repeat`) `repeat_interval` after its last notification.
-    DriftAlert {
-        metrics: Arc<InferenceMetrics>,
-        signal: String,
-        detector: String,
-        detection: DetectionRecord,
-        detail: String,
-        /// When the episode's first drifting evaluation was.
-        started_at: DateTime<Utc>,
-        repeat: bool,
-    },
-    /// A performance alert (quantile ratio, SLO) started firing or repeats.
-    PerformanceAlert {
-        metrics: Arc<InferenceMetrics>,
-        signal: String,
-        detector: String,
-        detection: DetectionRecord,
-        detail: String,
-        started_at: DateTime<Utc>,
-        repeat: bool,
-    },
-    /// A firing alert resolved: `resolve_after` clean evaluations, or its
-    /// model was absent that many evaluations.
-    Resolved {
-        metrics: Arc<InferenceMetrics>,
-        signal: String,
-        detector: String,
-        kind: AlertKind,
-        detail: String,
-        started_at: DateTime<Utc>,
-    },
-    /// A source's query failed; its previous results stay in place.
-    SourceError {
-        source: String,
-        signal: String,
-        message: String,
-    },
-    /// An evaluation finished.
-    EvaluationCompleted {
-        timestamp: DateTime<Utc>,
-        duration_seconds: f64,
-    },
-}
-
-/// A detection as carried in events and the status API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DetectionRecord {
-    pub score: f64,
-    pub threshold: f64,
-    pub p_value: Option<f64>,
-    pub current_samples: f64,
-    pub reference_samples: f64,
-}
-
-/// One detector's outcome for one model signal.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DetectorOutcome {
-    /// Shared by every outcome of the detector.
-    pub detector: Arc<str>,
-    pub kind: AlertKind,
-    /// The detection, or why none could be made.
-    #[serde(flatten)]
-    pub result: DetectorResult,
-}
-
-/// A detection or the reason there is none.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum DetectorResult {
-    Detection(Detection),
-    Error { error: String },
-}
-
-/// One signal of one model in one evaluation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SignalResult {
-    /// Statistics of the current window, when it could be read.
-    pub current: Option<SignalSummary>,
-    pub reference_samples: Option<f64>,
-    /// Why a window could not be used, if one could not.
-    pub error: Option<String>,
-    pub detectors: Vec<DetectorOutcome>,
-    /// When these results were computed (older than the snapshot when the
-    /// signal's query failed and the previous results were kept).
-    pub evaluated_at: DateTime<Utc>,
-}
-
-/// Identifies one model of one source.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct ModelId {
-    pub source: String,
-    pub model: ModelKey,
-}
-
-/// How a source fared in the last evaluation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SourceStatus {
-    pub up: bool,
-    /// The failures of the last evaluation (empty when up).
-    pub errors: Vec<String>,
-    pub last_success: Option<DateTime<Utc>>,
-}
-
-/// Everything the last evaluation found: what `/metrics` and the status API
-/// serve. Immutable once published.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Snapshot {
-    /// The evaluation time used by every query of the evaluation.
-    pub timestamp: Option<DateTime<Utc>>,
-    pub duration_seconds: f64,
-    pub evaluations: u64,
-    #[serde(serialize_with = "serialize_models")]
-    pub models: BTreeMap<ModelId, BTreeMap<String, SignalResult>>,
-    pub sources: BTreeMap<String, SourceStatus>,
-    /// Pending and firing alerts after this evaluation, firing first; at
-    /// most [`STATUS_ALERT_LIMIT`] of them.
-    pub alerts: Vec<AlertSummary>,
-    /// How many alerts are pending and firing (all of them, listed or not).
-    pub alerts_pending: usize,
-    pub alerts_firing: usize,
-    /// Label names of each source's model keys, in order.
-    #[serde(skip)]
-    pub group_by: BTreeMap<String, Vec<String>>,
-}
-
-fn serialize_models<S: serde::Serializer>(
-    models: &BTreeMap<ModelId, BTreeMap<String, SignalResult>>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    #[derive(Serialize)]
-    struct Entry<'a> {
-        source: &'a str,
-        labels: BTreeMap<&'a str, &'a str>,
-        signals: &'a BTreeMap<String, SignalResult>,
-    }
-    serializer.collect_seq(models.iter().map(|(id, signals)| {
-        Entry {
-            source: &id.source,
-            labels: id
-                .model
-                .0
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect(),
-            signals,
-        }
-    }))
-}
 
 /// A detector and the signals it applies to.
 #[derive(Clone)]
-struct ScopedDetector {
+pub(super) struct ScopedDetector {
     /// `None`: every signal.
-    signal: Option<String>,
-    detector: Arc<dyn DriftDetector>,
+    pub(super) signal: Option<String>,
+    pub(super) detector: Arc<dyn DriftDetector>,
     /// The detector's name, shared by every outcome it produces.
-    name: Arc<str>,
+    pub(super) name: Arc<str>,
 }
 
 impl ScopedDetector {
-    fn new(signal: Option<String>, detector: Arc<dyn DriftDetector>) -> ScopedDetector {
+    pub(super) fn new(signal: Option<String>, detector: Arc<dyn DriftDetector>) -> ScopedDetector {
         let name = Arc::from(detector.name());
         ScopedDetector {
             signal,
@@ -267,403 +47,24 @@ impl ScopedDetector {
 
 /// A collector with the detectors configured for it.
 #[derive(Clone)]
-struct Source {
-    collector: Arc<dyn MetricCollector>,
-    detectors: Vec<ScopedDetector>,
-    group_by: Vec<String>,
+pub(super) struct Source {
+    pub(super) collector: Arc<dyn MetricCollector>,
+    pub(super) detectors: Vec<ScopedDetector>,
+    pub(super) group_by: Vec<String>,
     /// When its alerts fire, repeat and resolve.
-    policy: AlertPolicy,
+    pub(super) policy: AlertPolicy,
 }
 
-/// Shared between the handle and the loop.
-struct Shared {
-    event_tx: broadcast::Sender<MonitorEvent>,
-    snapshot: ArcSwap<Snapshot>,
-    ready: AtomicBool,
-    shutdown: CancellationToken,
-    task: Mutex<Option<JoinHandle<()>>>,
-    metrics: Arc<SelfMetrics>,
-    /// Where alert notices are stored for delivery, if anywhere.
-    sink: Option<Arc<dyn AlertSink>>,
-}
-
-/// A cheap-clone handle on a running monitor.
-#[derive(Clone)]
-pub struct ModelMonitor {
-    shared: Arc<Shared>,
-}
-
-impl ModelMonitor {
-    /// A receiver of every event from now on.
-    pub fn subscribe(&self) -> EventReceiver {
-        self.shared.event_tx.subscribe()
-    }
-
-    /// The results of the last evaluation.
-    pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.shared.snapshot.load_full()
-    }
-
-    /// Whether an evaluation has completed since the start.
-    pub fn is_ready(&self) -> bool {
-        self.shared.ready.load(Ordering::Acquire)
-    }
-
-    /// The sidecar's own metrics.
-    pub fn self_metrics(&self) -> &Arc<SelfMetrics> {
-        &self.shared.metrics
-    }
-
-    /// The alert sink's delivery state (receivers, queues, dead letters),
-    /// when one is attached.
-    pub fn delivery_status(&self) -> Option<serde_json::Value> {
-        self.shared.sink.as_ref().map(|sink| sink.status())
-    }
-
-    /// Stops the loop: an evaluation in progress is abandoned, the task is
-    /// awaited. Calling it twice is harmless.
-    pub async fn stop(&self) {
-        self.shared.shutdown.cancel();
-        let task = self.shared.task.lock().await.take();
-        if let Some(task) = task
-            && let Err(error) = task.await
-        {
-            tracing::error!(%error, "monitor task ended abnormally");
-        }
-    }
-}
-
-/// Builds a [`ModelMonitor`] (the original sketch's builder).
-///
-/// ```
-/// use std::time::Duration;
-/// use model_monitor::MonitorBuilder;
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// let monitor = MonitorBuilder::default()
-///     .with_prometheus_endpoint("http://127.0.0.1:9")
-///     .with_z_score_detector(0.85, 0.03, 3.0)
-///     .with_sampling_interval(Duration::from_secs(30))
-///     .spawn()
-///     .expect("a valid endpoint");
-/// let mut events = monitor.subscribe();
-/// // Nothing listens on port 9: the first evaluation reports the source down.
-/// loop {
-///     match events.recv().await.unwrap() {
-///         model_monitor::MonitorEvent::SourceError { source, .. } => {
-///             assert_eq!(source, "default");
-///             break;
-///         }
-///         _ => continue,
-///     }
-/// }
-/// monitor.stop().await;
-/// # }
-/// ```
-#[derive(Default)]
-pub struct MonitorBuilder {
-    sources: Vec<Source>,
-    endpoints: Vec<String>,
-    configs: Vec<Config>,
-    global_detectors: Vec<ScopedDetector>,
-    sampling_interval: Option<Duration>,
-    concurrency: Option<usize>,
-    metrics: Option<Arc<SelfMetrics>>,
-    sink: Option<Arc<dyn AlertSink>>,
-    policy: Option<AlertPolicy>,
-}
-
-/// Why a monitor could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    #[error("invalid prometheus endpoint {0:?}: {1}")]
-    Endpoint(String, String),
-    #[error("cannot create the promql client: {0}")]
-    Client(#[from] crate::promql::PromError),
-    #[error(transparent)]
-    Baseline(#[from] crate::baseline::BaselineError),
-}
-
-impl MonitorBuilder {
-    /// Time between evaluations (default 30s).
-    pub fn with_sampling_interval(mut self, interval: Duration) -> Self {
-        self.sampling_interval = Some(interval);
-        self
-    }
-
-    /// Queries in flight at once (default 8).
-    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
-        self.concurrency = Some(concurrency.max(1));
-        self
-    }
-
-    /// Adds a custom source; the builder's detectors apply to its signals.
-    pub fn with_collector<C: MetricCollector + 'static>(mut self, collector: C) -> Self {
-        self.sources.push(Source {
-            collector: Arc::new(collector),
-            detectors: Vec::new(),
-            group_by: vec!["model".to_owned(), "version".to_owned()],
-            policy: AlertPolicy::default(),
-        });
-        self
-    }
-
-    /// Adds a detector run on every signal of every source.
-    pub fn with_detector<D: DriftDetector + 'static>(mut self, detector: D) -> Self {
-        self.global_detectors
-            .push(ScopedDetector::new(None, Arc::new(detector)));
-        self
-    }
-
-    /// Adds the sketch's fixed-baseline z-score detector on the `confidence`
-    /// signal: drift when `abs(mean - baseline_mean) / baseline_std >= z_threshold`.
-    pub fn with_z_score_detector(
-        mut self,
-        baseline_mean: f64,
-        baseline_std: f64,
-        z_threshold: f64,
-    ) -> Self {
-        let detector = detectors::ZScoreDetector::with_baseline(
-            baseline_mean,
-            baseline_std,
-            Some(z_threshold),
-        )
-        .named("zscore_baseline")
-        .with_min_samples(0.0);
-        self.global_detectors.push(ScopedDetector::new(
-            Some("confidence".to_owned()),
-            Arc::new(detector),
-        ));
-        self
-    }
-
-    /// Watches the default metrics (DESIGN.md's input metrics, grouped by
-    /// model and version) on a PromQL endpoint, comparing the last 5 minutes
-    /// with the same 5 minutes a week earlier; the source is named `default`.
-    pub fn with_prometheus_endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.endpoints.push(endpoint.into());
-        self
-    }
-
-    /// Everything a config file describes: its PromQL source, monitors,
-    /// detectors, interval and concurrency.
-    pub fn with_config(mut self, config: Config) -> Self {
-        self.sampling_interval
-            .get_or_insert(config.evaluation.interval);
-        self.concurrency
-            .get_or_insert(config.evaluation.concurrency);
-        self.configs.push(config);
-        self
-    }
-
-    /// Hands every alert notice, with the lifecycle state, to `sink` before
-    /// the matching event is broadcast; the lifecycle starts from what the
-    /// sink restores.
-    pub fn with_alert_sink(mut self, sink: Arc<dyn AlertSink>) -> Self {
-        self.sink = Some(sink);
-        self
-    }
-
-    /// The alert lifecycle of sources added with `with_collector` and
-    /// `with_prometheus_endpoint` (config monitors have their own).
-    pub fn with_alert_policy(mut self, policy: AlertPolicy) -> Self {
-        self.policy = Some(policy);
-        self
-    }
-
-    /// Records self-metrics in this registry holder instead of a new one.
-    pub fn with_self_metrics(mut self, metrics: Arc<SelfMetrics>) -> Self {
-        self.metrics = Some(metrics);
-        self
-    }
-
-    /// Starts the loop on the current tokio runtime.
-    pub fn spawn(self) -> Result<ModelMonitor, BuildError> {
-        let metrics = self.metrics.unwrap_or_else(|| Arc::new(SelfMetrics::new()));
-        let permits = Arc::new(Semaphore::new(self.concurrency.unwrap_or(8)));
-        let policy = self.policy.unwrap_or_default();
-        let mut sources = self.sources;
-        for source in &mut sources {
-            source.policy = policy;
-        }
-        for endpoint in self.endpoints {
-            let url = url::Url::parse(&endpoint)
-                .map_err(|error| BuildError::Endpoint(endpoint.clone(), error.to_string()))?;
-            let config = crate::config::PrometheusConfig::new(url);
-            let client = PromClient::new(&config)?;
-            let monitor = default_monitor();
-            let mut source = prometheus_source(monitor, client, &permits, &metrics, None);
-            source.policy = policy;
-            sources.push(source);
-        }
-        for config in self.configs {
-            let client = PromClient::new(&config.prometheus)?;
-            for monitor in config.monitors {
-                let baseline = match &monitor.reference {
-                    ReferenceConfig::BaselineFile(path) => {
-                        Some(Arc::new(crate::baseline::load(path, &monitor.group_by)?))
-                    }
-                    _ => None,
-                };
-                sources.push(prometheus_source(
-                    monitor,
-                    client.clone(),
-                    &permits,
-                    &metrics,
-                    baseline,
-                ));
-            }
-        }
-        for source in &mut sources {
-            source
-                .detectors
-                .extend(self.global_detectors.iter().cloned());
-        }
-        let (event_tx, _) = broadcast::channel(EVENT_CHANNEL_SIZE);
-        let shared = Arc::new(Shared {
-            event_tx,
-            snapshot: ArcSwap::from_pointee(Snapshot {
-                group_by: sources
-                    .iter()
-                    .map(|s| (s.collector.name().to_owned(), s.group_by.clone()))
-                    .collect(),
-                ..Snapshot::default()
-            }),
-            ready: AtomicBool::new(false),
-            shutdown: CancellationToken::new(),
-            task: Mutex::new(None),
-            metrics,
-            sink: self.sink,
-        });
-        for state in ["pending", "firing"] {
-            shared.metrics.alerts.with_label_values(&[state]).set(0);
-        }
-        let lifecycle = shared
-            .sink
-            .as_ref()
-            .and_then(|sink| sink.restore())
-            .unwrap_or_default();
-        for source in &sources {
-            let name = source.collector.name();
-            shared.metrics.up.with_label_values(&[name]).set(0);
-            // Failure counters start at 0 for every reason: a counter that
-            // first appears at 1 hides its first increase from rate().
-            for reason in crate::promql::PromError::REASONS {
-                shared
-                    .metrics
-                    .query_failures
-                    .with_label_values(&[name, reason]);
-            }
-        }
-        let evaluator = Evaluator {
-            sources,
-            shared: shared.clone(),
-            interval: self.sampling_interval.unwrap_or(DEFAULT_SAMPLING_INTERVAL),
-            lifecycle,
-        };
-        let task = tokio::spawn(evaluator.run());
-        *shared
-            .task
-            .try_lock()
-            .expect("no one else holds the new lock") = Some(task);
-        Ok(ModelMonitor { shared })
-    }
-}
-
-fn prometheus_source(
-    monitor: MonitorConfig,
-    client: PromClient,
-    permits: &Arc<Semaphore>,
-    metrics: &Arc<SelfMetrics>,
-    baseline: Option<Arc<crate::baseline::Baseline>>,
-) -> Source {
-    let detectors = monitor
-        .signals
-        .iter()
-        .flat_map(|(signal, config)| {
-            config.detectors.iter().map(|detector| {
-                ScopedDetector::new(
-                    Some(signal.clone()),
-                    Arc::from(detectors::from_config(detector, monitor.min_samples)),
-                )
-            })
-        })
-        .collect();
-    let group_by = monitor.group_by.clone();
-    let policy = AlertPolicy::from(monitor.alerting);
-    let mut collector =
-        PrometheusCollector::new(monitor, client, permits.clone()).with_metrics(metrics.clone());
-    if let Some(baseline) = baseline {
-        collector = collector.with_baseline(baseline);
-    }
-    Source {
-        collector: Arc::new(collector),
-        detectors,
-        group_by,
-        policy,
-    }
-}
-
-/// The monitor `with_prometheus_endpoint` sets up.
-fn default_monitor() -> MonitorConfig {
-    let signal = |histogram: &str, detectors: Vec<DetectorConfig>| crate::config::SignalConfig {
-        histogram: histogram.to_owned(),
-        detectors,
-    };
-    let rule = |min_effect| crate::config::TestRule {
-        threshold: None,
-        false_alarm_rate: 0.001,
-        min_effect,
-    };
-    let detector = |kind: DetectorKind| DetectorConfig {
-        name: kind.type_name().to_owned(),
-        kind,
-    };
-    MonitorConfig {
-        name: "default".to_owned(),
-        selector: String::new(),
-        group_by: vec!["model".to_owned(), "version".to_owned()],
-        window: Duration::from_secs(300),
-        reference: ReferenceConfig::Offset(Duration::from_secs(7 * 86_400)),
-        min_samples: 100.0,
-        signals: BTreeMap::from([
-            (
-                "confidence".to_owned(),
-                signal(
-                    "model_prediction_confidence",
-                    vec![
-                        detector(DetectorKind::Psi(rule(0.1))),
-                        detector(DetectorKind::Ks(rule(0.1))),
-                    ],
-                ),
-            ),
-            (
-                "latency".to_owned(),
-                signal(
-                    "model_request_duration_seconds",
-                    vec![detector(DetectorKind::QuantileRatio {
-                        quantile: 0.99,
-                        max_ratio: 1.5,
-                    })],
-                ),
-            ),
-        ]),
-        alerting: crate::config::AlertingConfig::default(),
-    }
-}
-
-/// The loop's own state.
-struct Evaluator {
-    sources: Vec<Source>,
-    shared: Arc<Shared>,
-    interval: Duration,
+pub(super) struct Evaluator {
+    pub(super) sources: Vec<Source>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) interval: Duration,
     /// Every pending and firing alert.
-    lifecycle: Lifecycle,
+    pub(super) lifecycle: Lifecycle,
 }
 
 impl Evaluator {
-    async fn run(mut self) {
+    pub(super) async fn run(mut self) {
         let shutdown = self.shared.shutdown.clone();
         let mut next = tokio::time::Instant::now();
         loop {
@@ -728,9 +129,9 @@ impl Evaluator {
                         observations: Vec::new(),
                         failures: failed
                             .into_iter()
-                            .map(|signal| crate::collector::SignalFailure {
+                            .map(|signal| crate::sources::SignalFailure {
                                 signal,
-                                role: crate::signals::WindowRole::Current,
+                                role: crate::sources::WindowRole::Current,
                                 reason: "collector",
                                 message: format!("{error:#}"),
                             })
@@ -994,7 +395,7 @@ impl Evaluator {
         for notice in notices {
             tracing::info!(
                 source = %notice.key.source,
-                model = %crate::signals::ModelKey(notice.key.labels.to_vec()),
+                model = %crate::model::ModelKey(notice.key.labels.to_vec()),
                 signal = %notice.key.signal,
                 detector = %notice.key.detector,
                 score = notice.detection.score,
@@ -1079,7 +480,7 @@ impl Evaluator {
         &self,
         source: &Source,
         name: &str,
-        observation: &crate::collector::SignalObservation,
+        observation: &crate::sources::SignalObservation,
         at: DateTime<Utc>,
     ) -> SignalResult {
         let metrics = &self.shared.metrics;

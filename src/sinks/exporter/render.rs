@@ -10,7 +10,8 @@
 use std::fmt::Write;
 
 use crate::detectors::Verdict;
-use crate::monitor::{DetectorResult, ModelId, SignalResult, Snapshot};
+use crate::engine::{DetectorResult, SignalResult, Snapshot};
+use crate::model::ModelId;
 
 /// One gauge family: name, help, and how to read its values from a result.
 struct Family {

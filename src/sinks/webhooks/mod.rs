@@ -12,7 +12,7 @@
 //! logged, shown in the status API or put into an error message.
 
 pub mod delivery;
-pub mod outbox;
+
 pub mod payload;
 
 use std::collections::BTreeMap;
@@ -27,8 +27,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::alerting::{AlertChanges, AlertNotice, AlertSink, Lifecycle, Transition};
 use crate::config::{Config, SecretSource, WebhookConfig, WebhookFormat, WebhookMatch};
+use crate::store::{Candidate, Gate, Notification, Outbox};
 use crate::telemetry::SelfMetrics;
-use outbox::{Candidate, Gate, Notification, Outbox};
 use payload::{Links, Template};
 
 /// Why the notifier could not start. Messages name the receiver and the
@@ -38,7 +38,7 @@ pub enum NotifierError {
     #[error("webhooks {receiver:?}: {message}")]
     Receiver { receiver: String, message: String },
     #[error(transparent)]
-    Outbox(#[from] outbox::OutboxError),
+    Outbox(#[from] crate::store::OutboxError),
     #[error("cannot build the http client: {0}")]
     Client(String),
 }

@@ -1,15 +1,25 @@
-//! A client for the PromQL HTTP API (`/api/v1/query`), as served by
-//! Prometheus, VictoriaMetrics, Thanos, Mimir and Cortex.
+//! The PromQL source: any server of the PromQL HTTP API (`/api/v1/query`),
+//! such as Prometheus, VictoriaMetrics, Thanos, Mimir and Cortex.
 //!
-//! It sends instant queries at an explicit evaluation time, authenticates
-//! (bearer token file, basic auth, extra headers), caps response sizes and
-//! turns every way a server can answer badly into a typed [`PromError`].
+//! - `query.rs` writes one grouped query per histogram and window;
+//! - `client.rs` sends it at an explicit evaluation time, authenticates
+//!   (bearer token file, basic auth, extra headers), caps response sizes and
+//!   turns every way a server can answer badly into a typed [`PromError`];
+//! - `decode.rs` decodes the answer sample by sample as it arrives;
+//! - `group.rs` folds the samples into one cumulative histogram per model;
+//! - `collector.rs` runs a monitor's queries as a [`crate::MetricCollector`].
 
 mod client;
+mod collector;
 mod decode;
+mod group;
+mod query;
 
 pub use client::PromClient;
+pub use collector::PrometheusCollector;
 pub use decode::{VectorSink, VectorStream, parse_response, parse_vector_into};
+pub use group::{HistogramGrouper, SignalError, group_histograms, grouper_labels};
+pub use query::{SUM_LE, histogram_query};
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,347 @@
+//! [`MonitorBuilder`]: sources, detectors and settings in, a running
+//! [`ModelMonitor`] out.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::sync::{Mutex, Semaphore, broadcast};
+use tokio_util::sync::CancellationToken;
+
+use super::evaluator::{Evaluator, ScopedDetector, Source};
+use super::handle::{ModelMonitor, Shared};
+use super::snapshot::Snapshot;
+use crate::alerting::{AlertPolicy, AlertSink};
+use crate::config::{Config, DetectorConfig, DetectorKind, MonitorConfig, ReferenceConfig};
+use crate::detectors::{self, DriftDetector};
+use crate::sources::MetricCollector;
+use crate::sources::prometheus::{PromClient, PrometheusCollector};
+use crate::telemetry::SelfMetrics;
+
+/// Events buffered per subscriber before the slowest one starts losing them.
+const EVENT_CHANNEL_SIZE: usize = 1024;
+
+/// Evaluation interval when none is given.
+pub const DEFAULT_SAMPLING_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Builds a [`ModelMonitor`] (the original sketch's builder).
+///
+/// ```
+/// use std::time::Duration;
+/// use model_monitor::MonitorBuilder;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let monitor = MonitorBuilder::default()
+///     .with_prometheus_endpoint("http://127.0.0.1:9")
+///     .with_z_score_detector(0.85, 0.03, 3.0)
+///     .with_sampling_interval(Duration::from_secs(30))
+///     .spawn()
+///     .expect("a valid endpoint");
+/// let mut events = monitor.subscribe();
+/// // Nothing listens on port 9: the first evaluation reports the source down.
+/// loop {
+///     match events.recv().await.unwrap() {
+///         model_monitor::MonitorEvent::SourceError { source, .. } => {
+///             assert_eq!(source, "default");
+///             break;
+///         }
+///         _ => continue,
+///     }
+/// }
+/// monitor.stop().await;
+/// # }
+/// ```
+#[derive(Default)]
+pub struct MonitorBuilder {
+    sources: Vec<Source>,
+    endpoints: Vec<String>,
+    configs: Vec<Config>,
+    global_detectors: Vec<ScopedDetector>,
+    sampling_interval: Option<Duration>,
+    concurrency: Option<usize>,
+    metrics: Option<Arc<SelfMetrics>>,
+    sink: Option<Arc<dyn AlertSink>>,
+    policy: Option<AlertPolicy>,
+}
+
+/// Why a monitor could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("invalid prometheus endpoint {0:?}: {1}")]
+    Endpoint(String, String),
+    #[error("cannot create the promql client: {0}")]
+    Client(#[from] crate::sources::prometheus::PromError),
+    #[error(transparent)]
+    Baseline(#[from] crate::sources::baseline::BaselineError),
+}
+
+impl MonitorBuilder {
+    /// Time between evaluations (default 30s).
+    pub fn with_sampling_interval(mut self, interval: Duration) -> Self {
+        self.sampling_interval = Some(interval);
+        self
+    }
+
+    /// Queries in flight at once (default 8).
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = Some(concurrency.max(1));
+        self
+    }
+
+    /// Adds a custom source; the builder's detectors apply to its signals.
+    pub fn with_collector<C: MetricCollector + 'static>(mut self, collector: C) -> Self {
+        self.sources.push(Source {
+            collector: Arc::new(collector),
+            detectors: Vec::new(),
+            group_by: vec!["model".to_owned(), "version".to_owned()],
+            policy: AlertPolicy::default(),
+        });
+        self
+    }
+
+    /// Adds a detector run on every signal of every source.
+    pub fn with_detector<D: DriftDetector + 'static>(mut self, detector: D) -> Self {
+        self.global_detectors
+            .push(ScopedDetector::new(None, Arc::new(detector)));
+        self
+    }
+
+    /// Adds the sketch's fixed-baseline z-score detector on the `confidence`
+    /// signal: drift when `abs(mean - baseline_mean) / baseline_std >= z_threshold`.
+    pub fn with_z_score_detector(
+        mut self,
+        baseline_mean: f64,
+        baseline_std: f64,
+        z_threshold: f64,
+    ) -> Self {
+        let detector = detectors::ZScoreDetector::with_baseline(
+            baseline_mean,
+            baseline_std,
+            Some(z_threshold),
+        )
+        .named("zscore_baseline")
+        .with_min_samples(0.0);
+        self.global_detectors.push(ScopedDetector::new(
+            Some("confidence".to_owned()),
+            Arc::new(detector),
+        ));
+        self
+    }
+
+    /// Watches the default metrics (DESIGN.md's input metrics, grouped by
+    /// model and version) on a PromQL endpoint, comparing the last 5 minutes
+    /// with the same 5 minutes a week earlier; the source is named `default`.
+    pub fn with_prometheus_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoints.push(endpoint.into());
+        self
+    }
+
+    /// Everything a config file describes: its PromQL source, monitors,
+    /// detectors, interval and concurrency.
+    pub fn with_config(mut self, config: Config) -> Self {
+        self.sampling_interval
+            .get_or_insert(config.evaluation.interval);
+        self.concurrency
+            .get_or_insert(config.evaluation.concurrency);
+        self.configs.push(config);
+        self
+    }
+
+    /// Hands every alert notice, with the lifecycle state, to `sink` before
+    /// the matching event is broadcast; the lifecycle starts from what the
+    /// sink restores.
+    pub fn with_alert_sink(mut self, sink: Arc<dyn AlertSink>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// The alert lifecycle of sources added with `with_collector` and
+    /// `with_prometheus_endpoint` (config monitors have their own).
+    pub fn with_alert_policy(mut self, policy: AlertPolicy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Records self-metrics in this registry holder instead of a new one.
+    pub fn with_self_metrics(mut self, metrics: Arc<SelfMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Starts the loop on the current tokio runtime.
+    pub fn spawn(self) -> Result<ModelMonitor, BuildError> {
+        let metrics = self.metrics.unwrap_or_else(|| Arc::new(SelfMetrics::new()));
+        let permits = Arc::new(Semaphore::new(self.concurrency.unwrap_or(8)));
+        let policy = self.policy.unwrap_or_default();
+        let mut sources = self.sources;
+        for source in &mut sources {
+            source.policy = policy;
+        }
+        for endpoint in self.endpoints {
+            let url = url::Url::parse(&endpoint)
+                .map_err(|error| BuildError::Endpoint(endpoint.clone(), error.to_string()))?;
+            let config = crate::config::PrometheusConfig::new(url);
+            let client = PromClient::new(&config)?;
+            let monitor = default_monitor();
+            let mut source = prometheus_source(monitor, client, &permits, &metrics, None);
+            source.policy = policy;
+            sources.push(source);
+        }
+        for config in self.configs {
+            let client = PromClient::new(&config.prometheus)?;
+            for monitor in config.monitors {
+                let baseline = match &monitor.reference {
+                    ReferenceConfig::BaselineFile(path) => Some(Arc::new(
+                        crate::sources::baseline::load(path, &monitor.group_by)?,
+                    )),
+                    _ => None,
+                };
+                sources.push(prometheus_source(
+                    monitor,
+                    client.clone(),
+                    &permits,
+                    &metrics,
+                    baseline,
+                ));
+            }
+        }
+        for source in &mut sources {
+            source
+                .detectors
+                .extend(self.global_detectors.iter().cloned());
+        }
+        let (event_tx, _) = broadcast::channel(EVENT_CHANNEL_SIZE);
+        let shared = Arc::new(Shared {
+            event_tx,
+            snapshot: ArcSwap::from_pointee(Snapshot {
+                group_by: sources
+                    .iter()
+                    .map(|s| (s.collector.name().to_owned(), s.group_by.clone()))
+                    .collect(),
+                ..Snapshot::default()
+            }),
+            ready: AtomicBool::new(false),
+            shutdown: CancellationToken::new(),
+            task: Mutex::new(None),
+            metrics,
+            sink: self.sink,
+        });
+        for state in ["pending", "firing"] {
+            shared.metrics.alerts.with_label_values(&[state]).set(0);
+        }
+        let lifecycle = shared
+            .sink
+            .as_ref()
+            .and_then(|sink| sink.restore())
+            .unwrap_or_default();
+        for source in &sources {
+            let name = source.collector.name();
+            shared.metrics.up.with_label_values(&[name]).set(0);
+            // Failure counters start at 0 for every reason: a counter that
+            // first appears at 1 hides its first increase from rate().
+            for reason in crate::sources::prometheus::PromError::REASONS {
+                shared
+                    .metrics
+                    .query_failures
+                    .with_label_values(&[name, reason]);
+            }
+        }
+        let evaluator = Evaluator {
+            sources,
+            shared: shared.clone(),
+            interval: self.sampling_interval.unwrap_or(DEFAULT_SAMPLING_INTERVAL),
+            lifecycle,
+        };
+        let task = tokio::spawn(evaluator.run());
+        *shared
+            .task
+            .try_lock()
+            .expect("no one else holds the new lock") = Some(task);
+        Ok(ModelMonitor { shared })
+    }
+}
+
+fn prometheus_source(
+    monitor: MonitorConfig,
+    client: PromClient,
+    permits: &Arc<Semaphore>,
+    metrics: &Arc<SelfMetrics>,
+    baseline: Option<Arc<crate::sources::baseline::Baseline>>,
+) -> Source {
+    let detectors = monitor
+        .signals
+        .iter()
+        .flat_map(|(signal, config)| {
+            config.detectors.iter().map(|detector| {
+                ScopedDetector::new(
+                    Some(signal.clone()),
+                    Arc::from(detectors::from_config(detector, monitor.min_samples)),
+                )
+            })
+        })
+        .collect();
+    let group_by = monitor.group_by.clone();
+    let policy = AlertPolicy::from(monitor.alerting);
+    let mut collector =
+        PrometheusCollector::new(monitor, client, permits.clone()).with_metrics(metrics.clone());
+    if let Some(baseline) = baseline {
+        collector = collector.with_baseline(baseline);
+    }
+    Source {
+        collector: Arc::new(collector),
+        detectors,
+        group_by,
+        policy,
+    }
+}
+
+/// The monitor `with_prometheus_endpoint` sets up.
+fn default_monitor() -> MonitorConfig {
+    let signal = |histogram: &str, detectors: Vec<DetectorConfig>| crate::config::SignalConfig {
+        histogram: histogram.to_owned(),
+        detectors,
+    };
+    let rule = |min_effect| crate::config::TestRule {
+        threshold: None,
+        false_alarm_rate: 0.001,
+        min_effect,
+    };
+    let detector = |kind: DetectorKind| DetectorConfig {
+        name: kind.type_name().to_owned(),
+        kind,
+    };
+    MonitorConfig {
+        name: "default".to_owned(),
+        selector: String::new(),
+        group_by: vec!["model".to_owned(), "version".to_owned()],
+        window: Duration::from_secs(300),
+        reference: ReferenceConfig::Offset(Duration::from_secs(7 * 86_400)),
+        min_samples: 100.0,
+        signals: BTreeMap::from([
+            (
+                "confidence".to_owned(),
+                signal(
+                    "model_prediction_confidence",
+                    vec![
+                        detector(DetectorKind::Psi(rule(0.1))),
+                        detector(DetectorKind::Ks(rule(0.1))),
+                    ],
+                ),
+            ),
+            (
+                "latency".to_owned(),
+                signal(
+                    "model_request_duration_seconds",
+                    vec![detector(DetectorKind::QuantileRatio {
+                        quantile: 0.99,
+                        max_ratio: 1.5,
+                    })],
+                ),
+            ),
+        ]),
+        alerting: crate::config::AlertingConfig::default(),
+    }
+}

@@ -1,0 +1,26 @@
+//! The engine: the evaluation loop, its results and events, and the
+//! [`ModelMonitor`] handle embedders hold.
+//!
+//! Every `interval` the loop asks each source for its observations at one
+//! evaluation time, runs the detectors on them, steps the alert lifecycle,
+//! publishes the results as an immutable [`Snapshot`] (what `/metrics` and
+//! `/api/v1/status` show) and broadcasts [`MonitorEvent`]s.
+//!
+//! - `builder.rs`: [`MonitorBuilder`], from config or code to a running loop.
+//! - `handle.rs`: [`ModelMonitor`], the handle.
+//! - `evaluator.rs`: one evaluation, and the loop around it.
+//! - `snapshot.rs`: [`Snapshot`], what an evaluation publishes.
+//! - `events.rs`: [`MonitorEvent`], what it tells observers.
+
+mod builder;
+mod evaluator;
+mod events;
+mod handle;
+mod snapshot;
+
+pub use builder::{BuildError, DEFAULT_SAMPLING_INTERVAL, MonitorBuilder};
+pub use events::{EventReceiver, MonitorEvent};
+pub use handle::ModelMonitor;
+pub use snapshot::{
+    DetectorOutcome, DetectorResult, STATUS_ALERT_LIMIT, SignalResult, Snapshot, SourceStatus,
+};

@@ -1,0 +1,105 @@
+//! The records every layer shares: which model ([`ModelKey`], [`ModelId`]),
+//! what its signals looked like in one evaluation ([`SignalSummary`],
+//! [`InferenceMetrics`]) and what a detector found ([`DetectionRecord`]).
+//!
+//! These are plain data: sources produce keys, the engine fills in the
+//! metrics, the alert lifecycle and the sinks read them.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::stats::Distribution;
+
+/// Identifies a model: the values of the monitor's `group_by` labels, in
+/// `group_by` order.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct ModelKey(pub Vec<(String, String)>);
+
+/// `{model="fraud", version="v3"}`: the model as a PromQL selector, for
+/// logs and messages.
+impl std::fmt::Display for ModelKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("{")?;
+        for (index, (name, value)) in self.0.iter().enumerate() {
+            if index > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{name}={value:?}")?;
+        }
+        f.write_str("}")
+    }
+}
+
+impl ModelKey {
+    /// The value of one label, if it is part of the key.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Identifies one model of one source.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ModelId {
+    pub source: String,
+    pub model: ModelKey,
+}
+
+/// Descriptive statistics of one signal's current window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignalSummary {
+    pub samples: f64,
+    pub mean: f64,
+    pub stddev: f64,
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+}
+
+impl SignalSummary {
+    pub fn of(distribution: &Distribution) -> SignalSummary {
+        SignalSummary {
+            samples: distribution.total(),
+            mean: distribution.mean(),
+            stddev: distribution.stddev(),
+            p50: distribution.quantile(0.5),
+            p95: distribution.quantile(0.95),
+            p99: distribution.quantile(0.99),
+        }
+    }
+}
+
+/// Per-model inference metrics of one evaluation, as in the original
+/// sketch. The confidence and latency fields come from the signals named
+/// `confidence` and `latency` (latency in seconds becomes milliseconds);
+/// every signal is in `signals`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InferenceMetrics {
+    pub model_name: String,
+    pub model_version: String,
+    /// The monitor (source) that observed it.
+    pub monitor: String,
+    /// Every `group_by` label of the model.
+    pub labels: BTreeMap<String, String>,
+    pub timestamp: DateTime<Utc>,
+    pub confidence_mean: Option<f64>,
+    pub confidence_std: Option<f64>,
+    pub p50_latency_ms: Option<f64>,
+    pub p95_latency_ms: Option<f64>,
+    pub p99_latency_ms: Option<f64>,
+    pub signals: BTreeMap<String, SignalSummary>,
+}
+
+/// A detection as carried in events and the status API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectionRecord {
+    pub score: f64,
+    pub threshold: f64,
+    pub p_value: Option<f64>,
+    pub current_samples: f64,
+    pub reference_samples: f64,
+}

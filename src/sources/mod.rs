@@ -1,0 +1,79 @@
+//! Sources: where observations come from. The [`MetricCollector`] trait
+//! is the face of every source; [`prometheus`] is the PromQL one
+//! ([`PrometheusCollector`]) and [`baseline`] reads reference histograms
+//! kept in a file.
+//!
+//! A collector answers one question per evaluation: for every model it
+//! watches, what did each signal's current window and reference look like at
+//! time `at`? It does not decide anything about drift; the engine runs the
+//! detectors on what it returns.
+
+pub mod baseline;
+pub mod prometheus;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::model::ModelKey;
+use crate::stats::Distribution;
+
+pub use prometheus::PrometheusCollector;
+
+/// Which window a query is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowRole {
+    Current,
+    Reference,
+}
+
+impl WindowRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WindowRole::Current => "current",
+            WindowRole::Reference => "reference",
+        }
+    }
+}
+
+/// One model's signal at one evaluation: its two windows, each either a
+/// distribution or the reason there is none.
+#[derive(Debug, Clone)]
+pub struct SignalObservation {
+    pub model: ModelKey,
+    pub signal: String,
+    pub current: Result<Distribution, String>,
+    pub reference: Result<Distribution, String>,
+}
+
+/// A signal whose query failed for every model at once. The loop keeps that
+/// signal's previous results rather than dropping them.
+#[derive(Debug, Clone)]
+pub struct SignalFailure {
+    pub signal: String,
+    pub role: WindowRole,
+    /// A fixed word for metrics (`timeout`, `http`, ...).
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// Everything a collector saw in one evaluation.
+#[derive(Debug, Clone, Default)]
+pub struct Collection {
+    pub observations: Vec<SignalObservation>,
+    pub failures: Vec<SignalFailure>,
+}
+
+/// A source of model observations (the original sketch's collector).
+#[async_trait]
+pub trait MetricCollector: Send + Sync {
+    /// Names the source in metrics (`source` label), logs and status.
+    fn name(&self) -> &str;
+    /// The signals it reports and the names of their detectors, if it
+    /// configures its own (see [`PrometheusCollector`]); empty otherwise.
+    fn signals(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Observes every model at evaluation time `at`.
+    async fn collect(&self, at: DateTime<Utc>) -> anyhow::Result<Collection>;
+}
