@@ -6,7 +6,8 @@
 //! The modules follow the data flow, from PromQL answers to gauges and
 //! notifications; each imports only from the ones listed before it.
 //!
-//! - [`duration`], [`telemetry`]: Prometheus-style durations; the sidecar's
+//! - [`duration`], [`exposition`], [`telemetry`]: Prometheus-style
+//!   durations; the text exposition format's one writer; the sidecar's
 //!   metrics about itself.
 //! - [`config`]: the YAML file, decoded strictly with every problem listed.
 //! - [`stats`]: bucket counts to distributions, means, quantiles.
@@ -35,6 +36,7 @@ pub mod config;
 pub mod detectors;
 pub mod duration;
 pub mod engine;
+pub mod exposition;
 pub mod model;
 pub mod sinks;
 pub mod sources;

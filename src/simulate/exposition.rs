@@ -1,15 +1,15 @@
 //! The Prometheus text exposition format (0.0.4) of the simulated models.
 //!
-//! Rendering appends to a caller's `String` with `push_str` and a small
-//! integer formatter, so a scrape of ten thousand models costs one buffer and
-//! no per-line allocation. Bucket bounds are printed from fixed strings, so
-//! they read `0.15`, never `0.15000000000000002`.
+//! Written with the library's exposition writer (`model_monitor::exposition`)
+//! into one caller's `String`, so a scrape of ten thousand models costs one
+//! buffer and no per-line allocation. Bucket bounds are printed from fixed
+//! strings, so they read `0.15`, never `0.15000000000000002`.
+
+use model_monitor::exposition::{Digits, write_header, write_u64, write_value};
 
 use super::model::{CONFIDENCE_BUCKETS, LATENCY_BUCKETS, ModelState};
-use std::fmt::Write;
 
-/// The `Content-Type` of the text exposition format.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub use model_monitor::exposition::CONTENT_TYPE;
 
 /// The `version` label of every simulated model.
 pub const MODEL_VERSION: &str = "v1";
@@ -37,7 +37,7 @@ pub(crate) const BYTES_PER_MODEL_ESTIMATE: usize = 3_400;
 pub(crate) fn render(models: &[ModelState], out: &mut String) {
     out.reserve(512 + models.len() * BYTES_PER_MODEL_ESTIMATE);
 
-    family_header(
+    write_header(
         out,
         CONFIDENCE,
         "Top-class confidence of each prediction.",
@@ -61,7 +61,7 @@ pub(crate) fn render(models: &[ModelState], out: &mut String) {
         );
     }
 
-    family_header(
+    write_header(
         out,
         LATENCY,
         "Duration of each prediction request in seconds.",
@@ -79,27 +79,15 @@ pub(crate) fn render(models: &[ModelState], out: &mut String) {
         sum_and_count(out, LATENCY, &labels, totals.latency_sum, totals.requests);
     }
 
-    family_header(out, REQUESTS, "Prediction requests served.", "counter");
+    write_header(out, REQUESTS, "Prediction requests served.", "counter");
     for (index, model) in models.iter().enumerate() {
         let labels = ModelLabels::new(index);
         out.push_str(REQUESTS);
         labels.push(out);
         out.push_str("} ");
-        push_u64(out, model.totals.requests);
+        write_u64(out, model.totals.requests);
         out.push('\n');
     }
-}
-
-fn family_header(out: &mut String, name: &str, help: &str, kind: &str) {
-    out.push_str("# HELP ");
-    out.push_str(name);
-    out.push(' ');
-    out.push_str(help);
-    out.push_str("\n# TYPE ");
-    out.push_str(name);
-    out.push(' ');
-    out.push_str(kind);
-    out.push('\n');
 }
 
 fn bucket(out: &mut String, name: &str, labels: &ModelLabels, bound: &str, count: u64) {
@@ -109,7 +97,7 @@ fn bucket(out: &mut String, name: &str, labels: &ModelLabels, bound: &str, count
     out.push_str(",le=\"");
     out.push_str(bound);
     out.push_str("\"} ");
-    push_u64(out, count);
+    write_u64(out, count);
     out.push('\n');
 }
 
@@ -118,13 +106,13 @@ fn sum_and_count(out: &mut String, name: &str, labels: &ModelLabels, sum: f64, c
     out.push_str("_sum");
     labels.push(out);
     out.push_str("} ");
-    push_f64(out, sum);
+    write_value(out, sum);
     out.push('\n');
     out.push_str(name);
     out.push_str("_count");
     labels.push(out);
     out.push_str("} ");
-    push_u64(out, count);
+    write_u64(out, count);
     out.push('\n');
 }
 
@@ -132,89 +120,28 @@ fn sum_and_count(out: &mut String, name: &str, labels: &ModelLabels, sum: f64, c
 /// closing brace so a `le` label can follow. The index is formatted once per
 /// model and reused for every line.
 struct ModelLabels {
-    digits: [u8; 20],
-    start: usize,
+    index: Digits,
 }
 
 impl ModelLabels {
     fn new(index: usize) -> ModelLabels {
-        let mut digits = [0; 20];
-        let start = format_u64(index as u64, &mut digits);
-        ModelLabels { digits, start }
+        let mut digits = Digits::new();
+        digits.format(index as u64);
+        ModelLabels { index: digits }
     }
 
     fn push(&self, out: &mut String) {
         out.push_str("{model=\"model-");
-        out.push_str(digits_str(&self.digits, self.start));
+        out.push_str(self.index.as_str());
         out.push_str("\",version=\"");
         out.push_str(MODEL_VERSION);
         out.push('"');
     }
 }
 
-/// Writes the decimal digits of `value` at the end of `buffer` and returns
-/// where they start.
-fn format_u64(mut value: u64, buffer: &mut [u8; 20]) -> usize {
-    let mut start = buffer.len();
-    loop {
-        start -= 1;
-        buffer[start] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            return start;
-        }
-    }
-}
-
-fn digits_str(buffer: &[u8; 20], start: usize) -> &str {
-    // Only ASCII digits are ever written, so the slice is valid UTF-8.
-    std::str::from_utf8(&buffer[start..]).unwrap_or("0")
-}
-
-/// Appends `value` in decimal.
-pub(crate) fn push_u64(out: &mut String, value: u64) {
-    let mut buffer = [0; 20];
-    let start = format_u64(value, &mut buffer);
-    out.push_str(digits_str(&buffer, start));
-}
-
-/// Appends `value` as the shortest decimal that reads back to the same
-/// `f64`; integral values print without a fraction.
-pub(crate) fn push_f64(out: &mut String, value: f64) {
-    if value.fract() == 0.0 && value.abs() < 1e15 {
-        push_u64(out, value as u64);
-    } else {
-        // Writing to a `String` cannot fail.
-        let _ = write!(out, "{value}");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn integers_print_like_display() {
-        for value in [0, 1, 9, 10, 99, 100, 12_345, u64::MAX] {
-            let mut out = String::new();
-            push_u64(&mut out, value);
-            assert_eq!(out, value.to_string());
-        }
-    }
-
-    #[test]
-    fn sums_print_integral_values_bare_and_others_exactly() {
-        let check = |value: f64, expected: &str| {
-            let mut out = String::new();
-            push_f64(&mut out, value);
-            assert_eq!(out, expected);
-            assert_eq!(out.parse::<f64>().unwrap().to_bits(), value.to_bits());
-        };
-        check(0.0, "0");
-        check(42.0, "42");
-        check(0.1 + 0.2, "0.30000000000000004");
-        check(1234.5678, "1234.5678");
-    }
 
     #[test]
     fn bucket_labels_read_back_as_the_bounds() {

@@ -82,10 +82,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
             .map(|piece| (Ok::<_, std::convert::Infallible>(piece), rx))
     });
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, crate::exposition::CONTENT_TYPE)],
         axum::body::Body::from_stream(body),
     )
         .into_response()

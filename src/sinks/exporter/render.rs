@@ -7,10 +7,9 @@
 //! models). Only what the snapshot holds is written: a model or signal that
 //! vanished from Prometheus vanishes from `/metrics` with it.
 
-use std::fmt::Write;
-
 use crate::detectors::Verdict;
 use crate::engine::{DetectorResult, SignalResult, Snapshot};
+use crate::exposition::{write_header, write_label_value, write_value};
 use crate::model::ModelId;
 
 /// One gauge family: name, help, and how to read its values from a result.
@@ -56,77 +55,20 @@ const REFERENCE_SAMPLES: Family = Family {
     help: "Observations in the reference window.",
 };
 
-/// Writes a label value escaped as the exposition format requires.
-fn write_escaped(out: &mut String, value: &str) {
-    if !value.contains(['\\', '"', '\n']) {
-        out.push_str(value);
-        return;
-    }
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-}
-
-/// Writes a sample value: Go's formatting of NaN and infinities, integers
-/// without a fraction, and otherwise the shortest representation that
-/// round-trips (serde_json's float formatter, which switches to exponent
-/// notation for very small or large magnitudes, as Go's `%g` does; Rust's
-/// `Display` would spell a p-value of 1e-30 with 30 zeros and is several
-/// times slower, which matters at half a million samples per render).
-fn write_value(out: &mut String, value: f64) {
-    use serde_json::ser::Formatter;
-    if value.is_nan() {
-        out.push_str("NaN");
-    } else if value == f64::INFINITY {
-        out.push_str("+Inf");
-    } else if value == f64::NEG_INFINITY {
-        out.push_str("-Inf");
-    } else {
-        // 24 bytes hold any shortest f64 (e.g. -2.2250738585072014e-308)
-        // and any i64; a stack buffer keeps the hot loop allocation-free.
-        let mut buffer = [0u8; 32];
-        let mut cursor = std::io::Cursor::new(&mut buffer[..]);
-        let mut formatter = serde_json::ser::CompactFormatter;
-        // Integral values below 2^53 are exact as integers.
-        let written = if value.fract() == 0.0 && value.abs() < 9_007_199_254_740_992.0 {
-            formatter.write_i64(&mut cursor, value as i64)
-        } else {
-            formatter.write_f64(&mut cursor, value)
-        };
-        let length = cursor.position() as usize;
-        match (written, std::str::from_utf8(&buffer[..length])) {
-            (Ok(()), Ok(text)) => out.push_str(text),
-            _ => {
-                let _ = write!(out, "{value}");
-            }
-        }
-    }
-}
-
 /// Writes `{model="a",version="v1",monitor="m",signal="s"` (no closing brace).
 fn write_model_labels(out: &mut String, id: &ModelId, signal: &str) {
     out.push('{');
     for (name, value) in &id.model.0 {
         out.push_str(name);
         out.push_str("=\"");
-        write_escaped(out, value);
+        write_label_value(out, value);
         out.push_str("\",");
     }
     out.push_str("monitor=\"");
-    write_escaped(out, &id.source);
+    write_label_value(out, &id.source);
     out.push_str("\",signal=\"");
-    write_escaped(out, signal);
+    write_label_value(out, signal);
     out.push('"');
-}
-
-fn write_header(out: &mut String, family: &Family) {
-    let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
-    let _ = writeln!(out, "# TYPE {} gauge", family.name);
 }
 
 /// One (model, signal) of the snapshot with its label set written out once:
@@ -183,7 +125,7 @@ fn write_family<'a, F>(
     if pieces.stopped {
         return;
     }
-    write_header(&mut pieces.out, family);
+    write_header(&mut pieces.out, family.name, family.help, "gauge");
     for one in series {
         let out = &mut pieces.out;
         value(one.result, &mut |extra, number| {
@@ -193,7 +135,7 @@ fn write_family<'a, F>(
                 out.push(',');
                 out.push_str(name);
                 out.push_str("=\"");
-                write_escaped(out, label);
+                write_label_value(out, label);
                 out.push('"');
             }
             out.push_str("} ");
@@ -321,36 +263,4 @@ pub fn render_snapshot_in_pieces(
         pieces.stopped = !(pieces.sink)(last);
     }
     !pieces.stopped
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_label_values() {
-        let mut out = String::new();
-        write_escaped(&mut out, "a\"b\\c\nd");
-        assert_eq!(out, "a\\\"b\\\\c\\nd");
-    }
-
-    #[test]
-    fn writes_special_values_as_go_does() {
-        for (value, text) in [
-            (f64::NAN, "NaN"),
-            (f64::INFINITY, "+Inf"),
-            (f64::NEG_INFINITY, "-Inf"),
-            (0.25, "0.25"),
-            (3.0, "3"),
-            (-0.0, "0"),
-            (-2.0, "-2"),
-            (0.1 + 0.2, "0.30000000000000004"),
-            (1e-30, "1e-30"),
-            (123456.789, "123456.789"),
-        ] {
-            let mut out = String::new();
-            write_value(&mut out, value);
-            assert_eq!(out, text);
-        }
-    }
 }
