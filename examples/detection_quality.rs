@@ -361,7 +361,7 @@ fn standard_error_z(reference: &Distribution, current: &Distribution) -> f64 {
     ((current.mean() - reference.mean()) / (reference.stddev() * scale)).abs()
 }
 
-/// The first chi-square rule (`STATISTICS.md`): Pearson's statistic over
+/// The first chi-square rule (`docs/statistics.md`, section 8.2): Pearson's statistic over
 /// the buckets occupied in either window, unpooled, on `B' - 1` degrees of
 /// freedom, and plain Cramér's V, `sqrt(chi2 / (n + m)) >= 0.1`; decided from
 /// 100 observations in each window, as `min_samples` does.

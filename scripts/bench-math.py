@@ -2,7 +2,7 @@
 """Math speed, model-monitor against numpy/scipy and Evidently, in one run.
 
 Runs `cargo bench --bench detectors` (criterion, `benches/detectors.rs`),
-then times the same computations with numpy/scipy exactly as STATISTICS.md
+then times the same computations with numpy/scipy exactly as docs/statistics.md
 names them, on the same inputs (the integer formulas below are the ones the
 Rust bench uses), and Evidently's stattest functions on the raw observations
 those buckets stand for. Prints a Markdown table of times and ratios and

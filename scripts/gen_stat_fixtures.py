@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes tests/fixtures/statistics.json: histogram windows and the values
-STATISTICS.md defines on them, computed independently of the Rust code with
+docs/statistics.md defines on them, computed independently of the Rust code with
 numpy and scipy.
 
 Run it from anywhere: `python3 scripts/gen_stat_fixtures.py`. On first use it
@@ -124,7 +124,7 @@ class Window:
 
 
 # ---------------------------------------------------------------------------
-# Detectors, straight from the STATISTICS.md table
+# Detectors, straight from docs/statistics.md, section 4
 
 
 def verdict(drift, n, m, min_samples, current_only=False):

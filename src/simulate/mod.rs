@@ -1,7 +1,8 @@
 //! `model-monitor simulate`: a synthetic model server for demos, tests and
 //! benchmarks.
 //!
-//! It serves the input metrics of DESIGN.md for N models and, after a set
+//! It serves the default input metrics (`model_prediction_confidence`,
+//! `model_request_duration_seconds`, `model_requests_total`) for N models and, after a set
 //! time, shifts one model's confidence down and latency up.
 //!
 //! # Model
@@ -11,9 +12,9 @@
 //! second, so the number served by elapsed time `t` is Poisson distributed
 //! with mean `rate * t`. Each request draws a top-class confidence from a
 //! Beta distribution and a duration from a log-normal one, with per-model
-//! parameters drawn once from the seed (see [`ModelParameters`]). Requests of
+//! parameters drawn once from the seed (see [`model::ModelParameters`]). Requests of
 //! the drift model that arrive after `drift_after` use
-//! [`ModelParameters::drifted`] instead.
+//! [`model::ModelParameters::drifted`] instead.
 //!
 //! Everything is a function of the seed, the model and the elapsed time: the
 //! same seed and elapsed time give byte-identical `/metrics`, however often
@@ -25,7 +26,7 @@
 //!   [`Simulation::advance_to`].
 //! - `model`: one model's random stream, distributions and totals.
 //! - `exposition`: the text exposition format.
-//! - `server`: the HTTP face, [`router`] and [`serve`], which own the clock.
+//! - `server`: the HTTP face, [`server::router`] and [`server::serve`], which own the clock.
 
 mod exposition;
 mod model;

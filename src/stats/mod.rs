@@ -1,5 +1,5 @@
 //! From Prometheus histogram buckets to distributions and their descriptive
-//! statistics, exactly as `STATISTICS.md` defines them.
+//! statistics, exactly as `docs/statistics.md` defines them.
 //!
 //! Everything here is a pure function of bucket counts: no clock, no I/O.
 //! The tail probabilities and critical values of the detectors' null
@@ -43,7 +43,7 @@ pub enum HistogramError {
 }
 
 /// Per-bucket counts of one window, made monotone, with the statistics
-/// STATISTICS.md defines on them.
+/// `docs/statistics.md` defines on them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Distribution {
     bounds: Vec<f64>,
@@ -155,7 +155,7 @@ impl Distribution {
     pub fn is_empty(&self) -> bool {
         self.total <= 0.0
     }
-    /// Representative value of each bucket (STATISTICS.md).
+    /// Representative value of each bucket (`docs/statistics.md`, section 1.5).
     pub fn representatives(&self) -> Vec<f64> {
         (0..self.counts.len())
             .map(|bucket| representative(&self.bounds, bucket))
