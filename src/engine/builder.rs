@@ -232,11 +232,14 @@ impl MonitorBuilder {
         for state in ["pending", "firing"] {
             shared.metrics.alerts.with_label_values(&[state]).set(0);
         }
-        let lifecycle = shared
-            .sink
-            .as_ref()
-            .and_then(|sink| sink.restore())
-            .unwrap_or_default();
+        let lifecycle = match shared.sink.as_ref().map(|sink| sink.restore()) {
+            Some(Ok(Some(lifecycle))) => lifecycle,
+            Some(Err(error)) => {
+                tracing::error!(%error, "cannot restore the alert state; starting without alerts");
+                Default::default()
+            }
+            Some(Ok(None)) | None => Default::default(),
+        };
         for source in &sources {
             let name = source.collector.name();
             shared.metrics.up.with_label_values(&[name]).set(0);
