@@ -131,8 +131,9 @@ impl MonitorBuilder {
         self
     }
 
-    /// Watches the default metrics (DESIGN.md's input metrics, grouped by
-    /// model and version) on a PromQL endpoint, comparing the last 5 minutes
+    /// Watches the default metrics (the `model_prediction_confidence` and
+    /// `model_request_duration_seconds` histograms, grouped by model and
+    /// version) on a PromQL endpoint, comparing the last 5 minutes
     /// with the same 5 minutes a week earlier; the source is named `default`.
     pub fn with_prometheus_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoints.push(endpoint.into());
@@ -232,14 +233,7 @@ impl MonitorBuilder {
         for state in ["pending", "firing"] {
             shared.metrics.alerts.with_label_values(&[state]).set(0);
         }
-        let lifecycle = match shared.sink.as_ref().map(|sink| sink.restore()) {
-            Some(Ok(Some(lifecycle))) => lifecycle,
-            Some(Err(error)) => {
-                tracing::error!(%error, "cannot restore the alert state; starting without alerts");
-                Default::default()
-            }
-            Some(Ok(None)) | None => Default::default(),
-        };
+        let lifecycle = super::alerts::restore(shared.sink.as_ref());
         for source in &sources {
             let name = source.collector.name();
             shared.metrics.up.with_label_values(&[name]).set(0);
