@@ -131,8 +131,9 @@ impl MonitorBuilder {
         self
     }
 
-    /// Watches the default metrics (DESIGN.md's input metrics, grouped by
-    /// model and version) on a PromQL endpoint, comparing the last 5 minutes
+    /// Watches the default metrics (the `model_prediction_confidence` and
+    /// `model_request_duration_seconds` histograms, grouped by model and
+    /// version) on a PromQL endpoint, comparing the last 5 minutes
     /// with the same 5 minutes a week earlier; the source is named `default`.
     pub fn with_prometheus_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoints.push(endpoint.into());
@@ -232,11 +233,7 @@ impl MonitorBuilder {
         for state in ["pending", "firing"] {
             shared.metrics.alerts.with_label_values(&[state]).set(0);
         }
-        let lifecycle = shared
-            .sink
-            .as_ref()
-            .and_then(|sink| sink.restore())
-            .unwrap_or_default();
+        let lifecycle = super::alerts::restore(shared.sink.as_ref());
         for source in &sources {
             let name = source.collector.name();
             shared.metrics.up.with_label_values(&[name]).set(0);

@@ -2,8 +2,13 @@
 //! evaluation time, run the detectors, step the alert lifecycle, publish a
 //! [`Snapshot`] and broadcast [`MonitorEvent`]s. The loop is the only place
 //! in the engine that owns time.
+//!
+//! One evaluation applies each source's collection in steps: the source's
+//! status, the results kept for signals whose query failed, the detectors'
+//! results for what was observed, then the alerts (`alerts.rs`). Then it
+//! stores the alert notices and publishes.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -16,13 +21,12 @@ use super::handle::Shared;
 use super::snapshot::{
     DetectorOutcome, DetectorResult, STATUS_ALERT_LIMIT, SignalResult, Snapshot, SourceStatus,
 };
-use crate::alerting::{
-    AlertKey, AlertNotice, AlertPolicy, Lifecycle, Observation, Seen, Transition,
-};
-use crate::detectors::{AlertKind, DriftDetector, Verdict, Windows};
-use crate::model::{DetectionRecord, InferenceMetrics, ModelId, ModelKey, SignalSummary};
-use crate::sources::{Collection, MetricCollector};
+use crate::alerting::{AlertNotice, AlertPolicy, Lifecycle};
+use crate::detectors::{DriftDetector, Windows};
+use crate::model::{ModelId, SignalSummary};
+use crate::sources::{Collection, MetricCollector, SignalFailure, SignalObservation, WindowRole};
 use crate::stats::Distribution;
+use crate::telemetry::SelfMetrics;
 
 /// A detector and the signals it applies to.
 #[derive(Clone)]
@@ -63,6 +67,16 @@ pub(super) struct Evaluator {
     pub(super) lifecycle: Lifecycle,
 }
 
+/// One evaluation in progress: its time, what the previous evaluation
+/// published, and what this one has found so far.
+pub(super) struct Evaluation {
+    pub(super) at: DateTime<Utc>,
+    previous: Arc<Snapshot>,
+    pub(super) snapshot: Snapshot,
+    pub(super) events: Vec<MonitorEvent>,
+    pub(super) notices: Vec<AlertNotice>,
+}
+
 impl Evaluator {
     pub(super) async fn run(mut self) {
         let shutdown = self.shared.shutdown.clone();
@@ -99,57 +113,37 @@ impl Evaluator {
             async move { collector.collect(at).await }
         }))
         .await;
-
         let previous = self.shared.snapshot.load_full();
-        let mut snapshot = Snapshot {
-            timestamp: Some(at),
-            evaluations: previous.evaluations + 1,
-            group_by: previous.group_by.clone(),
-            ..Snapshot::default()
+        let mut evaluation = Evaluation {
+            at,
+            snapshot: Snapshot {
+                timestamp: Some(at),
+                evaluations: previous.evaluations + 1,
+                group_by: previous.group_by.clone(),
+                ..Snapshot::default()
+            },
+            previous,
+            events: Vec::new(),
+            notices: Vec::new(),
         };
-        let mut events = Vec::new();
-        let mut notices = Vec::new();
-        let sources = self.sources.clone();
-        for (source, collection) in sources.iter().zip(collections) {
-            let name = source.collector.name().to_owned();
-            let collection = match collection {
-                Ok(collection) => collection,
-                Err(error) => {
-                    tracing::warn!(source = %name, error = format!("{error:#}"), "collector failed");
-                    // The whole source failed: every signal keeps its results.
-                    // One failure per signal, not one per model and signal.
-                    let failed: BTreeSet<String> = previous
-                        .models
-                        .iter()
-                        .filter(|(id, _)| id.source == name)
-                        .flat_map(|(_, signals)| signals.keys().cloned())
-                        .chain(source.collector.signals())
-                        .collect();
-                    Collection {
-                        observations: Vec::new(),
-                        failures: failed
-                            .into_iter()
-                            .map(|signal| crate::sources::SignalFailure {
-                                signal,
-                                role: crate::sources::WindowRole::Current,
-                                reason: "collector",
-                                message: format!("{error:#}"),
-                            })
-                            .collect(),
-                    }
-                }
-            };
-            self.apply(
-                source,
-                &name,
-                collection,
-                at,
-                &previous,
-                &mut snapshot,
-                &mut events,
-                &mut notices,
-            );
+        for (source, collection) in self.sources.iter().zip(collections) {
+            let collection = collection
+                .unwrap_or_else(|error| failed_collection(source, &evaluation.previous, &error));
+            evaluation.apply(source, collection, &self.shared, &mut self.lifecycle);
         }
+        self.publish(evaluation, started).await;
+    }
+
+    /// Records the evaluation in the self-metrics, stores its alert
+    /// notices, then publishes its snapshot and broadcasts its events.
+    async fn publish(&mut self, evaluation: Evaluation, started: Instant) {
+        let Evaluation {
+            at,
+            mut snapshot,
+            mut events,
+            notices,
+            ..
+        } = evaluation;
         let duration = started.elapsed().as_secs_f64();
         snapshot.duration_seconds = duration;
         let metrics = &self.shared.metrics;
@@ -173,7 +167,7 @@ impl Evaluator {
         // Events follow the stored notices, so an observer never sees an
         // alert that a crash could still lose.
         if self.shared.event_tx.receiver_count() > 0 {
-            events.extend(notices.iter().map(Self::notice_event));
+            events.extend(notices.iter().map(MonitorEvent::of_notice));
         }
         self.shared.snapshot.store(Arc::new(snapshot));
         self.shared.ready.store(true, Ordering::Release);
@@ -186,33 +180,73 @@ impl Evaluator {
             let _ = self.shared.event_tx.send(event);
         }
     }
+}
 
-    #[allow(clippy::too_many_arguments)]
+/// The collection of a source whose collector failed as a whole: every
+/// signal fails and keeps its results. One failure per signal, not one per
+/// model and signal.
+fn failed_collection(source: &Source, previous: &Snapshot, error: &anyhow::Error) -> Collection {
+    let name = source.collector.name();
+    tracing::warn!(source = %name, error = format!("{error:#}"), "collector failed");
+    let failed: BTreeSet<String> = previous
+        .models
+        .iter()
+        .filter(|(id, _)| id.source == name)
+        .flat_map(|(_, signals)| signals.keys().cloned())
+        .chain(source.collector.signals())
+        .collect();
+    Collection {
+        observations: Vec::new(),
+        failures: failed
+            .into_iter()
+            .map(|signal| SignalFailure {
+                signal,
+                role: WindowRole::Current,
+                reason: "collector",
+                message: format!("{error:#}"),
+            })
+            .collect(),
+    }
+}
+
+impl Evaluation {
+    /// Applies one source's collection, step by step.
     fn apply(
         &mut self,
         source: &Source,
-        name: &str,
         collection: Collection,
-        at: DateTime<Utc>,
-        previous: &Snapshot,
-        snapshot: &mut Snapshot,
-        events: &mut Vec<MonitorEvent>,
-        notices: &mut Vec<AlertNotice>,
+        shared: &Shared,
+        lifecycle: &mut Lifecycle,
     ) {
-        let metrics = &self.shared.metrics;
-        let failed_signals: BTreeSet<&str> = collection
-            .failures
-            .iter()
-            .map(|f| f.signal.as_str())
-            .collect();
+        let name = source.collector.name();
+        self.record_source_status(name, &collection, &shared.metrics);
+        self.keep_failed_signals(name, &collection);
+        for observation in collection.observations {
+            let result = evaluate_signal(source, &observation, self.at, &shared.metrics);
+            let id = ModelId {
+                source: name.to_owned(),
+                model: observation.model,
+            };
+            self.snapshot
+                .models
+                .entry(id)
+                .or_default()
+                .insert(observation.signal, result);
+        }
+        let want_events = shared.event_tx.receiver_count() > 0;
+        self.update_alerts(source, lifecycle, want_events);
+    }
+
+    /// The source's `up` gauge and status, and an event per failure.
+    fn record_source_status(&mut self, name: &str, collection: &Collection, metrics: &SelfMetrics) {
         let up = collection.failures.is_empty();
         metrics.up.with_label_values(&[name]).set(i64::from(up));
         let last_success = if up {
-            Some(at)
+            Some(self.at)
         } else {
-            previous.sources.get(name).and_then(|s| s.last_success)
+            self.previous.sources.get(name).and_then(|s| s.last_success)
         };
-        snapshot.sources.insert(
+        self.snapshot.sources.insert(
             name.to_owned(),
             SourceStatus {
                 up,
@@ -225,333 +259,109 @@ impl Evaluator {
             },
         );
         for failure in &collection.failures {
-            events.push(MonitorEvent::SourceError {
+            self.events.push(MonitorEvent::SourceError {
                 source: name.to_owned(),
                 signal: failure.signal.clone(),
                 message: failure.message.clone(),
             });
         }
-        // Signals whose query failed keep their previous results.
-        for (id, signals) in previous.models.iter().filter(|(id, _)| id.source == name) {
-            for (signal, result) in signals
-                .iter()
-                .filter(|(s, _)| failed_signals.contains(s.as_str()))
-            {
-                snapshot
+    }
+
+    /// Signals whose query failed keep their previous results.
+    fn keep_failed_signals(&mut self, name: &str, collection: &Collection) {
+        let failed: BTreeSet<&str> = collection
+            .failures
+            .iter()
+            .map(|f| f.signal.as_str())
+            .collect();
+        if failed.is_empty() {
+            return;
+        }
+        let previous = self.previous.models.iter();
+        for (id, signals) in previous.filter(|(id, _)| id.source == name) {
+            for (signal, result) in signals.iter().filter(|(s, _)| failed.contains(s.as_str())) {
+                self.snapshot
                     .models
                     .entry(id.clone())
                     .or_default()
                     .insert(signal.clone(), result.clone());
             }
         }
-        let mut seen_models: BTreeMap<ModelKey, Vec<(String, SignalResult)>> = BTreeMap::new();
-        for observation in collection.observations {
-            let result = self.evaluate_signal(source, name, &observation, at);
-            seen_models
-                .entry(observation.model)
-                .or_default()
-                .push((observation.signal, result));
-        }
-        for (model, signals) in seen_models {
-            let id = ModelId {
-                source: name.to_owned(),
-                model,
-            };
-            let entry = snapshot.models.entry(id).or_default();
-            for (signal, result) in signals {
-                entry.insert(signal, result);
-            }
-        }
-        self.update_alerts(source, name, at, snapshot, events, notices);
     }
+}
 
-    /// Feeds the source's detector verdicts of this evaluation into the
-    /// alert lifecycle and collects the notices; sends each fresh model's
-    /// metrics to event subscribers, if there are any.
-    ///
-    /// At 10,000 models nearly every (model, signal, detector) is clean and
-    /// has no alert, so only keys that drift or already have an alert are
-    /// built, and a model's [`InferenceMetrics`] is built at most once and
-    /// shared by all its alerts, notices and events.
-    fn update_alerts(
-        &mut self,
-        source: &Source,
-        name: &str,
-        at: DateTime<Utc>,
-        snapshot: &Snapshot,
-        events: &mut Vec<MonitorEvent>,
-        notices: &mut Vec<AlertNotice>,
-    ) {
-        let want_events = self.shared.event_tx.receiver_count() > 0;
-        let source_name: Arc<str> = Arc::from(name);
-        let mut seen: BTreeMap<AlertKey, Seen> = BTreeMap::new();
-        {
-            // Label sets of this source's models that have an alert.
-            let alerted: HashSet<&[(String, String)]> = self
-                .lifecycle
-                .alerts
-                .keys()
-                .filter(|key| &*key.source == name)
-                .map(|key| &*key.labels)
-                .collect();
-            let mut present: HashMap<&[(String, String)], Arc<InferenceMetrics>> = HashMap::new();
-            for (id, signals) in snapshot.models.iter().filter(|(id, _)| id.source == name) {
-                let mut inference: Option<Arc<InferenceMetrics>> = None;
-                let mut metrics = || {
-                    Arc::clone(
-                        inference
-                            .get_or_insert_with(|| Arc::new(inference_metrics(id, signals, at))),
-                    )
-                };
-                // Results kept from an earlier evaluation (a failed query)
-                // decide nothing now, and are no news to subscribers.
-                if want_events && signals.values().any(|result| result.evaluated_at == at) {
-                    events.push(MonitorEvent::MetricsSnapshot(metrics()));
-                }
-                let has_alert = alerted.contains(id.model.0.as_slice());
-                // The model's labels, copied once for all its keys.
-                let mut labels: Option<Arc<[(String, String)]>> = None;
-                for (signal, result) in signals {
-                    let mut signal_name: Option<Arc<str>> = None;
-                    let fresh = result.evaluated_at == at;
-                    for outcome in &result.detectors {
-                        let (observation, detection) = match &outcome.result {
-                            DetectorResult::Detection(detection) if fresh => {
-                                let record = DetectionRecord {
-                                    score: detection.score,
-                                    threshold: detection.threshold,
-                                    p_value: detection.p_value,
-                                    current_samples: result
-                                        .current
-                                        .as_ref()
-                                        .map_or(0.0, |c| c.samples),
-                                    reference_samples: result.reference_samples.unwrap_or(0.0),
-                                };
-                                match detection.verdict {
-                                    Verdict::Drift => (Observation::Drifting, Some(record)),
-                                    Verdict::NoDrift => (Observation::Clean, Some(record)),
-                                    _ => (Observation::Unknown, None),
-                                }
-                            }
-                            _ => (Observation::Unknown, None),
-                        };
-                        if !has_alert && observation != Observation::Drifting {
-                            // No alert and no reason to start one.
-                            continue;
-                        }
-                        seen.insert(
-                            AlertKey {
-                                source: Arc::clone(&source_name),
-                                labels: Arc::clone(
-                                    labels.get_or_insert_with(|| Arc::from(id.model.0.as_slice())),
-                                ),
-                                signal: Arc::clone(
-                                    signal_name.get_or_insert_with(|| Arc::from(signal.as_str())),
-                                ),
-                                detector: Arc::clone(&outcome.detector),
-                            },
-                            Seen {
-                                kind: outcome.kind,
-                                observation,
-                                detection,
-                                metrics: metrics(),
-                            },
-                        );
-                    }
-                }
-                if has_alert {
-                    present.insert(id.model.0.as_slice(), metrics());
-                }
+/// Runs the source's detectors for one signal of one model.
+fn evaluate_signal(
+    source: &Source,
+    observation: &SignalObservation,
+    at: DateTime<Utc>,
+    metrics: &SelfMetrics,
+) -> SignalResult {
+    let name = source.collector.name();
+    let signal = observation.signal.as_str();
+    let mut errors = Vec::new();
+    for (window, distribution) in [
+        ("current", &observation.current),
+        ("reference", &observation.reference),
+    ] {
+        match distribution {
+            Ok(d) if d.corrections() > 0 => {
+                metrics
+                    .bucket_corrections
+                    .with_label_values(&[name, signal])
+                    .inc_by(d.corrections() as u64);
             }
-            // An alert whose model is still there but whose detector produced
-            // nothing (a rejected window) has no decision; only a model
-            // missing from the answer is absent.
-            for alert in self.lifecycle.alerts.values() {
-                if &*alert.key.source != name || seen.contains_key(&alert.key) {
-                    continue;
-                }
-                if let Some(metrics) = present.get(&*alert.key.labels) {
-                    seen.insert(
-                        alert.key.clone(),
-                        Seen {
-                            kind: alert.kind,
-                            observation: Observation::Unknown,
-                            detection: None,
-                            metrics: Arc::clone(metrics),
-                        },
-                    );
-                }
-            }
-        }
-        notices.extend(
-            self.lifecycle
-                .evaluate_source(name, seen, at, &source.policy),
-        );
-    }
-
-    /// Hands this evaluation's notices and the lifecycle to the sink, in one
-    /// blocking call off the async threads.
-    async fn store_alerts(&mut self, notices: &[AlertNotice]) {
-        for notice in notices {
-            tracing::info!(
-                source = %notice.key.source,
-                model = %crate::model::ModelKey(notice.key.labels.to_vec()),
-                signal = %notice.key.signal,
-                detector = %notice.key.detector,
-                score = notice.detection.score,
-                threshold = notice.detection.threshold,
-                transition = ?notice.transition,
-                "alert"
-            );
-        }
-        let Some(sink) = self.shared.sink.clone() else {
-            // Nowhere to store: nothing is owed to a store either.
-            self.lifecycle.mark_stored();
-            return;
-        };
-        if notices.is_empty() && !self.lifecycle.has_unstored_changes() {
-            return;
-        }
-        // Only what changed goes to the sink (and across to its thread).
-        let (notices, changes) = (notices.to_vec(), self.lifecycle.changes());
-        match tokio::task::spawn_blocking(move || sink.record(&notices, &changes)).await {
-            Ok(Ok(())) => self.lifecycle.mark_stored(),
-            Ok(Err(error)) => tracing::error!(%error, "cannot store alert notifications"),
-            Err(error) => tracing::error!(%error, "storing alert notifications failed"),
-        }
-    }
-
-    /// The event of an alert notice.
-    fn notice_event(notice: &AlertNotice) -> MonitorEvent {
-        let (metrics, signal, detector) = (
-            notice.metrics.clone(),
-            notice.key.signal.to_string(),
-            notice.key.detector.to_string(),
-        );
-        let detection = notice.detection.clone();
-        let started_at = notice.started_at;
-        match notice.transition {
-            Transition::Resolved => MonitorEvent::Resolved {
-                detail: format!(
-                    "{signal} {detector} {} resolved: score {:.4} against threshold {:.4}",
-                    notice.kind.as_str(),
-                    detection.score,
-                    detection.threshold
-                ),
-                metrics,
-                signal,
-                detector,
-                kind: notice.kind,
-                started_at,
-            },
-            transition => {
-                let detail = format!(
-                    "{signal} {detector} {} score {:.4} >= threshold {:.4}",
-                    notice.kind.as_str(),
-                    detection.score,
-                    detection.threshold
-                );
-                let repeat = transition == Transition::Repeated;
-                match notice.kind {
-                    AlertKind::Drift => MonitorEvent::DriftAlert {
-                        metrics,
-                        signal,
-                        detector,
-                        detection,
-                        detail,
-                        started_at,
-                        repeat,
-                    },
-                    AlertKind::Performance => MonitorEvent::PerformanceAlert {
-                        metrics,
-                        signal,
-                        detector,
-                        detection,
-                        detail,
-                        started_at,
-                        repeat,
-                    },
-                }
-            }
-        }
-    }
-
-    fn evaluate_signal(
-        &self,
-        source: &Source,
-        name: &str,
-        observation: &crate::sources::SignalObservation,
-        at: DateTime<Utc>,
-    ) -> SignalResult {
-        let metrics = &self.shared.metrics;
-        let mut errors = Vec::new();
-        for (window, distribution) in [
-            ("current", &observation.current),
-            ("reference", &observation.reference),
-        ] {
-            match distribution {
-                Ok(d) if d.corrections() > 0 => {
+            Ok(_) => {}
+            Err(reason) => {
+                if window == "current" || !reason.starts_with("no reference data") {
                     metrics
-                        .bucket_corrections
-                        .with_label_values(&[name, observation.signal.as_str()])
-                        .inc_by(d.corrections() as u64);
-                }
-                Ok(_) => {}
-                Err(reason) => {
-                    if window == "current" || !reason.starts_with("no reference data") {
-                        metrics
-                            .model_errors
-                            .with_label_values(&[name, observation.signal.as_str()])
-                            .inc();
-                        tracing::warn!(source = %name, model = %observation.model, signal = %observation.signal, window, reason = %reason, "histogram rejected");
-                    }
-                    errors.push(format!("{window} window: {reason}"));
-                }
-            }
-        }
-        let mut result = SignalResult {
-            current: observation.current.as_ref().ok().map(SignalSummary::of),
-            reference_samples: observation.reference.as_ref().ok().map(Distribution::total),
-            error: (!errors.is_empty()).then(|| errors.join("; ")),
-            detectors: Vec::new(),
-            evaluated_at: at,
-        };
-        let (Ok(current), Ok(reference)) = (&observation.current, &observation.reference) else {
-            return result;
-        };
-        for scoped in &source.detectors {
-            if scoped
-                .signal
-                .as_deref()
-                .is_some_and(|s| s != observation.signal)
-            {
-                continue;
-            }
-            let detector = &scoped.detector;
-            let outcome = match detector.detect(Windows { reference, current }) {
-                Ok(detection) if detection.score.is_nan() => DetectorResult::Error {
-                    error: "the score is undefined for these windows".to_owned(),
-                },
-                Ok(detection) => DetectorResult::Detection(detection),
-                Err(error) => {
-                    metrics
-                        .detector_errors
-                        .with_label_values(&[name, observation.signal.as_str(), detector.name()])
+                        .model_errors
+                        .with_label_values(&[name, signal])
                         .inc();
-                    tracing::debug!(source = %name, model = %observation.model, signal = %observation.signal, detector = detector.name(), %error, "detector failed");
-                    DetectorResult::Error {
-                        error: error.to_string(),
-                    }
+                    tracing::warn!(source = %name, model = %observation.model, signal, window, reason = %reason, "histogram rejected");
                 }
-            };
-            result.detectors.push(DetectorOutcome {
-                detector: Arc::clone(&scoped.name),
-                kind: detector.kind(),
-                result: outcome,
-            });
+                errors.push(format!("{window} window: {reason}"));
+            }
         }
-        result
     }
+    let mut result = SignalResult {
+        current: observation.current.as_ref().ok().map(SignalSummary::of),
+        reference_samples: observation.reference.as_ref().ok().map(Distribution::total),
+        error: (!errors.is_empty()).then(|| errors.join("; ")),
+        detectors: Vec::new(),
+        evaluated_at: at,
+    };
+    let (Ok(current), Ok(reference)) = (&observation.current, &observation.reference) else {
+        return result;
+    };
+    for scoped in &source.detectors {
+        if scoped.signal.as_deref().is_some_and(|s| s != signal) {
+            continue;
+        }
+        let detector = &scoped.detector;
+        let outcome = match detector.detect(Windows { reference, current }) {
+            Ok(detection) if detection.score.is_nan() => DetectorResult::Error {
+                error: "the score is undefined for these windows".to_owned(),
+            },
+            Ok(detection) => DetectorResult::Detection(detection),
+            Err(error) => {
+                metrics
+                    .detector_errors
+                    .with_label_values(&[name, signal, detector.name()])
+                    .inc();
+                tracing::debug!(source = %name, model = %observation.model, signal, detector = detector.name(), %error, "detector failed");
+                DetectorResult::Error {
+                    error: error.to_string(),
+                }
+            }
+        };
+        result.detectors.push(DetectorOutcome {
+            detector: Arc::clone(&scoped.name),
+            kind: detector.kind(),
+            result: outcome,
+        });
+    }
+    result
 }
 
 /// The tick after `tick` on the grid `tick + k * interval` that is not in
@@ -570,33 +380,6 @@ fn next_tick(
     let behind = (now - tick).as_nanos();
     let periods = behind.div_ceil(interval.as_nanos()) as u32;
     (tick + interval * periods, u64::from(periods) - 1)
-}
-
-fn inference_metrics(
-    id: &ModelId,
-    signals: &BTreeMap<String, SignalResult>,
-    at: DateTime<Utc>,
-) -> InferenceMetrics {
-    let summaries: BTreeMap<String, SignalSummary> = signals
-        .iter()
-        .filter_map(|(name, result)| result.current.clone().map(|s| (name.clone(), s)))
-        .collect();
-    let confidence = summaries.get("confidence");
-    let latency = summaries.get("latency");
-    let ms = |seconds: f64| seconds * 1000.0;
-    InferenceMetrics {
-        model_name: id.model.get("model").unwrap_or_default().to_owned(),
-        model_version: id.model.get("version").unwrap_or_default().to_owned(),
-        monitor: id.source.clone(),
-        labels: id.model.0.iter().cloned().collect(),
-        timestamp: at,
-        confidence_mean: confidence.map(|c| c.mean),
-        confidence_std: confidence.map(|c| c.stddev),
-        p50_latency_ms: latency.map(|l| ms(l.p50)),
-        p95_latency_ms: latency.map(|l| ms(l.p95)),
-        p99_latency_ms: latency.map(|l| ms(l.p99)),
-        signals: summaries,
-    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+use crate::alerting::{AlertNotice, Transition};
 use crate::detectors::AlertKind;
 use crate::model::{DetectionRecord, InferenceMetrics};
 
@@ -61,4 +62,54 @@ pub enum MonitorEvent {
         timestamp: DateTime<Utc>,
         duration_seconds: f64,
     },
+}
+
+impl MonitorEvent {
+    /// The event of an alert notice.
+    pub(super) fn of_notice(notice: &AlertNotice) -> MonitorEvent {
+        let (metrics, signal, detector) = (
+            notice.metrics.clone(),
+            notice.key.signal.to_string(),
+            notice.key.detector.to_string(),
+        );
+        let detection = notice.detection.clone();
+        let started_at = notice.started_at;
+        let kind = notice.kind.as_str();
+        if notice.transition == Transition::Resolved {
+            return MonitorEvent::Resolved {
+                detail: format!(
+                    "{signal} {detector} {kind} resolved: score {:.4} against threshold {:.4}",
+                    detection.score, detection.threshold
+                ),
+                metrics,
+                signal,
+                detector,
+                kind: notice.kind,
+                started_at,
+            };
+        }
+        let detail = format!(
+            "{signal} {detector} {kind} score {:.4} >= threshold {:.4}",
+            detection.score, detection.threshold
+        );
+        let repeat = notice.transition == Transition::Repeated;
+        // The two alert events carry the same fields.
+        macro_rules! alert {
+            ($variant:ident) => {
+                MonitorEvent::$variant {
+                    metrics,
+                    signal,
+                    detector,
+                    detection,
+                    detail,
+                    started_at,
+                    repeat,
+                }
+            };
+        }
+        match notice.kind {
+            AlertKind::Drift => alert!(DriftAlert),
+            AlertKind::Performance => alert!(PerformanceAlert),
+        }
+    }
 }

@@ -9,9 +9,12 @@
 //! - `builder.rs`: [`MonitorBuilder`], from config or code to a running loop.
 //! - `handle.rs`: [`ModelMonitor`], the handle.
 //! - `evaluator.rs`: one evaluation, and the loop around it.
+//! - `alerts.rs`: an evaluation's verdicts into the alert lifecycle, and its
+//!   notices out to the [`AlertSink`](crate::alerting::AlertSink).
 //! - `snapshot.rs`: [`Snapshot`], what an evaluation publishes.
 //! - `events.rs`: [`MonitorEvent`], what it tells observers.
 
+mod alerts;
 mod builder;
 mod evaluator;
 mod events;

@@ -25,7 +25,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::Receiver;
-use crate::store::{DeadLetter, Notification, Outbox};
+use crate::store::{DeadLetter, Notification, Store};
 use crate::telemetry::SelfMetrics;
 
 /// How long an attempt in flight may go on after shutdown starts.
@@ -188,21 +188,21 @@ pub async fn attempt(
     }
 }
 
-/// Runs a blocking outbox operation off the async threads.
+/// Runs a blocking store operation off the async threads.
 async fn blocking<T: Send + 'static>(
-    outbox: &Arc<Outbox>,
-    f: impl FnOnce(&Outbox) -> T + Send + 'static,
+    store: &Arc<Store>,
+    f: impl FnOnce(&Store) -> T + Send + 'static,
 ) -> T {
-    let outbox = outbox.clone();
-    tokio::task::spawn_blocking(move || f(&outbox))
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || f(&store))
         .await
-        .expect("outbox operations do not panic")
+        .expect("store operations do not panic")
 }
 
 /// One receiver's delivery loop.
 pub struct Worker {
     pub receiver: Arc<Receiver>,
-    pub outbox: Arc<Outbox>,
+    pub store: Arc<Store>,
     pub client: reqwest::Client,
     pub metrics: Arc<SelfMetrics>,
     /// Signalled when the receiver's queue got a notification.
@@ -227,7 +227,7 @@ impl Worker {
             &name,
             head.map(|n| n.created_at.timestamp_millis() as f64 / 1000.0),
         );
-        let counts = blocking(&self.outbox, move |o| o.counts(&name)).await;
+        let counts = blocking(&self.store, move |o| o.counts(&name)).await;
         if let Ok((_, dead)) = counts {
             self.metrics
                 .webhook_dead_letters
@@ -244,7 +244,7 @@ impl Worker {
                 break;
             }
             let receiver = name.clone();
-            let (head, depth) = match blocking(&self.outbox, move |o| o.head(&receiver)).await {
+            let (head, depth) = match blocking(&self.store, move |o| o.head(&receiver)).await {
                 Ok(head) => head,
                 Err(error) => {
                     tracing::error!(receiver = %name, %error, "cannot read the outbox");
@@ -320,7 +320,7 @@ impl Worker {
             Attempt::Delivered => {
                 count("success");
                 tracing::info!(receiver = %name, id = %notification.id, attempts = notification.attempts, "notification delivered");
-                blocking(&self.outbox, move |o| o.complete(&receiver, sequence)).await
+                blocking(&self.store, move |o| o.complete(&receiver, sequence)).await
             }
             Attempt::Reject { reason } => {
                 count("dead_letter");
@@ -330,7 +330,7 @@ impl Worker {
                     reason,
                     dead_at: Utc::now(),
                 };
-                blocking(&self.outbox, move |o| {
+                blocking(&self.store, move |o| {
                     o.dead_letter(&receiver, sequence, &letter)
                 })
                 .await
@@ -358,7 +358,7 @@ impl Worker {
                 tracing::warn!(receiver = %name, id = %notification.id, attempts = notification.attempts, %reason, retry_in = ?delay, "delivery failed; will retry");
                 notification.last_error = Some(reason);
                 notification.next_attempt_at = Some(next);
-                blocking(&self.outbox, move |o| {
+                blocking(&self.store, move |o| {
                     o.update(&receiver, sequence, &notification)
                 })
                 .await
@@ -387,7 +387,7 @@ impl Worker {
             dead_at: now,
         };
         let receiver = name.clone();
-        if let Err(error) = blocking(&self.outbox, move |o| {
+        if let Err(error) = blocking(&self.store, move |o| {
             o.dead_letter(&receiver, sequence, &letter)
         })
         .await

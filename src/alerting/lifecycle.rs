@@ -1,0 +1,318 @@
+//! The alert lifecycle: when a detector's verdicts become a firing alert,
+//! when it repeats and when it resolves.
+//!
+//! One alert exists per (monitor, model labels, signal, detector). Each
+//! evaluation gives every alert one [`Observation`]; [`step`] turns the
+//! previous [`Progress`] and the observation into the next progress and,
+//! sometimes, a [`Transition`] that observers (events, webhooks) act on:
+//!
+//! - `for` consecutive drifting evaluations make an alert fire (pending
+//!   before that; one clean evaluation while pending forgets it);
+//! - while firing, a drifting evaluation `repeat_interval` or more after the
+//!   last notification repeats it;
+//! - `resolve_after` consecutive clean evaluations, or evaluations where the
+//!   model is absent from its source's answer, resolve a firing alert;
+//! - evaluations without a decision (too few samples, a detector error, a
+//!   failed query) count neither way: they leave the progress as it was.
+//!
+//! [`Lifecycle`] holds every pending and firing alert and applies one
+//! source's evaluation to them. Everything here is pure: no clock, no I/O.
+//! The evaluation loop passes the evaluation time in, and the lifecycle
+//! names the alerts that changed ([`Lifecycle::changes`]) so that an
+//! [`AlertStore`](super::AlertStore) writes only those.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::alert::{
+    Alert, AlertKey, AlertNotice, AlertPolicy, AlertState, AlertSummary, Observation, Progress,
+    Transition,
+};
+use crate::detectors::AlertKind;
+use crate::model::{DetectionRecord, InferenceMetrics};
+
+/// One evaluation of one alert: the next progress (`None`: no alert) and
+/// the transition, if any. Pure.
+pub fn step(
+    progress: Option<Progress>,
+    observation: Observation,
+    at: DateTime<Utc>,
+    policy: &AlertPolicy,
+) -> (Option<Progress>, Option<Transition>) {
+    let fire = |mut progress: Progress| {
+        progress.state = AlertState::Firing;
+        progress.fired_at = Some(at);
+        progress.last_notified = Some(at);
+        progress.clean = 0;
+        (Some(progress), Some(Transition::Fired))
+    };
+    match (progress, observation) {
+        (progress, Observation::Unknown) => (progress, None),
+        (None, Observation::Clean | Observation::Absent) => (None, None),
+        (None, Observation::Drifting) => {
+            let progress = Progress::pending(at, 1);
+            if policy.for_evaluations <= 1 {
+                fire(progress)
+            } else {
+                (Some(progress), None)
+            }
+        }
+        (Some(progress), observation) => match (progress.state, observation) {
+            (AlertState::Pending, Observation::Drifting) => {
+                let progress = Progress {
+                    drifting: progress.drifting.saturating_add(1),
+                    ..progress
+                };
+                if progress.drifting >= policy.for_evaluations {
+                    fire(progress)
+                } else {
+                    (Some(progress), None)
+                }
+            }
+            (AlertState::Pending, _) => (None, None),
+            (AlertState::Firing, Observation::Drifting) => {
+                let mut progress = Progress {
+                    clean: 0,
+                    ..progress
+                };
+                let due = progress.last_notified.is_none_or(|last| {
+                    (at - last).to_std().unwrap_or_default() >= policy.repeat_interval
+                });
+                if due {
+                    progress.last_notified = Some(at);
+                    (Some(progress), Some(Transition::Repeated))
+                } else {
+                    (Some(progress), None)
+                }
+            }
+            (AlertState::Firing, _) => {
+                let clean = progress.clean.saturating_add(1);
+                if clean >= policy.resolve_after {
+                    (None, Some(Transition::Resolved))
+                } else {
+                    (Some(Progress { clean, ..progress }), None)
+                }
+            }
+        },
+    }
+}
+
+/// Every active alert, keyed. Serializes as a list.
+///
+/// It also remembers which alerts changed since it was last stored
+/// ([`Lifecycle::changes`], [`Lifecycle::mark_stored`]), so that a store
+/// writes only those: a new or removed alert, or one whose progress moved.
+/// An alert that goes on firing through drifting evaluations keeps its
+/// progress and is not rewritten; its stored detection and metrics are then
+/// those of its last change, and the first evaluation after a restart
+/// refreshes them.
+#[derive(Debug, Clone, Default)]
+pub struct Lifecycle {
+    pub alerts: BTreeMap<AlertKey, Alert>,
+    /// Keys added, changed or removed since the last [`Lifecycle::mark_stored`].
+    unstored: BTreeSet<AlertKey>,
+}
+
+impl PartialEq for Lifecycle {
+    fn eq(&self, other: &Lifecycle) -> bool {
+        self.alerts == other.alerts
+    }
+}
+
+/// The alerts a store must write and the keys it must delete.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertChanges {
+    pub upserted: Vec<Alert>,
+    pub removed: Vec<AlertKey>,
+}
+
+impl AlertChanges {
+    pub fn is_empty(&self) -> bool {
+        self.upserted.is_empty() && self.removed.is_empty()
+    }
+}
+
+impl Serialize for Lifecycle {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.alerts.values())
+    }
+}
+
+impl<'de> Deserialize<'de> for Lifecycle {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let alerts: Vec<Alert> = Vec::deserialize(deserializer)?;
+        Ok(Lifecycle::from_alerts(alerts))
+    }
+}
+
+impl Lifecycle {
+    /// A lifecycle holding `alerts`, all of them stored.
+    pub fn from_alerts(alerts: impl IntoIterator<Item = Alert>) -> Lifecycle {
+        Lifecycle {
+            alerts: alerts.into_iter().map(|a| (a.key.clone(), a)).collect(),
+            unstored: BTreeSet::new(),
+        }
+    }
+
+    /// What changed since the last [`Lifecycle::mark_stored`].
+    pub fn changes(&self) -> AlertChanges {
+        let mut changes = AlertChanges::default();
+        for key in &self.unstored {
+            match self.alerts.get(key) {
+                Some(alert) => changes.upserted.push(alert.clone()),
+                None => changes.removed.push(key.clone()),
+            }
+        }
+        changes
+    }
+
+    /// Whether anything changed since the last [`Lifecycle::mark_stored`].
+    pub fn has_unstored_changes(&self) -> bool {
+        !self.unstored.is_empty()
+    }
+
+    /// The store wrote [`Lifecycle::changes`].
+    pub fn mark_stored(&mut self) {
+        self.unstored.clear();
+    }
+
+    /// Counts every alert as changed (after reading an older store format,
+    /// so that the next write stores all of them the new way).
+    pub fn mark_all_unstored(&mut self) {
+        self.unstored = self.alerts.keys().cloned().collect();
+    }
+
+    /// Counts of pending and firing alerts.
+    pub fn counts(&self) -> (usize, usize) {
+        let firing = self
+            .alerts
+            .values()
+            .filter(|a| a.progress.state == AlertState::Firing)
+            .count();
+        (self.alerts.len() - firing, firing)
+    }
+
+    /// The active alerts for the status API.
+    /// Firing alerts first, then pending ones, each in key order; at most
+    /// `limit` (a false-alarming fixed threshold over 10,000 models can keep
+    /// tens of thousands pending, which no one reads in a status page).
+    pub fn summaries(&self, limit: usize) -> Vec<AlertSummary> {
+        let firing = |alert: &&Alert| alert.progress.state == AlertState::Firing;
+        self.alerts
+            .values()
+            .filter(firing)
+            .chain(self.alerts.values().filter(|alert| !firing(alert)))
+            .take(limit)
+            .map(AlertSummary::of)
+            .collect()
+    }
+}
+
+/// What the evaluation loop knows about one alert key in one evaluation.
+pub struct Seen {
+    pub kind: AlertKind,
+    pub observation: Observation,
+    /// The detection, when the detector decided.
+    pub detection: Option<DetectionRecord>,
+    pub metrics: Arc<InferenceMetrics>,
+}
+
+impl Lifecycle {
+    /// Applies one evaluation of one source: `seen` holds every alert key
+    /// the source's answer had; alerts of the source missing from it are
+    /// observed as [`Observation::Absent`]. Returns the notices, in key order.
+    pub fn evaluate_source(
+        &mut self,
+        source: &str,
+        seen: BTreeMap<AlertKey, Seen>,
+        at: DateTime<Utc>,
+        policy: &AlertPolicy,
+    ) -> Vec<AlertNotice> {
+        let absent: Vec<AlertKey> = self
+            .alerts
+            .keys()
+            .filter(|key| &*key.source == source && !seen.contains_key(*key))
+            .cloned()
+            .collect();
+        let mut notices = Vec::new();
+        for key in absent {
+            let alert = self.alerts.remove(&key).expect("listed above");
+            let (next, transition) = step(Some(alert.progress), Observation::Absent, at, policy);
+            self.finish(alert, next, transition, at, &mut notices);
+            self.unstored.insert(key);
+        }
+        for (key, seen) in seen {
+            let previous = self.alerts.get(&key).map(|alert| alert.progress);
+            let (next, transition) = step(previous, seen.observation, at, policy);
+            match (previous, next) {
+                // An alert that goes on: updated in place.
+                (Some(progress), Some(next)) => {
+                    let alert = self.alerts.get_mut(&key).expect("found above");
+                    seen.refresh(alert);
+                    if let Some(transition) = transition {
+                        notices.push(AlertNotice::of(alert, transition, at));
+                    }
+                    alert.progress = next;
+                    if next != progress || transition.is_some() {
+                        self.unstored.insert(key);
+                    }
+                }
+                // An alert that ends (resolved, or forgotten while pending).
+                (Some(_), None) => {
+                    let mut alert = self.alerts.remove(&key).expect("found above");
+                    seen.refresh(&mut alert);
+                    self.finish(alert, None, transition, at, &mut notices);
+                    self.unstored.insert(key);
+                }
+                // The common case, a key with no alert that stays without
+                // one: nothing to build, keep or tell.
+                (None, None) if transition.is_none() => {}
+                (None, _) => {
+                    let Some(detection) = seen.detection else {
+                        continue;
+                    };
+                    self.unstored.insert(key.clone());
+                    let alert = Alert {
+                        key,
+                        kind: seen.kind,
+                        progress: next.unwrap_or(Progress::pending(at, 0)),
+                        detection,
+                        metrics: seen.metrics,
+                    };
+                    self.finish(alert, next, transition, at, &mut notices);
+                }
+            }
+        }
+        notices
+    }
+
+    fn finish(
+        &mut self,
+        mut alert: Alert,
+        next: Option<Progress>,
+        transition: Option<Transition>,
+        at: DateTime<Utc>,
+        notices: &mut Vec<AlertNotice>,
+    ) {
+        if let Some(transition) = transition {
+            notices.push(AlertNotice::of(&alert, transition, at));
+        }
+        if let Some(next) = next {
+            alert.progress = next;
+            self.alerts.insert(alert.key.clone(), alert);
+        }
+    }
+}
+
+impl Seen {
+    /// Gives `alert` this evaluation's detection (when decided) and metrics.
+    fn refresh(self, alert: &mut Alert) {
+        if let Some(detection) = self.detection {
+            alert.detection = detection;
+        }
+        alert.metrics = self.metrics;
+    }
+}

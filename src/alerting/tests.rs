@@ -1,0 +1,230 @@
+//! Tests of the lifecycle, and the alerts other layers' tests store.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::*;
+use crate::detectors::AlertKind;
+use crate::model::{DetectionRecord, InferenceMetrics};
+
+use Observation::{Absent, Clean, Drifting, Unknown};
+
+pub(crate) fn t(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_700_000_000 + seconds, 0).unwrap()
+}
+
+/// Runs `observations` (one per 30s evaluation) and returns the
+/// transitions with their evaluation index, and the final state.
+fn run(
+    policy: AlertPolicy,
+    observations: &[Observation],
+) -> (Vec<(usize, Transition)>, Option<AlertState>) {
+    let mut progress = None;
+    let mut transitions = Vec::new();
+    for (index, observation) in observations.iter().enumerate() {
+        let (next, transition) = step(progress, *observation, t(30 * index as i64), &policy);
+        progress = next;
+        if let Some(transition) = transition {
+            transitions.push((index, transition));
+        }
+    }
+    (transitions, progress.map(|p| p.state))
+}
+
+fn policy(for_evaluations: u32, resolve_after: u32, repeat_seconds: u64) -> AlertPolicy {
+    AlertPolicy {
+        for_evaluations,
+        resolve_after,
+        repeat_interval: Duration::from_secs(repeat_seconds),
+    }
+}
+
+/// (name, policy, observations, transitions with their index, final state).
+type Case = (
+    &'static str,
+    AlertPolicy,
+    Vec<Observation>,
+    Vec<(usize, Transition)>,
+    Option<AlertState>,
+);
+
+#[test]
+fn lifecycle_table() {
+    use AlertState::{Firing, Pending};
+    use Transition::{Fired, Repeated, Resolved};
+    let hour = 3600;
+    #[rustfmt::skip]
+    let cases: Vec<Case> = vec![
+        ("clean stays quiet", policy(1, 3, hour), vec![Clean, Clean], vec![], None),
+        ("for 1 fires at once", policy(1, 3, hour), vec![Drifting], vec![(0, Fired)], Some(Firing)),
+        ("for 3 is pending twice", policy(3, 3, hour), vec![Drifting, Drifting], vec![], Some(Pending)),
+        ("for 3 fires on the third", policy(3, 3, hour), vec![Drifting, Drifting, Drifting], vec![(2, Fired)], Some(Firing)),
+        ("a clean evaluation resets pending", policy(3, 3, hour), vec![Drifting, Drifting, Clean, Drifting, Drifting], vec![], Some(Pending)),
+        ("no decision does not reset pending", policy(3, 3, hour), vec![Drifting, Unknown, Drifting, Unknown, Drifting], vec![(4, Fired)], Some(Firing)),
+        ("absence drops pending", policy(2, 3, hour), vec![Drifting, Absent], vec![], None),
+        ("resolves after 3 clean", policy(1, 3, hour), vec![Drifting, Clean, Clean, Clean], vec![(0, Fired), (3, Resolved)], None),
+        ("a drifting evaluation restarts the clean count", policy(1, 3, hour), vec![Drifting, Clean, Clean, Drifting, Clean, Clean], vec![(0, Fired)], Some(Firing)),
+        ("no decision does not count as clean", policy(1, 2, hour), vec![Drifting, Clean, Unknown, Unknown, Clean], vec![(0, Fired), (4, Resolved)], None),
+        ("absence resolves like clean", policy(1, 2, hour), vec![Drifting, Absent, Absent], vec![(0, Fired), (2, Resolved)], None),
+        ("absence and clean add up", policy(1, 2, hour), vec![Drifting, Absent, Clean], vec![(0, Fired), (2, Resolved)], None),
+        ("repeats every interval while drifting", policy(1, 3, 60), vec![Drifting, Drifting, Drifting, Drifting, Drifting], vec![(0, Fired), (2, Repeated), (4, Repeated)], Some(Firing)),
+        ("no repeat while the clean count runs", policy(1, 9, 60), vec![Drifting, Clean, Clean, Clean], vec![(0, Fired)], Some(Firing)),
+        ("fires again after a resolution", policy(1, 1, hour), vec![Drifting, Clean, Drifting], vec![(0, Fired), (1, Resolved), (2, Fired)], Some(Firing)),
+        ("unknown alone never starts an alert", policy(1, 3, hour), vec![Unknown, Unknown], vec![], None),
+    ];
+    for (name, policy, observations, transitions, state) in cases {
+        assert_eq!(run(policy, &observations), (transitions, state), "{name}");
+    }
+}
+
+pub(crate) fn record(score: f64) -> DetectionRecord {
+    DetectionRecord {
+        score,
+        threshold: 0.1,
+        p_value: None,
+        current_samples: 500.0,
+        reference_samples: 500.0,
+    }
+}
+
+pub(crate) fn metrics(model: &str) -> InferenceMetrics {
+    InferenceMetrics {
+        model_name: model.to_owned(),
+        model_version: "v1".to_owned(),
+        monitor: "m".to_owned(),
+        labels: BTreeMap::from([("model".to_owned(), model.to_owned())]),
+        timestamp: t(0),
+        confidence_mean: None,
+        confidence_std: None,
+        p50_latency_ms: None,
+        p95_latency_ms: None,
+        p99_latency_ms: None,
+        signals: BTreeMap::new(),
+    }
+}
+
+pub(crate) fn key(model: &str) -> AlertKey {
+    AlertKey {
+        source: "m".into(),
+        labels: [("model".to_owned(), model.to_owned())].into(),
+        signal: "confidence".into(),
+        detector: "psi".into(),
+    }
+}
+
+/// A drift alert of model `model` in `state`.
+pub(crate) fn alert(model: &str, state: AlertState) -> Alert {
+    Alert {
+        key: key(model),
+        kind: AlertKind::Drift,
+        progress: Progress {
+            state,
+            ..Progress::pending(t(0), 1)
+        },
+        detection: record(0.5),
+        metrics: Arc::new(metrics(model)),
+    }
+}
+
+#[test]
+fn vanished_models_resolve_and_the_state_round_trips() {
+    let policy = policy(1, 2, 3600);
+    let mut lifecycle = Lifecycle::default();
+    let (drift, m) = (record(0.5), metrics("a"));
+    let seen = |observation| {
+        BTreeMap::from([(
+            key("a"),
+            Seen {
+                kind: AlertKind::Drift,
+                observation,
+                detection: Some(drift.clone()),
+                metrics: Arc::new(m.clone()),
+            },
+        )])
+    };
+    let notices = lifecycle.evaluate_source("m", seen(Drifting), t(0), &policy);
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0].transition, Transition::Fired);
+    assert_eq!(lifecycle.counts(), (0, 1));
+    let json = serde_json::to_string(&lifecycle).unwrap();
+    let mut restored: Lifecycle = serde_json::from_str(&json).unwrap();
+    assert_eq!(restored, lifecycle);
+    // Another source's evaluation leaves the alert alone.
+    assert!(
+        restored
+            .evaluate_source("other", BTreeMap::new(), t(30), &policy)
+            .is_empty()
+    );
+    assert!(
+        restored
+            .evaluate_source("m", BTreeMap::new(), t(30), &policy)
+            .is_empty()
+    );
+    let notices = restored.evaluate_source("m", BTreeMap::new(), t(60), &policy);
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0].transition, Transition::Resolved);
+    assert_eq!(notices[0].started_at, t(0));
+    assert_eq!(notices[0].ended_at, Some(t(60)));
+    assert!(restored.alerts.is_empty());
+}
+
+/// Only alerts whose progress moves (or that start or end) are changes
+/// to store; one that goes on firing through drifting evaluations is not.
+#[test]
+fn changes_name_what_a_sink_must_write() {
+    let policy = policy(2, 1, 3600);
+    let mut lifecycle = Lifecycle::default();
+    let (drift, m) = (record(0.5), metrics("a"));
+    let seen = |model: &str, observation| {
+        (
+            key(model),
+            Seen {
+                kind: AlertKind::Drift,
+                observation,
+                detection: Some(drift.clone()),
+                metrics: Arc::new(m.clone()),
+            },
+        )
+    };
+    let upserted = |changes: &AlertChanges| -> Vec<String> {
+        changes
+            .upserted
+            .iter()
+            .map(|alert| alert.key.label("model").unwrap().to_owned())
+            .collect()
+    };
+    // a and b start pending, c is clean: two new alerts.
+    let evaluation = |a, b, c| BTreeMap::from([seen("a", a), seen("b", b), seen("c", c)]);
+    lifecycle.evaluate_source("m", evaluation(Drifting, Drifting, Clean), t(0), &policy);
+    let changes = lifecycle.changes();
+    assert_eq!(upserted(&changes), ["a", "b"]);
+    assert!(changes.removed.is_empty());
+    lifecycle.mark_stored();
+    assert!(!lifecycle.has_unstored_changes());
+    // a fires, b is forgotten while pending.
+    lifecycle.evaluate_source("m", evaluation(Drifting, Clean, Clean), t(30), &policy);
+    let changes = lifecycle.changes();
+    assert_eq!(upserted(&changes), ["a"]);
+    assert_eq!(changes.removed, [key("b")]);
+    lifecycle.mark_stored();
+    // a goes on firing, b and c stay clean: nothing to write.
+    for minute in 1..5 {
+        let notices = lifecycle.evaluate_source(
+            "m",
+            evaluation(Drifting, Clean, Clean),
+            t(60 * minute),
+            &policy,
+        );
+        assert!(notices.is_empty());
+        assert!(!lifecycle.has_unstored_changes(), "minute {minute}");
+    }
+    // A change not marked stored stays a change until it is.
+    lifecycle.evaluate_source("m", evaluation(Clean, Clean, Clean), t(300), &policy);
+    lifecycle.evaluate_source("m", evaluation(Clean, Clean, Drifting), t(330), &policy);
+    let changes = lifecycle.changes();
+    assert_eq!(upserted(&changes), ["c"]);
+    assert_eq!(changes.removed, [key("a")]);
+}

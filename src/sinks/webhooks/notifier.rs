@@ -1,0 +1,276 @@
+//! The [`Notifier`]: the evaluation loop's [`AlertSink`] for webhooks.
+//!
+//! For every notice it builds one candidate notification per receiver that
+//! wants it (body rendered, gate chosen), then saves the lifecycle's changes
+//! and queues the candidates that pass their gates in one store
+//! transaction, and wakes the receivers that got something.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::json;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::delivery;
+use super::payload::{self, Links};
+use super::receiver::{Receiver, ReceiverError};
+use crate::alerting::{
+    AlertChanges, AlertNotice, AlertSink, AlertStore, AlertTransaction, Gate, Lifecycle, SinkError,
+};
+use crate::config::{Config, WebhookFormat};
+use crate::store::{Candidate, Notification, Store, StoreError};
+use crate::telemetry::SelfMetrics;
+
+/// Why the notifier could not start. Messages name the receiver and the
+/// problem, never a URL or a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifierError {
+    #[error(transparent)]
+    Receiver(#[from] ReceiverError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot build the http client: {0}")]
+    Client(String),
+}
+
+/// Most pending notifications (oldest) and dead letters (newest) listed
+/// per receiver in the status API; the counts are complete.
+const STATUS_LIST_LIMIT: usize = 100;
+
+/// A fresh `webhook-id`.
+fn new_id() -> String {
+    format!("msg_{:032x}", rand::random::<u128>())
+}
+
+/// The model part of a cooldown key: monitor and model labels.
+fn model_key(notice: &AlertNotice) -> String {
+    let labels: Vec<String> = notice
+        .key
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v:?}"))
+        .collect();
+    format!("{}/{}", notice.key.source, labels.join(","))
+}
+
+/// The receivers, the store and the delivery tasks.
+pub struct Notifier {
+    receivers: Vec<Arc<Receiver>>,
+    store: Arc<Store>,
+    links: Links,
+    metrics: Arc<SelfMetrics>,
+    wakes: BTreeMap<String, Arc<Notify>>,
+    tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier")
+            .field("receivers", &self.receivers)
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Notifier {
+    /// Resolves the receivers of `config` and opens the store in `storage`
+    /// (created when missing). Nothing is sent until [`Notifier::start`].
+    pub fn open(
+        config: &Config,
+        storage: &Path,
+        metrics: Arc<SelfMetrics>,
+    ) -> Result<Notifier, NotifierError> {
+        let receivers = config
+            .webhooks
+            .iter()
+            .cloned()
+            .map(|c| Receiver::new(c).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        let store = Arc::new(Store::open(storage)?);
+        for receiver in &receivers {
+            let name = &receiver.config.name;
+            metrics.init_receiver(name);
+            let (pending, dead) = store.counts(name)?;
+            metrics
+                .webhook_queue_depth
+                .with_label_values(&[name])
+                .set(pending as i64);
+            metrics
+                .webhook_dead_letters
+                .with_label_values(&[name])
+                .set(dead as i64);
+            if pending > 0 {
+                tracing::info!(receiver = %name, pending, "resuming pending notifications");
+            }
+        }
+        for orphan in store.receivers()? {
+            if !receivers.iter().any(|r| r.config.name == orphan) {
+                tracing::warn!(receiver = %orphan, "the outbox holds notifications for a receiver that is no longer configured; they stay there until it is configured again");
+            }
+        }
+        let wakes = receivers
+            .iter()
+            .map(|r| (r.config.name.clone(), Arc::new(Notify::new())))
+            .collect();
+        Ok(Notifier {
+            receivers,
+            store,
+            links: Links {
+                prometheus: config.prometheus.external_url.clone(),
+                grafana: config.grafana_url.clone(),
+            },
+            metrics,
+            wakes,
+            tasks: std::sync::Mutex::new(Vec::new()),
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    /// Starts one delivery task per receiver on the current runtime.
+    pub fn start(&self) -> Result<(), NotifierError> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| NotifierError::Client(e.without_url().to_string()))?;
+        let mut tasks = self.tasks.lock().expect("no panics while held");
+        for receiver in &self.receivers {
+            let worker = delivery::Worker {
+                receiver: receiver.clone(),
+                store: self.store.clone(),
+                client: client.clone(),
+                metrics: self.metrics.clone(),
+                wake: self.wakes[&receiver.config.name].clone(),
+                shutdown: self.shutdown.clone(),
+            };
+            tasks.push(tokio::spawn(worker.run()));
+        }
+        Ok(())
+    }
+
+    /// Stops delivery: attempts in flight get [`delivery::SHUTDOWN_DEADLINE`],
+    /// everything undelivered stays in the store.
+    pub async fn stop(&self) {
+        self.shutdown.cancel();
+        let tasks: Vec<JoinHandle<()>> =
+            std::mem::take(&mut *self.tasks.lock().expect("no panics while held"));
+        for task in tasks {
+            if let Err(error) = task.await {
+                tracing::error!(%error, "delivery task ended abnormally");
+            }
+        }
+    }
+
+    /// The candidates of one notice, one per receiver that wants it.
+    fn candidates(&self, notice: &AlertNotice, candidates: &mut Vec<Candidate>) {
+        let fingerprint = payload::fingerprint(&payload::alert_labels(notice));
+        for receiver in self.receivers.iter().filter(|r| r.wants(notice)) {
+            let id = new_id();
+            let body = match receiver.render(&id, notice, &self.links) {
+                Ok(body) => body,
+                Err(error) => {
+                    tracing::error!(receiver = %receiver.config.name, %error, "cannot render the notification");
+                    continue;
+                }
+            };
+            let gate = match (notice.is_resolved(), receiver.config.format) {
+                (true, _) => Gate::Resolution,
+                (false, WebhookFormat::Template) => Gate::Cooldown {
+                    scope: model_key(notice),
+                    cooldown: receiver.config.cooldown,
+                    at: notice.at,
+                },
+                (false, _) => Gate::Always,
+            };
+            candidates.push(Candidate {
+                receiver: receiver.config.name.clone(),
+                notification: Notification {
+                    id,
+                    created_at: chrono::Utc::now(),
+                    body,
+                    attempts: 0,
+                    next_attempt_at: None,
+                    last_error: None,
+                    summary: payload::summary(notice),
+                },
+                gate,
+                fingerprint: fingerprint.clone(),
+            });
+        }
+    }
+
+    /// One receiver's entry in the status API.
+    fn receiver_status(&self, receiver: &Receiver) -> serde_json::Value {
+        let name = &receiver.config.name;
+        let pending = self
+            .store
+            .first_pending(name, STATUS_LIST_LIMIT)
+            .unwrap_or_default();
+        let dead = self
+            .store
+            .last_dead_letters(name, STATUS_LIST_LIMIT)
+            .unwrap_or_default();
+        let (pending_count, dead_count) = self.store.counts(name).unwrap_or_default();
+        json!({
+            "name": name,
+            "format": format!("{:?}", receiver.config.format).to_lowercase(),
+            "signed": receiver.signer.is_some(),
+            "pending_count": pending_count,
+            "dead_letter_count": dead_count,
+            "pending": pending.iter().map(|(_, n)| json!({
+                "id": n.id,
+                "created_at": n.created_at,
+                "attempts": n.attempts,
+                "next_attempt_at": n.next_attempt_at,
+                "last_error": n.last_error,
+                "summary": n.summary,
+            })).collect::<Vec<_>>(),
+            "dead_letters": dead.iter().map(|d| json!({
+                "id": d.notification.id,
+                "created_at": d.notification.created_at,
+                "dead_at": d.dead_at,
+                "attempts": d.notification.attempts,
+                "reason": d.reason,
+                "summary": d.notification.summary,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+impl AlertSink for Notifier {
+    fn record(&self, notices: &[AlertNotice], changes: &AlertChanges) -> Result<(), SinkError> {
+        let mut candidates = Vec::new();
+        for notice in notices {
+            self.candidates(notice, &mut candidates);
+        }
+        let receivers = self
+            .store
+            .transaction(|txn| {
+                txn.save_alerts(changes)?;
+                txn.offer(&candidates)
+            })
+            .map_err(SinkError::store)?;
+        for receiver in receivers {
+            if let Some(wake) = self.wakes.get(&receiver) {
+                wake.notify_one();
+            }
+        }
+        Ok(())
+    }
+
+    fn restore(&self) -> Result<Option<Lifecycle>, SinkError> {
+        self.store.load_alerts().map_err(SinkError::store)
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let receivers: Vec<serde_json::Value> = self
+            .receivers
+            .iter()
+            .map(|receiver| self.receiver_status(receiver))
+            .collect();
+        json!({ "receivers": receivers })
+    }
+}
