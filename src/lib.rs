@@ -16,12 +16,13 @@
 //!   metrics, detections).
 //! - [`sources`]: where observations come from ([`MetricCollector`]): the
 //!   PromQL source (`sources::prometheus`) and baseline files.
-//! - [`alerting`]: the alert lifecycle (pending, firing, resolved) and the
-//!   [`alerting::AlertSink`] it hands notices to.
+//! - [`alerting`]: the alert lifecycle (pending, firing, resolved), the
+//!   notification gates (cooldowns), the [`alerting::AlertSink`] it hands
+//!   notices to and the persistence traits a store implements.
 //! - [`engine`]: the evaluation loop, its events and the [`ModelMonitor`]
 //!   handle.
-//! - [`store`]: the redb file behind alert delivery: outbox, dead letters,
-//!   cooldowns, the stored lifecycle.
+//! - [`store`]: the redb file: the stored lifecycle, the outbox, dead
+//!   letters and gate state (cooldowns, last notifications).
 //! - [`sinks`]: `/metrics` and the status API (`sinks::exporter`); webhook
 //!   payloads and delivery (`sinks::webhooks`).
 //! - [`app`]: the binary's commands as functions.
