@@ -2,12 +2,12 @@
 //! counts, with sparse buckets pooled so that the chi-squared approximation
 //! holds, and a size-free Cramér's V as the effect size.
 
-use crate::config::TestRule;
+use crate::config::{DEFAULT_CHI_SQUARE_MIN_EFFECT, TestRule};
 use crate::stats::{chi_squared_isf, chi_squared_sf};
 
 use super::{
     DEFAULT_MIN_SAMPLES, DetectError, Detection, DriftDetector, TestResult, Windows,
-    builder_methods, comparable, decide, default_rule,
+    builder_methods, comparable, decide,
 };
 
 /// The Pearson statistic of the 2 x B' table of pooled buckets; `chi2(B' - 1)`
@@ -25,8 +25,8 @@ use super::{
 /// `sqrt(chi2 (n + m) / (4 n m))` (Cohen's w / 2; plain V for `n = m`), so a
 /// reference of seven days does not shrink it the way plain V,
 /// `sqrt(chi2 / (n + m))`, shrinks with the reference size. These two
-/// changes to `STATISTICS.md`'s rule come from the detection-quality
-/// benchmark (`BENCHMARKS.md`).
+/// changes to the first rule come from the detection-quality benchmark
+/// (`docs/statistics.md`, section 8.2).
 ///
 /// With fewer than two pooled buckets there is no test: the statistic is 0,
 /// the p-value 1 and the effective threshold `+Inf`.
@@ -38,9 +38,6 @@ pub struct ChiSquareDetector {
 }
 
 impl ChiSquareDetector {
-    /// Smallest size-free Cramér's V worth an alert under the default rule.
-    pub const DEFAULT_MIN_EFFECT: f64 = 0.1;
-
     /// Smallest expected count, in the smaller window, of a pooled bucket.
     pub const MIN_EXPECTED: f64 = 5.0;
 
@@ -56,7 +53,7 @@ impl ChiSquareDetector {
 
 impl Default for ChiSquareDetector {
     fn default() -> ChiSquareDetector {
-        ChiSquareDetector::new(default_rule(ChiSquareDetector::DEFAULT_MIN_EFFECT))
+        ChiSquareDetector::new(TestRule::with_min_effect(DEFAULT_CHI_SQUARE_MIN_EFFECT))
     }
 }
 

@@ -7,7 +7,7 @@ use super::{
 };
 
 /// Default threshold of every distance detector.
-pub const DEFAULT_DISTANCE_THRESHOLD: f64 = 0.1;
+pub use crate::config::DEFAULT_DISTANCE_THRESHOLD;
 
 /// Jensen-Shannon distance, base 2, in [0, 1] (scipy's
 /// `jensenshannon(p, q, base=2)`).

@@ -1,12 +1,12 @@
 //! The two-sample Kolmogorov-Smirnov statistic on the bucket bounds, with
 //! Kolmogorov's limiting distribution for `sqrt(n m / (n + m)) * D`.
 
-use crate::config::TestRule;
+use crate::config::{DEFAULT_KS_MIN_EFFECT, TestRule};
 use crate::stats::{kolmogorov_isf, kolmogorov_sf};
 
 use super::{
     DEFAULT_MIN_SAMPLES, DetectError, Detection, DriftDetector, TestResult, Windows,
-    builder_methods, comparable, decide, default_rule,
+    builder_methods, comparable, decide,
 };
 
 /// `D = max_i abs(F_p(le_i) - F_q(le_i))` over the finite bounds; the
@@ -21,9 +21,6 @@ pub struct KsDetector {
 }
 
 impl KsDetector {
-    /// Smallest D worth an alert under the default rule.
-    pub const DEFAULT_MIN_EFFECT: f64 = 0.1;
-
     /// A detector named `ks` deciding by `rule`.
     pub fn new(rule: TestRule) -> KsDetector {
         KsDetector {
@@ -37,7 +34,7 @@ impl KsDetector {
 
 impl Default for KsDetector {
     fn default() -> KsDetector {
-        KsDetector::new(default_rule(KsDetector::DEFAULT_MIN_EFFECT))
+        KsDetector::new(TestRule::with_min_effect(DEFAULT_KS_MIN_EFFECT))
     }
 }
 

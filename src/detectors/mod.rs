@@ -1,6 +1,6 @@
 //! Drift detectors: strategies that compare a current window with its
-//! reference and decide, as `STATISTICS.md` defines each score, p-value and
-//! decision rule.
+//! reference and decide, as `docs/statistics.md` defines each score, p-value
+//! and decision rule.
 //!
 //! `detect` is a pure function: no clock, no I/O.
 //!
@@ -12,7 +12,9 @@
 //! [`QuantileRatioDetector`] and [`QuantileSloDetector`] watch serving
 //! quality. [`from_config`] builds any of them from a config entry, and each
 //! has a constructor and `named`/`with_min_samples` builder methods for code
-//! that assembles detectors itself.
+//! that assembles detectors itself. Their settings and defaults are the
+//! config's (`config::DetectorKind`, `config::TestRule`, `config::DEFAULT_*`),
+//! so that a config file is checked before any detector exists.
 
 mod chi_square;
 mod distance;
@@ -33,13 +35,10 @@ pub use zscore::{DEFAULT_BASELINE_THRESHOLD, ZScoreDetector};
 use crate::config::{DetectorConfig, DetectorKind, TestRule};
 use crate::stats::Distribution;
 
-/// Observations needed in each compared window before a decision, unless
-/// configured otherwise.
-pub const DEFAULT_MIN_SAMPLES: f64 = 100.0;
-
-/// Largest p-value the default rule calls significant, unless configured
-/// otherwise.
-pub const DEFAULT_FALSE_ALARM_RATE: f64 = 0.001;
+/// The defaults every detector shares, as the config defines them:
+/// observations needed in each compared window before a decision, and the
+/// largest p-value the default rule calls significant.
+pub use crate::config::{DEFAULT_FALSE_ALARM_RATE, DEFAULT_MIN_SAMPLES};
 
 /// Whether an alert is about the input distribution or about serving quality.
 #[derive(
@@ -180,16 +179,6 @@ pub fn from_config(config: &DetectorConfig, min_samples: f64) -> Box<dyn DriftDe
                 .named(name)
                 .with_min_samples(min_samples),
         ),
-    }
-}
-
-/// A [`TestRule`] with the default false-alarm rate, no fixed threshold and
-/// the given smallest effect.
-pub fn default_rule(min_effect: f64) -> TestRule {
-    TestRule {
-        threshold: None,
-        false_alarm_rate: DEFAULT_FALSE_ALARM_RATE,
-        min_effect,
     }
 }
 

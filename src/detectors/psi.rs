@@ -1,12 +1,12 @@
 //! The population stability index with its chi-squared null distribution
 //! (Yurdakul 2018): `PSI ~ (1/n + 1/m) chi2(B - 1)`.
 
-use crate::config::TestRule;
+use crate::config::{DEFAULT_PSI_MIN_EFFECT, TestRule};
 use crate::stats::{chi_squared_isf, chi_squared_sf};
 
 use super::{
     DEFAULT_MIN_SAMPLES, DetectError, Detection, DriftDetector, TestResult, Windows,
-    builder_methods, comparable, decide, default_rule,
+    builder_methods, comparable, decide,
 };
 
 /// PSI over the buckets that hold a count in either window, each proportion
@@ -22,9 +22,6 @@ pub struct PsiDetector {
 }
 
 impl PsiDetector {
-    /// Smallest PSI worth an alert under the default rule.
-    pub const DEFAULT_MIN_EFFECT: f64 = 0.1;
-
     /// A detector named `psi` deciding by `rule`.
     pub fn new(rule: TestRule) -> PsiDetector {
         PsiDetector {
@@ -37,7 +34,7 @@ impl PsiDetector {
 
 impl Default for PsiDetector {
     fn default() -> PsiDetector {
-        PsiDetector::new(default_rule(PsiDetector::DEFAULT_MIN_EFFECT))
+        PsiDetector::new(TestRule::with_min_effect(DEFAULT_PSI_MIN_EFFECT))
     }
 }
 

@@ -2,13 +2,12 @@
 //! (a two-sample test of means) or against a fixed baseline (the original
 //! sketch's `(mean - baseline.mean) / baseline.std`).
 
-use crate::config::TestRule;
+use crate::config::{DEFAULT_ZSCORE_MIN_EFFECT, TestRule};
 use crate::stats::{normal_isf, normal_sf};
 
 use super::{
     DEFAULT_MIN_SAMPLES, DetectError, Detection, DriftDetector, TestResult, Windows,
-    builder_methods, comparable, current_only_verdict, decide, decide_fixed, default_rule,
-    non_empty,
+    builder_methods, comparable, current_only_verdict, decide, decide_fixed, non_empty,
 };
 
 /// Threshold on `abs(z)` for the fixed-baseline form when none is given.
@@ -41,13 +40,6 @@ pub struct ZScoreDetector {
 }
 
 impl ZScoreDetector {
-    /// Smallest `abs(mean_q - mean_p) / sd_p` worth an alert under the
-    /// default rule. STATISTICS.md started at 0.2; the detection-quality
-    /// benchmark (`BENCHMARKS.md`) showed 0.1 catches a 0.05 confidence drop
-    /// within 2 evaluations at 10 req/s and above (0.2 needs 4) with no more
-    /// false alarms, so 0.1 is the default.
-    pub const DEFAULT_MIN_EFFECT: f64 = 0.1;
-
     /// A two-window detector named `zscore` deciding by `rule`.
     pub fn new(rule: TestRule) -> ZScoreDetector {
         ZScoreDetector {
@@ -75,7 +67,7 @@ impl ZScoreDetector {
 
 impl Default for ZScoreDetector {
     fn default() -> ZScoreDetector {
-        ZScoreDetector::new(default_rule(ZScoreDetector::DEFAULT_MIN_EFFECT))
+        ZScoreDetector::new(TestRule::with_min_effect(DEFAULT_ZSCORE_MIN_EFFECT))
     }
 }
 

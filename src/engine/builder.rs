@@ -14,7 +14,10 @@ use super::evaluator::{Evaluator, ScopedDetector, Source};
 use super::handle::{ModelMonitor, Shared};
 use super::snapshot::Snapshot;
 use crate::alerting::{AlertPolicy, AlertSink};
-use crate::config::{Config, DetectorConfig, DetectorKind, MonitorConfig, ReferenceConfig};
+use crate::config::{
+    Config, DEFAULT_KS_MIN_EFFECT, DEFAULT_PSI_MIN_EFFECT, DetectorConfig, DetectorKind,
+    MonitorConfig, ReferenceConfig, SignalConfig, TestRule,
+};
 use crate::detectors::{self, DriftDetector};
 use crate::sources::MetricCollector;
 use crate::sources::prometheus::{PromClient, PrometheusCollector};
@@ -23,8 +26,8 @@ use crate::telemetry::SelfMetrics;
 /// Events buffered per subscriber before the slowest one starts losing them.
 const EVENT_CHANNEL_SIZE: usize = 1024;
 
-/// Evaluation interval when none is given.
-pub const DEFAULT_SAMPLING_INTERVAL: Duration = Duration::from_secs(30);
+/// Evaluation interval when none is given: the config's default.
+pub const DEFAULT_SAMPLING_INTERVAL: Duration = crate::config::DEFAULT_INTERVAL;
 
 /// Builds a [`ModelMonitor`] (the original sketch's builder).
 ///
@@ -96,7 +99,7 @@ impl MonitorBuilder {
         self.sources.push(Source {
             collector: Arc::new(collector),
             detectors: Vec::new(),
-            group_by: vec!["model".to_owned(), "version".to_owned()],
+            group_by: crate::config::default_group_by(),
             policy: AlertPolicy::default(),
         });
         self
@@ -175,7 +178,10 @@ impl MonitorBuilder {
     /// Starts the loop on the current tokio runtime.
     pub fn spawn(self) -> Result<ModelMonitor, BuildError> {
         let metrics = self.metrics.unwrap_or_else(|| Arc::new(SelfMetrics::new()));
-        let permits = Arc::new(Semaphore::new(self.concurrency.unwrap_or(8)));
+        let permits = Arc::new(Semaphore::new(
+            self.concurrency
+                .unwrap_or(crate::config::DEFAULT_CONCURRENCY),
+        ));
         let policy = self.policy.unwrap_or_default();
         let mut sources = self.sources;
         for source in &mut sources {
@@ -295,36 +301,24 @@ fn prometheus_source(
     }
 }
 
-/// The monitor `with_prometheus_endpoint` sets up.
+/// The monitor `with_prometheus_endpoint` sets up: every setting at the
+/// config's defaults, psi and ks on the confidence histogram, the p99
+/// latency ratio on the request-duration histogram.
 fn default_monitor() -> MonitorConfig {
-    let signal = |histogram: &str, detectors: Vec<DetectorConfig>| crate::config::SignalConfig {
+    let signal = |histogram: &str, detectors: Vec<DetectorKind>| SignalConfig {
         histogram: histogram.to_owned(),
-        detectors,
+        detectors: detectors.into_iter().map(DetectorConfig::new).collect(),
     };
-    let rule = |min_effect| crate::config::TestRule {
-        threshold: None,
-        false_alarm_rate: 0.001,
-        min_effect,
-    };
-    let detector = |kind: DetectorKind| DetectorConfig {
-        name: kind.type_name().to_owned(),
-        kind,
-    };
-    MonitorConfig {
-        name: "default".to_owned(),
-        selector: String::new(),
-        group_by: vec!["model".to_owned(), "version".to_owned()],
-        window: Duration::from_secs(300),
-        reference: ReferenceConfig::Offset(Duration::from_secs(7 * 86_400)),
-        min_samples: 100.0,
-        signals: BTreeMap::from([
+    MonitorConfig::new(
+        "default",
+        BTreeMap::from([
             (
                 "confidence".to_owned(),
                 signal(
                     "model_prediction_confidence",
                     vec![
-                        detector(DetectorKind::Psi(rule(0.1))),
-                        detector(DetectorKind::Ks(rule(0.1))),
+                        DetectorKind::Psi(TestRule::with_min_effect(DEFAULT_PSI_MIN_EFFECT)),
+                        DetectorKind::Ks(TestRule::with_min_effect(DEFAULT_KS_MIN_EFFECT)),
                     ],
                 ),
             ),
@@ -332,13 +326,12 @@ fn default_monitor() -> MonitorConfig {
                 "latency".to_owned(),
                 signal(
                     "model_request_duration_seconds",
-                    vec![detector(DetectorKind::QuantileRatio {
+                    vec![DetectorKind::QuantileRatio {
                         quantile: 0.99,
                         max_ratio: 1.5,
-                    })],
+                    }],
                 ),
             ),
         ]),
-        alerting: crate::config::AlertingConfig::default(),
-    }
+    )
 }

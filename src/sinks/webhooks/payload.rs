@@ -4,7 +4,9 @@
 //! Rendering is pure: an [`AlertNotice`], the receiver's name, the
 //! notification id and the [`Links`] go in, the body text comes out. Bodies
 //! are rendered once, when the notification enters the outbox, so a retry
-//! or a restart sends the same bytes.
+//! or a restart sends the same bytes. The template language and its
+//! variables belong to the config (`config::Template`,
+//! `config::TemplateContext`), which checks every body at load.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +14,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
 use crate::alerting::{AlertKey, AlertNotice, Transition};
+pub use crate::config::Template;
+use crate::config::{TemplateAlert, TemplateContext};
 use crate::detectors::AlertKind;
 
 /// External URLs used to build links in notifications.
@@ -304,126 +308,46 @@ pub fn alertmanager(receiver: &str, notice: &AlertNotice, links: &Links) -> Valu
     })
 }
 
-/// What a template sees: `alert`, `id` (the `webhook-id`) and `receiver`.
+/// What a template sees ([`TemplateContext`]) for one notification.
 pub fn template_context(receiver: &str, id: &str, notice: &AlertNotice, links: &Links) -> Value {
     let key = &notice.key;
     let detection = &notice.detection;
     let labels = alert_labels(notice);
     let metrics = &notice.metrics;
-    json!({
-        "id": id,
-        "receiver": receiver,
-        "alert": {
-            "status": notice.status(),
-            "repeat": notice.transition == Transition::Repeated,
-            "kind": notice.kind.as_str(),
-            "model": key.label("model").unwrap_or_default(),
-            "version": key.label("version").unwrap_or_default(),
-            "labels": key.labels.iter().cloned().collect::<BTreeMap<_, _>>(),
-            "monitor": key.source,
-            "signal": key.signal,
-            "detector": key.detector,
-            "score": detection.score,
-            "threshold": detection.threshold,
-            "p_value": detection.p_value,
-            "current_samples": detection.current_samples,
-            "reference_samples": detection.reference_samples,
-            "starts_at": time(notice.started_at),
-            "ends_at": notice.ended_at.map(time),
-            "evaluated_at": time(notice.at),
-            "summary": summary(notice),
-            "fingerprint": fingerprint(&labels),
-            "prometheus_url": links.prometheus_graph(key),
-            "grafana_url": links.grafana_dashboard(key),
-            "confidence_mean": metrics.confidence_mean,
-            "p99_latency_ms": metrics.p99_latency_ms,
+    TemplateContext {
+        id: id.to_owned(),
+        receiver: receiver.to_owned(),
+        alert: TemplateAlert {
+            status: notice.status().to_owned(),
+            repeat: notice.transition == Transition::Repeated,
+            kind: notice.kind.as_str().to_owned(),
+            model: key.label("model").unwrap_or_default().to_owned(),
+            version: key.label("version").unwrap_or_default().to_owned(),
+            labels: key.labels.iter().cloned().collect(),
+            monitor: key.source.to_string(),
+            signal: key.signal.to_string(),
+            detector: key.detector.to_string(),
+            score: detection.score,
+            threshold: detection.threshold,
+            p_value: detection.p_value,
+            current_samples: detection.current_samples,
+            reference_samples: detection.reference_samples,
+            starts_at: time(notice.started_at),
+            ends_at: notice.ended_at.map(time),
+            evaluated_at: time(notice.at),
+            summary: summary(notice),
+            fingerprint: fingerprint(&labels),
+            prometheus_url: links.prometheus_graph(key),
+            grafana_url: links.grafana_dashboard(key),
+            confidence_mean: metrics.confidence_mean,
+            p99_latency_ms: metrics.p99_latency_ms,
         },
-    })
+    }
+    .to_value()
 }
 
-/// A compiled body template. Undefined variables are errors, so a typo such
-/// as `alert.modle` fails at config load, not at 3 am.
-pub struct Template {
-    environment: minijinja::Environment<'static>,
-}
-
-impl std::fmt::Debug for Template {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Template")
-    }
-}
-
-impl Template {
-    /// Compiles `body`; the error names the line and the problem.
-    pub fn compile(body: &str) -> Result<Template, String> {
-        let mut environment = minijinja::Environment::new();
-        environment.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        environment
-            .add_template_owned("body", body.to_owned())
-            .map_err(template_error)?;
-        Ok(Template { environment })
-    }
-
-    /// Renders the body for one notification.
-    pub fn render(&self, context: &Value) -> Result<String, String> {
-        self.environment
-            .get_template("body")
-            .and_then(|template| template.render(minijinja::value::Serde(context)))
-            .map_err(template_error)
-    }
-}
-
-fn template_error(error: minijinja::Error) -> String {
-    let mut message = error.kind().to_string();
-    if let Some(detail) = error.detail() {
-        message.push_str(": ");
-        message.push_str(detail);
-    }
-    if let Some(line) = error.line() {
-        message.push_str(&format!(" (template line {line})"));
-    }
-    message.to_lowercase()
-}
-
-/// Compiles `body`, checks every variable it reads against the context
-/// (`alert.modle` is an error even where strict undefined lets it pass,
-/// such as in a filter), and renders it for a sample alert: what config
-/// loading checks.
-pub fn check_template(body: &str) -> Result<(), String> {
-    let template = Template::compile(body)?;
-    let sample = template_context("check", "msg_check", &sample_notice(), &Links::default());
-    let compiled = template
-        .environment
-        .get_template("body")
-        .map_err(template_error)?;
-    let mut variables: Vec<String> = compiled.undeclared_variables(true).into_iter().collect();
-    variables.sort();
-    for variable in variables {
-        let mut parts = variable.split('.');
-        let top = parts.next().unwrap_or_default();
-        const GLOBALS: [&str; 5] = ["range", "dict", "namespace", "debug", "cycler"];
-        let known = match sample.get(top) {
-            Some(value) => parts
-                .next()
-                .is_none_or(|field| !value.is_object() || value.get(field).is_some()),
-            None => GLOBALS.contains(&top) || top == "joiner",
-        };
-        if !known {
-            return Err(format!(
-                "unknown variable {variable}; known: id, receiver, alert.{{{}}}",
-                sample["alert"]
-                    .as_object()
-                    .map(|o| o.keys().cloned().collect::<Vec<_>>().join(", "))
-                    .unwrap_or_default()
-            ));
-        }
-    }
-    let notice = sample_notice();
-    let context = template_context("check", "msg_check", &notice, &Links::default());
-    template.render(&context).map(|_| ())
-}
-
-/// A firing drift notice used to check templates.
+/// A firing drift notice, the one config loading checks templates with
+/// ([`TemplateContext::sample`]).
 pub fn sample_notice() -> AlertNotice {
     let at = DateTime::from_timestamp(1_767_225_600, 0).expect("a valid time");
     AlertNotice {
@@ -473,26 +397,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn template_problems_are_found_at_compile_or_sample_render() {
-        #[rustfmt::skip]
-        let cases: Vec<(&str, Result<(), &str>)> = vec![
-            (r#"{"model": {{ alert.model | tojson }}}"#, Ok(())),
-            ("{{ alert.model ", Err("syntax error")),
-            ("{{ alert.modle }}", Err("unknown variable alert.modle")),
-            ("{{ alert.modle | tojson }}", Err("unknown variable alert.modle")),
-            ("{{ allert.model }}", Err("unknown variable allert")),
-            ("{% for k, v in alert.labels | items %}{{ k }}={{ v }}{% endfor %}", Ok(())),
-            ("{% if alert.score > 1 %}x", Err("syntax error")),
-            ("{{ alert.model | nosuchfilter }}", Err("unknown filter")),
-            ("{{ id }} {{ receiver }} {{ alert.labels.version }}", Ok(())),
-        ];
-        for (body, expected) in cases {
-            match (check_template(body), expected) {
-                (Ok(()), Ok(())) => {}
-                (Err(message), Err(part)) => assert!(message.contains(part), "{body}: {message}"),
-                (got, want) => panic!("{body}: got {got:?}, want {want:?}"),
-            }
-        }
+    fn config_checks_templates_with_the_context_of_the_sample_notice() {
+        assert_eq!(
+            template_context("check", "msg_check", &sample_notice(), &Links::default()),
+            TemplateContext::sample().to_value()
+        );
     }
 
     #[test]
