@@ -1,9 +1,14 @@
-//! The PromQL client against an in-process fake PromQL server.
+//! The PromQL client against an in-process fake PromQL server, and the
+//! answer decoders against a whole-body reading of each answer.
 //!
-//! Each test starts an axum server on `127.0.0.1:0` that answers with a canned
-//! response and records what it received (method, path, query and form
-//! parameters, headers), then checks what the client made of the answer.
+//! Each client test starts an axum server on `127.0.0.1:0` that answers
+//! with a canned response and records what it received (method, path, query
+//! and form parameters, headers), then checks what the client made of the
+//! answer.
 
+mod common;
+
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -16,7 +21,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use chrono::{DateTime, Utc};
 use model_monitor::config::{BasicAuth, PrometheusConfig, SecretSource};
-use model_monitor::sources::prometheus::{PromClient, PromError, QueryData, QueryResponse};
+use model_monitor::sources::prometheus::{
+    AnswerDecoder, PromClient, PromError, VectorSink, VectorStream, parse_vector_into,
+};
+
+use common::promql::{QueryData, QueryResponse, WholeAnswers, parse_response};
 
 /// What the fake server saw of one request.
 #[derive(Debug, Clone)]
@@ -597,4 +606,238 @@ async fn keeps_tokens_out_of_error_messages() {
     );
     let shown = format!("{error} {error:?}");
     assert!(!shown.contains("very-secret-token"), "{shown}");
+}
+
+// The decoders, against the whole-body reading of `common::promql`.
+
+/// Reads a complete answer with status 200.
+fn decode(body: &str) -> Result<QueryResponse, PromError> {
+    parse_response(200, body.as_bytes())
+}
+
+#[test]
+fn decodes_a_vector_with_labels_and_special_values() {
+    let answer = decode(
+        r#"{"status":"success","data":{"resultType":"vector","result":[
+            {"metric":{"model":"a","le":"+Inf"},"value":[1700000000.5,"12"]},
+            {"metric":{},"value":[1700000000,"NaN"]},
+            {"metric":{"x":"y\"z"},"value":[1700000000,"-Inf"]}]}}"#,
+    )
+    .unwrap();
+    let QueryData::Vector(samples) = answer.data else {
+        panic!("not a vector: {answer:?}")
+    };
+    assert_eq!(samples.len(), 3);
+    assert_eq!(samples[0].labels, labels(&[("model", "a"), ("le", "+Inf")]));
+    assert_eq!(samples[0].timestamp, 1_700_000_000.5);
+    assert_eq!(samples[0].value, 12.0);
+    assert!(samples[1].value.is_nan());
+    assert_eq!(samples[2].labels, labels(&[("x", "y\"z")]));
+    assert_eq!(samples[2].value, f64::NEG_INFINITY);
+}
+
+/// Collects what a decoder hands over, owned.
+#[derive(Default)]
+struct Collect(Vec<(Vec<String>, f64)>);
+
+impl VectorSink for Collect {
+    fn sample(&mut self, labels: &[Cow<'_, str>], value: f64) {
+        self.0
+            .push((labels.iter().map(|l| l.to_string()).collect(), value));
+    }
+}
+
+/// Decodes `body` with a [`VectorStream`] fed `chunk` bytes at a time.
+fn stream(
+    status: u16,
+    body: &[u8],
+    wanted: &[&str],
+    chunk: usize,
+) -> (Result<Vec<String>, PromError>, Collect) {
+    let mut sink = Collect::default();
+    let mut stream = VectorStream::new(status, wanted, &mut sink);
+    let result = body
+        .chunks(chunk.max(1))
+        .try_for_each(|piece| stream.push(piece))
+        .and_then(|()| stream.finish());
+    (result, sink)
+}
+
+/// Every answer decodes to the same samples, warnings and errors through
+/// the sink, whole or streamed in pieces of any size, as through
+/// [`parse_response`]. Streamed errors inside the result array are of
+/// the same kind, their position counted from the sample.
+#[test]
+fn vector_sink_sees_what_the_owned_decoding_sees() {
+    let wanted = ["model", "le", "x"];
+    let check = |status: u16, body: &str| {
+        let owned = parse_response(status, body.as_bytes());
+        let mut sink = Collect::default();
+        let whole = parse_vector_into(status, body.as_bytes(), &wanted, &mut sink);
+        let mut decodings = vec![("whole".to_owned(), whole, sink)];
+        for chunk in [1, 2, 7, 64, body.len()] {
+            let (result, sink) = stream(status, body.as_bytes(), &wanted, chunk);
+            decodings.push((format!("streamed in {chunk}-byte pieces"), result, sink));
+        }
+        for (how, streamed, sink) in decodings {
+            let body = format!("{how}: {body}");
+            match (&owned, streamed) {
+                (Ok(owned), Ok(warnings)) => {
+                    let QueryData::Vector(samples) = &owned.data else {
+                        panic!("{body}: owned answer is not a vector")
+                    };
+                    assert_eq!(samples.len(), sink.0.len(), "{body}");
+                    for (owned, (labels, value)) in samples.iter().zip(&sink.0) {
+                        let expected: Vec<String> = wanted
+                            .iter()
+                            .map(|name| owned.labels.get(*name).cloned().unwrap_or_default())
+                            .collect();
+                        assert_eq!(&expected, labels, "{body}");
+                        assert!(
+                            owned.value == *value || (owned.value.is_nan() && value.is_nan()),
+                            "{body}"
+                        );
+                    }
+                    assert_eq!(owned.warnings, warnings, "{body}");
+                }
+                (Ok(owned), Err(error)) => {
+                    assert!(
+                        matches!(error, PromError::UnexpectedResultType { expected: "vector", got } if got == owned.data.result_type()),
+                        "{body}: {error:?}"
+                    );
+                }
+                (Err(owned), Err(streamed)) if how == "whole" => {
+                    assert_eq!(owned.to_string(), streamed.to_string(), "{body}");
+                }
+                (Err(owned), Err(streamed)) => {
+                    assert_eq!(owned.reason(), streamed.reason(), "{body}: {streamed}");
+                }
+                (Err(owned), Ok(_)) => panic!("{body}: owned path failed with {owned:?}"),
+            }
+        }
+    };
+    check(
+        200,
+        r#"{"status":"success","warnings":["w"],"data":{"resultType":"vector","result":[
+            {"metric":{"model":"a","le":"+Inf","other":"o"},"value":[1700000000.5,"12"]},
+            {"metric":{},"value":[1700000000,"NaN"]},
+            {"value":[1700000000,"2"],"metric":{"x":"y\"z","model":"caf\u00e9"}},
+            {"metric":{"model":"h"},"histogram":[1700000000,{"count":"1"}]}]}}"#,
+    );
+    check(
+        200,
+        r#"{"data":{"result":[{"metric":{"le":"1"},"value":[1,"5"]}],"resultType":"vector"},"status":"success"}"#,
+    );
+    check(
+        200,
+        r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#,
+    );
+    check(
+        200,
+        r#"{"status":"success","data":{"resultType":"scalar","result":[1,"3"]}}"#,
+    );
+    check(
+        200,
+        r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"2"]]}]}}"#,
+    );
+    check(
+        200,
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"x"]}]}}"#,
+    );
+    check(
+        200,
+        r#"{"status":"error","errorType":"bad_data","error":"parse error"}"#,
+    );
+    check(200, r#"{"status":"success"}"#);
+    check(
+        200,
+        r#"{"status":"success","data":{"resultType":"vector","result":[]}} trailing"#,
+    );
+    check(
+        503,
+        r#"{"status":"error","errorType":"unavailable","error":"down"}"#,
+    );
+    check(502, "<html>bad gateway</html>");
+    check(200, "not json");
+    // Prometheus' own compact form, decoded sample by sample.
+    let prefix = r#"{"status":"success","data":{"resultType":"vector","result":["#;
+    for rest in [
+        r#"]}}"#,
+        r#"{"metric":{"model":"a","le":"0.5"},"value":[1,"3"]},{"metric":{"model":"a","le":"+Inf"},"value":[1,"4"]}]}}"#,
+        // Braces, quotes and backslashes inside strings, whitespace
+        // between samples, keys in any order, a native histogram.
+        r#" {"metric":{"x":"}{\"\\","model":"b{"},"value":[1,"1"]} ,
+           {"value":[1,"2"],"metric":{"model":"\u00e9}"}},
+           {"metric":{"model":"h"},"histogram":[1,{"count":"1","buckets":[[0,"1","2","3"]]}]}
+        ]},"warnings":["w1"],"infos":["i"]}"#,
+        r#"{"metric":{"model":"a"},"value":[1,"2"]}]},"warnings":["w"]}"#,
+        // Timestamps and values in every form; empty label sets; raw
+        // UTF-8; a label value with a control character (not JSON).
+        r#"{"metric":{},"value":[0,"NaN"]},{"metric":{"model":"é"},"value":[-1.5e+3,"+Inf"]},{"metric":{"le":"1","le":"2"},"value":[17E2,"-2.5e-3"]}]}}"#,
+        r#"{"metric":{"model":"a"},"value":[01,"2"]}]}}"#,
+        r#"{"metric":{"model":"a"},"value":[1.,"2"]}]}}"#,
+        r#"{"metric":{"model":"a"},"value":[1,2]}]}}"#,
+        "{\"metric\":{\"model\":\"a\u{1}\"},\"value\":[1,\"2\"]}]}}",
+        // Broken inside the array, after it, or cut short.
+        r#"{"metric":{"model":"a"},"value":[1,"x"]}]}}"#,
+        r#"{"metric":{"model":"a"},"value":[1,"2"]},3]}}"#,
+        r#"{"metric":{"model":"a"},"value":[1,"2"]}]}} trailing"#,
+        r#"{"metric":{"model":"a"},"value":[1,"2"]}]}"#,
+        r#"{"metric":{"model":"a"},"value":[1,"2"]},{"metric":{"mod"#,
+        r#"{"metric":{"model":"a"},"value":[1,"2"]}]"#,
+        r#"{"metric":{"model":"a"},"value":[1,"2"]}"#,
+        "",
+    ] {
+        check(200, &format!("{prefix}{rest}"));
+    }
+}
+
+#[test]
+fn accepts_result_before_result_type() {
+    let answer =
+        decode(r#"{"data":{"result":[1700000000,"3"],"resultType":"scalar"},"status":"success"}"#)
+            .unwrap();
+    assert_eq!(
+        answer.data,
+        QueryData::Scalar {
+            timestamp: 1_700_000_000.0,
+            value: 3.0
+        }
+    );
+}
+
+#[test]
+fn skips_native_histogram_samples_with_a_warning() {
+    let answer = decode(
+        r#"{"status":"success","data":{"resultType":"vector","result":[
+            {"metric":{"a":"1"},"histogram":[1700000000,{"count":"1","sum":"1","buckets":[]}]},
+            {"metric":{"a":"2"},"value":[1700000000,"1"]}]}}"#,
+    )
+    .unwrap();
+    assert_eq!(answer.data.result_type(), "vector");
+    assert_eq!(answer.warnings.len(), 1, "{:?}", answer.warnings);
+    let QueryData::Vector(samples) = answer.data else {
+        panic!("not a vector")
+    };
+    assert_eq!(samples.len(), 1);
+}
+
+#[test]
+fn into_vector_rejects_other_result_types() {
+    let scalar = QueryData::Scalar {
+        timestamp: 1.0,
+        value: 2.0,
+    };
+    assert!(matches!(
+        scalar.into_vector(),
+        Err(PromError::UnexpectedResultType {
+            expected: "vector",
+            got: "scalar"
+        })
+    ));
+    let vector = QueryResponse {
+        data: QueryData::Vector(Vec::new()),
+        warnings: Vec::new(),
+    };
+    assert_eq!(vector.into_vector().unwrap(), Vec::new());
 }

@@ -2,8 +2,9 @@
 //! answer, as Prometheus 2.42 returns it, decoded and grouped by model.
 
 use model_monitor::model::ModelKey;
-use model_monitor::sources::prometheus::parse_response;
-use model_monitor::sources::prometheus::{SignalError, group_histograms};
+use model_monitor::sources::prometheus::{
+    AnswerDecoder, HistogramGrouper, SignalError, VectorStream, grouper_labels,
+};
 use model_monitor::stats::{Histogram, HistogramError};
 
 /// The shape of a real answer to the grouped confidence query: buckets with
@@ -30,12 +31,13 @@ fn key(model: &str, version: &str) -> ModelKey {
 
 #[test]
 fn turns_a_grouped_answer_into_one_histogram_per_model() {
-    let samples = parse_response(200, ANSWER.as_bytes())
-        .unwrap()
-        .into_vector()
-        .unwrap();
     let group_by = vec!["model".to_owned(), "version".to_owned()];
-    let models = group_histograms(samples, &group_by);
+    let wanted = grouper_labels(&group_by);
+    let mut grouper = HistogramGrouper::default();
+    let mut stream = VectorStream::new(200, &wanted, &mut grouper);
+    stream.push(ANSWER.as_bytes()).unwrap();
+    assert!(stream.finish().unwrap().is_empty());
+    let models = grouper.finish(&group_by);
 
     assert_eq!(
         models.keys().cloned().collect::<Vec<_>>(),

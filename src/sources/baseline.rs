@@ -22,7 +22,8 @@
 //! - `buckets` maps each finite upper bound, written as a number or a string,
 //!   and `+Inf` to the cumulative count of observations at or below it, as
 //!   `<name>_bucket` counts them. Counts are finite and not negative; small
-//!   decreases are clamped later, as for query answers (STATISTICS.md).
+//!   decreases are clamped later, as for query answers (docs/statistics.md,
+//!   section 1.4).
 //! - `sum` is optional; without it the mean comes from the bucket midpoints.
 //! - One entry per model and signal.
 //!
@@ -34,6 +35,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use super::parse_le;
 use crate::model::ModelKey;
 use crate::stats::Histogram;
 
@@ -94,7 +96,7 @@ pub fn parse(text: &str, group_by: &[String]) -> Result<Baseline, String> {
         let models = baseline.signals.entry(signal.clone()).or_default();
         for (index, entry) in entries.into_iter().enumerate() {
             let key = model_key(&entry.labels, group_by);
-            let context = format!("signal {signal}, model {}", describe(&key));
+            let context = format!("signal {signal}, model {key}");
             for label in entry.labels.keys() {
                 if !group_by.contains(label) {
                     problems.push(format!(
@@ -130,12 +132,6 @@ fn model_key(labels: &BTreeMap<String, String>, group_by: &[String]) -> ModelKey
     )
 }
 
-/// `{model="a", version="v1"}`.
-fn describe(key: &ModelKey) -> String {
-    let labels: Vec<String> = key.0.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-    format!("{{{}}}", labels.join(", "))
-}
-
 fn histogram(entry: &BaselineEntry) -> Result<Histogram, String> {
     let mut finite: Vec<(f64, f64)> = Vec::new();
     let mut inf_count = None;
@@ -146,9 +142,9 @@ fn histogram(entry: &BaselineEntry) -> Result<Histogram, String> {
             ));
         }
         match parse_le(le) {
-            Some(bound) if bound == f64::INFINITY => inf_count = Some(count),
-            Some(bound) if bound.is_finite() => finite.push((bound, count)),
-            _ => return Err(format!("bucket bound {le:?} is not a number or +Inf")),
+            Some(f64::INFINITY) => inf_count = Some(count),
+            Some(bound) => finite.push((bound, count)),
+            None => return Err(format!("bucket bound {le:?} is not a number or +Inf")),
         }
     }
     let Some(inf_count) = inf_count else {
@@ -174,15 +170,6 @@ fn histogram(entry: &BaselineEntry) -> Result<Histogram, String> {
         cumulative,
         sum: entry.sum,
     })
-}
-
-/// A bucket bound: a number, or `+Inf` / `Inf` (any case).
-fn parse_le(text: &str) -> Option<f64> {
-    let text = text.trim();
-    if text.eq_ignore_ascii_case("+inf") || text.eq_ignore_ascii_case("inf") {
-        return Some(f64::INFINITY);
-    }
-    text.parse::<f64>().ok().filter(|bound| !bound.is_nan())
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Sources: where observations come from. The [`MetricCollector`] trait
 //! is the face of every source; [`prometheus`] is the PromQL one
 //! ([`PrometheusCollector`]) and [`baseline`] reads reference histograms
-//! kept in a file.
+//! kept in a file. This file holds the trait, what it returns, and the
+//! reading of a bucket bound (`le`) both sources share.
 //!
 //! A collector answers one question per evaluation: for every model it
 //! watches, what did each signal's current window and reference look like at
@@ -76,4 +77,36 @@ pub trait MetricCollector: Send + Sync {
     }
     /// Observes every model at evaluation time `at`.
     async fn collect(&self, at: DateTime<Utc>) -> anyhow::Result<Collection>;
+}
+
+/// Parses a bucket bound (an `le` label value) as Prometheus and client
+/// libraries write it: a finite number or `+Inf` (any spelling Rust reads
+/// as infinity). NaN and `-Inf` are not bounds.
+pub(crate) fn parse_le(text: &str) -> Option<f64> {
+    let bound = text.trim().parse::<f64>().ok()?;
+    (bound.is_finite() || bound == f64::INFINITY).then_some(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_bucket_bounds_as_prometheus_writes_them() {
+        let cases: &[(&str, Option<f64>)] = &[
+            ("+Inf", Some(f64::INFINITY)),
+            ("Inf", Some(f64::INFINITY)),
+            ("0.05", Some(0.05)),
+            ("1e-3", Some(0.001)),
+            ("5", Some(5.0)),
+            ("-0.5", Some(-0.5)),
+            ("NaN", None),
+            ("-Inf", None),
+            ("", None),
+            ("0.05s", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_le(text), *expected, "{text:?}");
+        }
+    }
 }

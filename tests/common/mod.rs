@@ -1,6 +1,9 @@
 //! Helpers for tests that run real processes: free ports, child processes
-//! that are killed when dropped, and waiting for HTTP conditions.
+//! that are killed when dropped, and waiting for HTTP conditions; and
+//! ([`promql`]) a whole-body reading of PromQL answers.
 #![allow(dead_code)]
+
+pub mod promql;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,6 @@
-//! The HTTP side of the PromQL client: building requests, authenticating,
-//! enforcing the timeout and the body size cap, and classifying failures.
+//! [`PromClient`], the HTTP side of the PromQL source: building requests,
+//! authenticating, enforcing the timeout and the body size cap, handing the
+//! body to a decoder as it arrives, and classifying failures.
 //!
 //! Credentials never reach an error message: the URL shown in errors has no
 //! userinfo and no query string, reqwest errors are stripped of their URL,
@@ -11,7 +12,7 @@ use chrono::{DateTime, Utc};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
-use super::{PromError, QueryResponse, VectorSink, decode};
+use super::{AnswerDecoder, PromError, VectorSink, VectorStream};
 use crate::config::{PrometheusConfig, SecretSource};
 
 /// Sent with every request.
@@ -98,39 +99,24 @@ impl PromClient {
         })
     }
 
-    /// Runs an instant query evaluated at `time`.
+    /// Runs an instant query evaluated at `time` and hands the answer's
+    /// body to the decoder `decoder` makes from its HTTP status, piece by
+    /// piece as it arrives.
     ///
-    /// The whole exchange (credentials, connection, headers and body) must
-    /// finish within the configured timeout.
-    pub async fn query(
+    /// The whole exchange (credentials, connection, headers, body and
+    /// decoding) must finish within the configured timeout, and the body
+    /// must stay within the size cap.
+    pub async fn query_with<D: AnswerDecoder>(
         &self,
         query: &str,
         time: DateTime<Utc>,
-    ) -> Result<QueryResponse, PromError> {
-        let (status, body) = self.fetch(query, time).await?;
-        decode::parse_response(status, &body)
-    }
-
-    /// Runs an instant query that must answer an instant vector and decodes
-    /// it into `sink` as the body arrives (see [`decode::VectorStream`]),
-    /// keeping the labels named in `wanted`. Memory stays at one sample
-    /// whatever the answer's size. Returns the answer's warnings; errors are
-    /// those of [`PromClient::query`], or
-    /// [`PromError::UnexpectedResultType`]. After an error the sink may have
-    /// seen some samples and should be discarded.
-    pub async fn query_vector_into<S: VectorSink>(
-        &self,
-        query: &str,
-        time: DateTime<Utc>,
-        wanted: &[&str],
-        sink: &mut S,
-    ) -> Result<Vec<String>, PromError> {
+        decoder: impl FnOnce(u16) -> D,
+    ) -> Result<D::Output, PromError> {
         let timeout = self.inner.config.timeout;
         let exchange = async {
             let mut response = self.send(query, time).await?;
-            let status = response.status().as_u16();
+            let mut decoder = decoder(response.status().as_u16());
             let limit = self.inner.config.max_response_bytes;
-            let mut stream = decode::VectorStream::new(status, wanted);
             let mut received = 0u64;
             while let Some(chunk) = response
                 .chunk()
@@ -141,9 +127,9 @@ impl PromClient {
                 if received > limit {
                     return Err(PromError::TooLarge { limit });
                 }
-                stream.push(&chunk, sink)?;
+                decoder.push(&chunk)?;
             }
-            stream.finish(sink)
+            decoder.finish()
         };
         match tokio::time::timeout(timeout, exchange).await {
             Ok(result) => result,
@@ -151,13 +137,23 @@ impl PromClient {
         }
     }
 
-    /// The status and complete body of a query, within the timeout.
-    async fn fetch(&self, query: &str, time: DateTime<Utc>) -> Result<(u16, Vec<u8>), PromError> {
-        let timeout = self.inner.config.timeout;
-        match tokio::time::timeout(timeout, self.exchange(query, time)).await {
-            Ok(result) => result,
-            Err(_) => Err(PromError::Timeout(timeout)),
-        }
+    /// Runs an instant query that must answer an instant vector and decodes
+    /// it into `sink` as the body arrives (see [`VectorStream`]), keeping
+    /// the labels named in `wanted`. Memory stays at one sample whatever
+    /// the answer's size. Returns the answer's warnings; errors are those
+    /// of [`PromClient::query_with`] and of the decoding. After an error the
+    /// sink may have seen some samples and should be discarded.
+    pub async fn query_vector_into<S: VectorSink>(
+        &self,
+        query: &str,
+        time: DateTime<Utc>,
+        wanted: &[&str],
+        sink: &mut S,
+    ) -> Result<Vec<String>, PromError> {
+        self.query_with(query, time, |status| {
+            VectorStream::new(status, wanted, sink)
+        })
+        .await
     }
 
     /// The base URL queries go to (no credentials in it).
@@ -199,30 +195,6 @@ impl PromClient {
             return Err(PromError::TooLarge { limit });
         }
         Ok(response)
-    }
-
-    async fn exchange(
-        &self,
-        query: &str,
-        time: DateTime<Utc>,
-    ) -> Result<(u16, Vec<u8>), PromError> {
-        let inner = &*self.inner;
-        let mut response = self.send(query, time).await?;
-        let status = response.status().as_u16();
-        let limit = inner.config.max_response_bytes;
-        let capacity = response.content_length().unwrap_or(8 * 1024).min(limit);
-        let mut body = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|error| self.classify(error))?
-        {
-            if (body.len() + chunk.len()) as u64 > limit {
-                return Err(PromError::TooLarge { limit });
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok((status, body))
     }
 
     /// Maps a reqwest error to a [`PromError`] without its URL.

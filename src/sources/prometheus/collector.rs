@@ -116,7 +116,7 @@ impl PrometheusCollector {
                 .map(|(model, histogram)| {
                     let distribution = histogram
                         .map_err(|error| error.to_string())
-                        .and_then(|h| Distribution::from_histogram(&h).map_err(|e| e.to_string()));
+                        .and_then(|histogram| distribution(&histogram));
                     (model, distribution)
                 })
                 .collect()),
@@ -155,16 +155,16 @@ impl PrometheusCollector {
             .map(|models| {
                 models
                     .iter()
-                    .map(|(model, histogram)| {
-                        (
-                            model.clone(),
-                            Distribution::from_histogram(histogram).map_err(|e| e.to_string()),
-                        )
-                    })
+                    .map(|(model, histogram)| (model.clone(), distribution(histogram)))
                     .collect()
             })
             .unwrap_or_default()
     }
+}
+
+/// A window's distribution, or why its histogram makes none.
+fn distribution(histogram: &Histogram) -> Result<Distribution, String> {
+    Distribution::from_histogram(histogram).map_err(|error| error.to_string())
 }
 
 #[async_trait]

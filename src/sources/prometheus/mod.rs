@@ -1,13 +1,19 @@
 //! The PromQL source: any server of the PromQL HTTP API (`/api/v1/query`),
-//! such as Prometheus, VictoriaMetrics, Thanos, Mimir and Cortex.
+//! such as Prometheus, VictoriaMetrics, Thanos, Mimir and Cortex, and
+//! [`PromError`], everything that can go wrong with one query.
 //!
 //! - `query.rs` writes one grouped query per histogram and window;
-//! - `client.rs` sends it at an explicit evaluation time, authenticates
-//!   (bearer token file, basic auth, extra headers), caps response sizes and
-//!   turns every way a server can answer badly into a typed [`PromError`];
-//! - `decode.rs` decodes the answer sample by sample as it arrives;
-//! - `group.rs` folds the samples into one cumulative histogram per model;
-//! - `collector.rs` runs a monitor's queries as a [`crate::MetricCollector`].
+//! - `client.rs` ([`PromClient`]) sends it at an explicit evaluation time,
+//!   authenticates (bearer token file, basic auth, extra headers), caps
+//!   response sizes and hands the body to a decoder as it arrives;
+//! - `decode/` decodes the answer: `stream.rs` ([`VectorStream`]) sample by
+//!   sample as it arrives, `fallback.rs` ([`parse_vector_into`]) whole
+//!   through serde for other layouts, `rejection.rs` names what is wrong
+//!   with any other answer;
+//! - `group.rs` ([`HistogramGrouper`]) folds the samples into one
+//!   cumulative histogram per model;
+//! - `collector.rs` ([`PrometheusCollector`]) runs a monitor's queries as a
+//!   [`crate::MetricCollector`].
 
 mod client;
 mod collector;
@@ -17,80 +23,9 @@ mod query;
 
 pub use client::PromClient;
 pub use collector::PrometheusCollector;
-pub use decode::{VectorSink, VectorStream, parse_response, parse_vector_into};
-pub use group::{HistogramGrouper, SignalError, group_histograms, grouper_labels};
+pub use decode::{AnswerDecoder, VectorSink, VectorStream, parse_vector_into};
+pub use group::{HistogramGrouper, SignalError, grouper_labels};
 pub use query::{SUM_LE, histogram_query};
-
-use std::collections::BTreeMap;
-
-/// Labels of one series.
-pub type Labels = BTreeMap<String, String>;
-
-/// One sample of an instant vector.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    pub labels: Labels,
-    /// Unix seconds.
-    pub timestamp: f64,
-    /// May be NaN or infinite: the caller decides what that means.
-    pub value: f64,
-}
-
-/// One series of a range vector.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Series {
-    pub labels: Labels,
-    /// (unix seconds, value) pairs.
-    pub values: Vec<(f64, f64)>,
-}
-
-/// The `data` of a successful answer.
-#[derive(Debug, Clone, PartialEq)]
-pub enum QueryData {
-    Vector(Vec<Sample>),
-    Matrix(Vec<Series>),
-    Scalar { timestamp: f64, value: f64 },
-    String { timestamp: f64, value: String },
-}
-
-impl QueryData {
-    /// The `resultType` as the API names it: `vector`, `matrix`, `scalar`
-    /// or `string`.
-    pub fn result_type(&self) -> &'static str {
-        match self {
-            QueryData::Vector(_) => "vector",
-            QueryData::Matrix(_) => "matrix",
-            QueryData::Scalar { .. } => "scalar",
-            QueryData::String { .. } => "string",
-        }
-    }
-
-    /// The samples of an instant vector, or
-    /// [`PromError::UnexpectedResultType`] for any other result.
-    pub fn into_vector(self) -> Result<Vec<Sample>, PromError> {
-        match self {
-            QueryData::Vector(samples) => Ok(samples),
-            other => Err(PromError::UnexpectedResultType {
-                expected: "vector",
-                got: other.result_type(),
-            }),
-        }
-    }
-}
-
-/// A successful answer with the server's warnings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct QueryResponse {
-    pub data: QueryData,
-    pub warnings: Vec<String>,
-}
-
-impl QueryResponse {
-    /// The samples of an instant vector; see [`QueryData::into_vector`].
-    pub fn into_vector(self) -> Result<Vec<Sample>, PromError> {
-        self.data.into_vector()
-    }
-}
 
 /// Everything that can go wrong with one query. `Display` carries context
 /// but never credentials.
@@ -224,25 +159,5 @@ mod tests {
             message: "oops".to_owned(),
         };
         assert_eq!(without_type.to_string(), "server answered HTTP 500: oops");
-    }
-
-    #[test]
-    fn into_vector_rejects_other_result_types() {
-        let scalar = QueryData::Scalar {
-            timestamp: 1.0,
-            value: 2.0,
-        };
-        assert!(matches!(
-            scalar.into_vector(),
-            Err(PromError::UnexpectedResultType {
-                expected: "vector",
-                got: "scalar"
-            })
-        ));
-        let vector = QueryResponse {
-            data: QueryData::Vector(Vec::new()),
-            warnings: Vec::new(),
-        };
-        assert_eq!(vector.into_vector().unwrap(), Vec::new());
     }
 }
