@@ -147,40 +147,43 @@ def time_queries_directly(prometheus_url):
     return statistics.median(rounds), statistics.median(per_query), sum(sizes)
 
 
-SIDECAR_CONFIG = """prometheus:
-  url: {url}
-  timeout: 60s
-evaluation:
-  interval: {interval}s
-  concurrency: 8
-monitors:
-  - name: scale
-    selector: '{{job="simulate"}}'
-    group_by: [model, version]
-    window: {window}
-    reference: {{window: {reference}}}
-    min_samples: 100
-    signals:
-      confidence:
-        histogram: model_prediction_confidence
-        detectors:
-          - {{type: psi}}
-          - {{type: ks}}
-          - {{type: chi_square}}
-          - {{type: zscore}}
-          - {{type: jensen_shannon, threshold: 0.1}}
-          - {{type: hellinger, threshold: 0.1}}
-          - {{type: wasserstein, threshold: 0.1}}
-      latency:
-        histogram: model_request_duration_seconds
-        detectors:
-          - {{type: quantile_ratio, quantile: 0.99, max_ratio: 1.5}}
-          - {{type: quantile_slo, quantile: 0.99, max: 250ms}}
-"""
+# The sidecar's config, shared with the end-to-end tests: every ${VAR} in it
+# is expanded by model-monitor from the environment `sidecar_env` gives it.
+SIDECAR_TEMPLATE = ROOT / "tests" / "fixtures" / "sidecar.yml"
+# One detector of the template: its line `- {type: NAME...}`.
+DETECTOR_LINE = re.compile(r"^\s*- \{type: (\w+)")
 
 # Detectors with a fixed threshold: they false-alarm often at this benchmark's
 # small windows (BENCHMARKS.md, section 1), and every alert costs memory.
 FIXED_THRESHOLD_DETECTORS = ("jensen_shannon", "hellinger", "wasserstein", "quantile_ratio")
+
+
+def sidecar_config(default_rule_only):
+    """The template; with `default_rule_only`, without the fixed-threshold detectors."""
+    lines = SIDECAR_TEMPLATE.read_text().splitlines(keepends=True)
+    if default_rule_only:
+        lines = [line for line in lines
+                 if not ((m := DETECTOR_LINE.match(line)) and m.group(1) in FIXED_THRESHOLD_DETECTORS)]
+    return "".join(lines)
+
+
+def sidecar_env(prometheus_url, interval):
+    """The template's variables: one monitor over both histograms (7 confidence
+    detectors, 2 latency detectors) of job `simulate`."""
+    return {
+        "PROMETHEUS_URL": prometheus_url,
+        "QUERY_TIMEOUT": "60s",
+        "EVALUATION_INTERVAL": f"{interval}s",
+        "CONCURRENCY": "8",
+        "MONITOR_NAME": "scale",
+        "WINDOW": WINDOW,
+        "REFERENCE_WINDOW": REFERENCE_WINDOW,
+        "MIN_SAMPLES": "100",
+        "WASSERSTEIN_THRESHOLD": "0.1",
+        "LATENCY_RATIO_QUANTILE": "0.99",
+        "LATENCY_SLO_MAX": "250ms",
+    }
+
 
 PROMETHEUS_CONFIG = """global:
   scrape_interval: {scrape}s
@@ -197,9 +200,10 @@ class Processes:
         self.log_dir = log_dir
         self.children = []
 
-    def start(self, name, args):
+    def start(self, name, args, env=None):
         log = open(self.log_dir / f"{name}.log", "wb")
-        child = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        child = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 env={**os.environ, **env} if env else None)
         self.children.append(child)
         return child
 
@@ -236,20 +240,12 @@ def run(models, args, log_root):
         ])
         prometheus_url = f"http://127.0.0.1:{prometheus_port}"
         wait_http(f"{prometheus_url}/-/ready", 120)
-        config = SIDECAR_CONFIG
-        if args.default_rule_only:
-            # Only the detectors whose default rule keeps false alarms flat.
-            config = "\n".join(
-                line for line in config.split("\n")
-                if not any(kind in line for kind in FIXED_THRESHOLD_DETECTORS)
-            )
-        (work / "sidecar.yml").write_text(config.format(
-            url=prometheus_url, interval=args.interval, window=WINDOW, reference=REFERENCE_WINDOW))
+        (work / "sidecar.yml").write_text(sidecar_config(args.default_rule_only))
         sidecar = processes.start("sidecar", [
             str(BINARY), "run", f"--config.file={work / 'sidecar.yml'}",
             f"--web.listen-address=127.0.0.1:{sidecar_port}", f"--storage.path={work / 'data'}",
             "--log.level=warn",
-        ])
+        ], env=sidecar_env(prometheus_url, args.interval))
         sidecar_url = f"http://127.0.0.1:{sidecar_port}"
         wait_http(f"{sidecar_url}/-/healthy", 60)
         # Both windows full: the reference spans [now - 2m, now - 1m].

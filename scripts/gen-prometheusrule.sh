@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Generates deploy/kubernetes/prometheusrule.yaml (a Prometheus Operator
 # PrometheusRule) from alerts/model-monitor.rules.yml, the one source of
-# truth for the rules. tests/alerting_stack.rs fails when the committed file
-# differs from what this script writes.
+# truth for the rules. tests/integration/alerting_stack.rs fails when the
+# committed file differs from what this script writes.
 #
 # Usage: scripts/gen-prometheusrule.sh [OUTPUT]   (default: the file above; - for stdout)
 set -euo pipefail

@@ -1,7 +1,7 @@
 //! Tests of `model-monitor simulate` through its face: the
 //! clock-free [`Simulation`] with injected time and the HTTP server on a
 //! real port. `promtool` checks its exposition in the integration tests
-//! (`tests/cli.rs`), through the binary.
+//! (`tests/integration/cli.rs`), through the binary.
 
 use super::exposition::CONTENT_TYPE;
 use super::model::{CONFIDENCE_BUCKETS, LATENCY_BUCKETS};

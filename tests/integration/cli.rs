@@ -1,11 +1,14 @@
 //! The binary's commands as a user runs them.
 
-mod common;
-
 use std::process::Command;
 
+use crate::support::exposition::sample;
+use crate::support::process::{get, model_monitor_binary, wait_for};
+use crate::support::prometheus::promtool_check_metrics;
+use crate::support::sidecar::{Sidecar, SidecarConfig, start_drifting_simulation};
+
 fn check_config(path: &std::path::Path) -> (i32, String, String) {
-    let output = Command::new(common::model_monitor_binary())
+    let output = Command::new(model_monitor_binary())
         .arg("check-config")
         .arg(path)
         .env(
@@ -68,7 +71,7 @@ fn run_refuses_an_invalid_config_with_exit_1() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.yml");
     std::fs::write(&file, "prometheus: {url: 'not a url'}\nmonitors: []\n").unwrap();
-    let output = Command::new(common::model_monitor_binary())
+    let output = Command::new(model_monitor_binary())
         .args(["run", "--web.listen-address=127.0.0.1:0"])
         .arg(format!(
             "--storage.path={}",
@@ -85,44 +88,22 @@ fn run_refuses_an_invalid_config_with_exit_1() {
 #[test]
 fn sigterm_stops_the_sidecar_gracefully_with_exit_0() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("config.yml");
     // Nothing listens on port 9 of loopback: evaluations fail, serving goes on.
-    std::fs::write(
-        &file,
+    let config = SidecarConfig::from_text(
         "prometheus: {url: 'http://127.0.0.1:9', timeout: 1s}\nevaluation: {interval: 1s}\nmonitors:\n  - name: m\n    signals:\n      confidence:\n        histogram: model_prediction_confidence\n        detectors: [{type: psi}]\n",
-    )
-    .unwrap();
-    let port = common::free_port();
-    let mut sidecar = common::Process::start(
-        "sidecar",
-        &common::model_monitor_binary(),
-        &[
-            "run".to_owned(),
-            format!("--config.file={}", file.display()),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            format!("--storage.path={}", dir.path().join("data").display()),
-        ],
-        dir.path(),
     );
+    let mut sidecar = Sidecar::start(dir.path(), &config);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(async {
-        let client = reqwest::Client::new();
-        let url = format!("http://127.0.0.1:{port}/-/ready");
-        common::wait_for(
-            "the sidecar to be ready",
-            std::time::Duration::from_secs(30),
-            || async { matches!(common::get(&client, &url).await, Some((200, _))).then_some(()) },
-        )
-        .await;
-    });
+    runtime.block_on(sidecar.wait_ready(&reqwest::Client::new()));
     let status = sidecar
+        .process
         .signal_and_wait("TERM", std::time::Duration::from_secs(15))
         .expect("the sidecar exits after SIGTERM");
-    assert_eq!(status.code(), Some(0), "{}", sidecar.log_text());
-    let log = sidecar.log_text();
+    assert_eq!(status.code(), Some(0), "{}", sidecar.process.log_text());
+    let log = sidecar.process.log_text();
     assert!(log.contains("received SIGTERM"), "{log}");
     assert!(log.contains("message=stopped"), "{log}");
 }
@@ -131,27 +112,27 @@ fn sigterm_stops_the_sidecar_gracefully_with_exit_0() {
 async fn promtool_accepts_the_simulated_exposition_before_and_after_drift() {
     let dir = tempfile::tempdir().unwrap();
     let (_simulate, port) =
-        common::start_drifting_simulation(dir.path(), std::time::Duration::from_secs(1));
+        start_drifting_simulation(dir.path(), std::time::Duration::from_secs(1));
     let client = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}/metrics");
-    let first = common::wait_for("the simulator", std::time::Duration::from_secs(20), || {
-        common::get(&client, &url)
+    let first = wait_for("the simulator", std::time::Duration::from_secs(20), || {
+        get(&client, &url)
     })
     .await;
-    let drifted = common::wait_for(
+    let drifted = wait_for(
         "the drift to start",
         std::time::Duration::from_secs(20),
         || async {
-            let (status, text) = common::get(&client, &url).await?;
+            let (status, text) = get(&client, &url).await?;
             (status == 200
-                && common::sample(&text, "model_requests_total", &[("model", "model-1")])? > 60.0)
+                && sample(&text, "model_requests_total", &[("model", "model-1")])? > 60.0)
                 .then_some(text)
         },
     )
     .await;
     for (when, (status, text)) in [("at start", first), ("after drift", (200, drifted))] {
         assert_eq!(status, 200, "{when}");
-        if let Err(report) = common::promtool_check_metrics(&text) {
+        if let Err(report) = promtool_check_metrics(&text) {
             panic!("{when}: {report}");
         }
     }

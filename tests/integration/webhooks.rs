@@ -3,27 +3,23 @@
 //! Alertmanager payloads), and the sidecar runs in-process or as the built
 //! binary, which one test SIGKILLs while its receiver is down.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use model_monitor::alerting::{AlertNotice, Transition};
 use model_monitor::engine::{ModelMonitor, MonitorBuilder, MonitorEvent};
-use model_monitor::sinks::exporter::{self, AppState};
 use model_monitor::sinks::webhooks::Notifier;
 use model_monitor::sinks::webhooks::payload::{self, Links};
 use model_monitor::telemetry::SelfMetrics;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
-use common::{Process, free_port, get as http_get, model_monitor_binary, sample, wait_for};
+use crate::support::exposition::{fetch, sample};
+use crate::support::process::{free_port, get as http_get, http_client, wait_for};
+use crate::support::prometheus::promtool_check_metrics;
+use crate::support::promql::{FakePromql, SHIFTED, STEADY, Script, model, per_window};
+use crate::support::sidecar::{Sidecar, SidecarConfig};
+use crate::support::webhook_receiver::{Behaviour, Checks, WebhookReceiver};
 
 /// A Standard Webhooks secret (`whsec_` + base64).
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -32,69 +28,25 @@ const URL_TOKEN: &str = "T0KEN-IN-THE-URL";
 
 // ----- a fake PromQL API whose models drift on demand -----
 
-const BOUNDS: [&str; 4] = ["0.25", "0.5", "0.75", "1"];
-const STEADY: [f64; 4] = [100.0, 300.0, 700.0, 1000.0];
-const SHIFTED: [f64; 4] = [400.0, 700.0, 900.0, 1000.0];
-
-#[derive(Clone)]
-struct FakeProm {
-    models: Vec<String>,
-    drifting: Arc<Mutex<BTreeSet<String>>>,
-}
-
-#[derive(serde::Deserialize)]
-struct QueryParams {
-    query: String,
-}
-
-impl FakeProm {
-    fn answer(&self, query: &str) -> Response {
-        let drifting = self.drifting.lock().unwrap().clone();
-        let mut result = Vec::new();
-        for model in &self.models {
-            let counts = if !query.contains("offset") && drifting.contains(model) {
-                SHIFTED
-            } else {
-                STEADY
-            };
-            for (le, count) in BOUNDS.iter().zip(counts).chain([(&"+Inf", counts[3])]) {
-                result.push(json!({"metric": {"model": model, "version": "v1", "le": le}, "value": [1700000000.0, count.to_string()]}));
-            }
+/// Every model's confidence as it always was, except in the current window
+/// of the models in `drifting`.
+fn drifting_models(models: &[&str], drifting: &[&str]) -> Script {
+    let current = |m: &&str| {
+        if drifting.contains(m) {
+            SHIFTED
+        } else {
+            STEADY
         }
-        axum::Json(json!({"status": "success", "data": {"resultType": "vector", "result": result}}))
-            .into_response()
-    }
-
-    fn set_drifting(&self, models: &[&str]) {
-        *self.drifting.lock().unwrap() = models.iter().map(|m| m.to_string()).collect();
-    }
+    };
+    per_window(
+        models.iter().map(|m| model(m, &current(m))).collect(),
+        models.iter().map(|m| model(m, &STEADY)).collect(),
+    )
 }
 
-async fn start_prom(models: &[&str], drifting: &[&str]) -> (String, FakeProm) {
-    let fake = FakeProm {
-        models: models.iter().map(|m| m.to_string()).collect(),
-        drifting: Arc::default(),
-    };
-    fake.set_drifting(drifting);
-    let router = Router::new()
-        .route(
-            "/api/v1/query",
-            get(
-                |State(f): State<FakeProm>, Query(p): Query<QueryParams>| async move {
-                    f.answer(&p.query)
-                },
-            )
-            .post(
-                |State(f): State<FakeProm>, Form(p): Form<QueryParams>| async move {
-                    f.answer(&p.query)
-                },
-            ),
-        )
-        .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    (url, fake)
+async fn start_prom(models: &[&str], drifting: &[&str]) -> (String, FakePromql) {
+    let fake = FakePromql::start(drifting_models(models, drifting)).await;
+    (fake.url.clone(), fake)
 }
 
 // ----- Alertmanager's webhook message, as Go defines it -----
@@ -133,218 +85,25 @@ struct AmAlert {
     fingerprint: String,
 }
 
-// ----- a receiver that records everything -----
+// ----- a receiver that verifies what it records -----
 
-/// How a receiver path answers the n-th attempt (1-based) of one id.
-#[derive(Clone, Copy, Debug)]
-enum Behaviour {
-    Accept,
-    /// 503 (Retry-After: 0), 429 (Retry-After: 0), 500, then 200.
-    FailThreeTimes,
-    Reject,
-    Hang,
-    /// 503 to everything: the receiver is "down".
-    Down,
-}
+/// Signatures verify with [`SECRET`]; what is sent to `am` and `flaky` is an
+/// Alertmanager message.
+const CHECKS: Checks = Checks {
+    secret: SECRET,
+    payload: |path, body| {
+        (path == "am" || path == "flaky").then(|| serde_json::from_str::<AmMessage>(body).is_ok())
+    },
+};
 
-#[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    id: String,
-    body: String,
-    headers: HeaderMap,
-    status: u16,
-    signature_ok: Option<bool>,
-    alertmanager_ok: Option<bool>,
-}
-
-#[derive(Default)]
-struct HubState {
-    behaviour: BTreeMap<String, Behaviour>,
-    attempts: BTreeMap<String, u32>,
-    received: Vec<Received>,
-}
-
-#[derive(Clone)]
-struct Hub {
-    state: Arc<Mutex<HubState>>,
-    changed: Arc<tokio::sync::watch::Sender<u64>>,
-    url: String,
-}
-
-impl Hub {
-    async fn start(behaviour: &[(&str, Behaviour)]) -> Hub {
-        let state = HubState {
-            behaviour: behaviour.iter().map(|(p, b)| (p.to_string(), *b)).collect(),
-            ..HubState::default()
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let hub = Hub {
-            state: Arc::new(Mutex::new(state)),
-            changed: Arc::new(tokio::sync::watch::channel(0).0),
-            url: format!("http://{}", listener.local_addr().unwrap()),
-        };
-        let router = Router::new()
-            .route("/{path}", post(receive))
-            .with_state(hub.clone());
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        hub
-    }
-
-    fn set(&self, path: &str, behaviour: Behaviour) {
-        self.state
-            .lock()
-            .unwrap()
-            .behaviour
-            .insert(path.to_owned(), behaviour);
-    }
-
-    fn received(&self, path: &str) -> Vec<Received> {
-        self.state
-            .lock()
-            .unwrap()
-            .received
-            .iter()
-            .filter(|r| r.path == path)
-            .cloned()
-            .collect()
-    }
-
-    /// Ids answered with a 2xx, with how many times each was.
-    fn delivered(&self, path: &str) -> BTreeMap<String, usize> {
-        let mut ids = BTreeMap::new();
-        for r in self.received(path).into_iter().filter(|r| r.status < 300) {
-            *ids.entry(r.id).or_insert(0) += 1;
-        }
-        ids
-    }
-
-    /// Waits (for a request, not a timer) until `done` holds.
-    async fn wait_until(&self, what: &str, done: impl Fn(&Hub) -> bool) {
-        let mut changes = self.changed.subscribe();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-        while !done(self) {
-            tokio::time::timeout_at(deadline, changes.changed())
-                .await
-                .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-                .unwrap();
-        }
-    }
-}
-
-async fn receive(
-    State(hub): State<Hub>,
-    Path(path): Path<String>,
-    headers: HeaderMap,
-    body: String,
-) -> Response {
-    let id = headers
-        .get("webhook-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let signature_ok = headers.contains_key("webhook-signature").then(|| {
-        standardwebhooks::Webhook::new(SECRET)
-            .unwrap()
-            .verify(body.as_bytes(), &headers)
-            .is_ok()
-    });
-    let alertmanager_ok =
-        (path == "am" || path == "flaky").then(|| serde_json::from_str::<AmMessage>(&body).is_ok());
-    let (behaviour, attempt) = {
-        let mut state = hub.state.lock().unwrap();
-        let behaviour = state
-            .behaviour
-            .get(&path)
-            .copied()
-            .unwrap_or(Behaviour::Accept);
-        let attempt = state.attempts.entry(id.clone()).or_insert(0);
-        *attempt += 1;
-        (behaviour, *attempt)
-    };
-    let response = match (behaviour, attempt) {
-        (Behaviour::Hang, _) => {
-            hub.record(path, id, body, headers, 0, signature_ok, alertmanager_ok);
-            futures::future::pending::<()>().await;
-            unreachable!()
-        }
-        (_, _) if alertmanager_ok == Some(false) || signature_ok == Some(false) => {
-            (StatusCode::BAD_REQUEST, "bad payload or signature").into_response()
-        }
-        (Behaviour::Accept, _) | (Behaviour::FailThreeTimes, 4..) => StatusCode::OK.into_response(),
-        (Behaviour::FailThreeTimes, 1) | (Behaviour::Down, _) => {
-            (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "0")]).into_response()
-        }
-        (Behaviour::FailThreeTimes, 2) => {
-            (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "0")]).into_response()
-        }
-        (Behaviour::FailThreeTimes, _) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-        (Behaviour::Reject, _) => (StatusCode::BAD_REQUEST, "no such channel").into_response(),
-    };
-    let status = response.status().as_u16();
-    hub.record(
-        path,
-        id,
-        body,
-        headers,
-        status,
-        signature_ok,
-        alertmanager_ok,
-    );
-    response
-}
-
-impl Hub {
-    #[allow(clippy::too_many_arguments)]
-    fn record(
-        &self,
-        path: String,
-        id: String,
-        body: String,
-        headers: HeaderMap,
-        status: u16,
-        signature_ok: Option<bool>,
-        alertmanager_ok: Option<bool>,
-    ) {
-        self.state.lock().unwrap().received.push(Received {
-            path,
-            id,
-            body,
-            headers,
-            status,
-            signature_ok,
-            alertmanager_ok,
-        });
-        self.changed.send_modify(|n| *n += 1);
-    }
+async fn start_receiver(behaviour: &[(&str, Behaviour)]) -> WebhookReceiver {
+    WebhookReceiver::start(behaviour, Some(CHECKS)).await
 }
 
 // ----- the sidecar -----
 
-fn config_text(prom: &str, alerting: &str, webhooks: &str) -> String {
-    format!(
-        r#"prometheus:
-  url: {prom}
-  timeout: 5s
-  external_url: https://prometheus.example
-grafana_url: https://grafana.example/d/models
-evaluation:
-  interval: 1s
-monitors:
-  - name: fake
-    window: 5m
-    reference: {{offset: 1d}}
-    min_samples: 100
-    alerting: {alerting}
-    signals:
-      confidence:
-        histogram: model_prediction_confidence
-        detectors:
-          - {{type: psi}}
-          - {{type: ks}}
-webhooks:
-{webhooks}"#
-    )
+fn config(prom: &str, alerting: &str, webhooks: &str) -> SidecarConfig {
+    SidecarConfig::fake_source_alerting(prom, alerting).with_webhooks(webhooks)
 }
 
 struct InProcess {
@@ -354,8 +113,8 @@ struct InProcess {
 }
 
 impl InProcess {
-    async fn start(config: &str, interval: Duration) -> InProcess {
-        let config = model_monitor::config::parse_str(config, "test.yml").expect("valid config");
+    async fn start(config: &SidecarConfig, interval: Duration) -> InProcess {
+        let config = config.parse();
         let storage = tempfile::tempdir().unwrap();
         let metrics = Arc::new(SelfMetrics::new());
         let notifier = Arc::new(Notifier::open(&config, storage.path(), metrics.clone()).unwrap());
@@ -375,22 +134,7 @@ impl InProcess {
     }
 
     async fn fetch(&self, path: &str) -> String {
-        let app = exporter::app(AppState {
-            monitor: self.monitor.clone(),
-            config_summary: json!({}),
-        });
-        let response = app
-            .oneshot(
-                axum::http::Request::get(path)
-                    .body(axum::body::Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        String::from_utf8(body.to_vec()).unwrap()
+        fetch(&self.monitor, path).await.1
     }
 
     async fn stop(self) {
@@ -408,35 +152,10 @@ fn deliveries(metrics: &str, receiver: &str, outcome: &str) -> f64 {
     .unwrap_or_else(|| panic!("deliveries of {receiver} {outcome} exported:\n{metrics}"))
 }
 
-/// Runs `promtool check metrics`; true when it has nothing to say.
-fn promtool_clean(text: &str) -> (bool, String) {
-    use std::io::Write;
-    let mut child = std::process::Command::new(common::program("promtool"))
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success() && report.trim().is_empty(), report)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flaky_receiver_gets_each_notification_once_and_bad_receivers_delay_no_one() {
     let (prom, _fake) = start_prom(&["a", "b"], &["a", "b"]).await;
-    let hub = Hub::start(&[
+    let hub = start_receiver(&[
         ("flaky", Behaviour::FailThreeTimes),
         ("reject", Behaviour::Reject),
         ("hang", Behaviour::Hang),
@@ -457,7 +176,7 @@ async fn flaky_receiver_gets_each_notification_once_and_bad_receivers_delay_no_o
 "#
     );
     let sidecar = InProcess::start(
-        &config_text(&prom, "{for: 1}", &webhooks),
+        &config(&prom, "{for: 1}", &webhooks),
         Duration::from_millis(100),
     )
     .await;
@@ -501,7 +220,7 @@ async fn flaky_receiver_gets_each_notification_once_and_bad_receivers_delay_no_o
         "every attempt verifies"
     );
     assert!(
-        flaky.iter().all(|r| r.alertmanager_ok == Some(true)),
+        flaky.iter().all(|r| r.payload_ok == Some(true)),
         "every body is an Alertmanager message"
     );
     let ids: BTreeSet<&str> = flaky.iter().map(|r| r.id.as_str()).collect();
@@ -566,8 +285,9 @@ async fn flaky_receiver_gets_each_notification_once_and_bad_receivers_delay_no_o
         ),
         "{metrics}"
     );
-    let (clean, report) = promtool_clean(&metrics);
-    assert!(clean, "promtool check metrics:\n{report}\n{metrics}");
+    if let Err(report) = promtool_check_metrics(&metrics) {
+        panic!("{report}\n{metrics}");
+    }
 
     // The status API lists alerts and dead letters, and no URL or secret.
     let status = sidecar.fetch("/api/v1/status").await;
@@ -604,16 +324,13 @@ async fn flaky_receiver_gets_each_notification_once_and_bad_receivers_delay_no_o
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signatures_verify_and_a_tampered_body_or_an_old_timestamp_fails() {
     let (prom, _fake) = start_prom(&["a"], &["a"]).await;
-    let hub = Hub::start(&[]).await;
+    let hub = start_receiver(&[]).await;
     let webhooks = format!(
         "  - {{name: am, format: alertmanager, url: '{}/am', secret: '{SECRET}', on: [drift], match: {{detector: psi}}}}\n",
         hub.url
     );
-    let sidecar = InProcess::start(
-        &config_text(&prom, "{}", &webhooks),
-        Duration::from_millis(100),
-    )
-    .await;
+    let sidecar =
+        InProcess::start(&config(&prom, "{}", &webhooks), Duration::from_millis(100)).await;
     hub.wait_until("one notification", |hub| !hub.delivered("am").is_empty())
         .await;
     sidecar.stop().await;
@@ -653,7 +370,7 @@ async fn signatures_verify_and_a_tampered_body_or_an_old_timestamp_fails() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_drift_episode_triggers_one_retrain_per_cooldown_and_one_resolution() {
     let (prom, fake) = start_prom(&["fraud", "steady"], &["fraud"]).await;
-    let hub = Hub::start(&[]).await;
+    let hub = start_receiver(&[]).await;
     let url = &hub.url;
     let webhooks = format!(
         r#"  - {{name: slack, format: slack, url: '{url}/slack', send_resolved: true}}
@@ -669,7 +386,7 @@ async fn a_long_drift_episode_triggers_one_retrain_per_cooldown_and_one_resoluti
 "#
     );
     let sidecar = InProcess::start(
-        &config_text(
+        &config(
             &prom,
             "{for: 2, resolve_after: 2, repeat_interval: 300ms}",
             &webhooks,
@@ -689,7 +406,7 @@ async fn a_long_drift_episode_triggers_one_retrain_per_cooldown_and_one_resoluti
         }
     }
     assert!(repeats >= 2, "repeats while firing: {repeats}");
-    fake.set_drifting(&[]);
+    fake.answer_with(drifting_models(&["fraud", "steady"], &[]));
     hub.wait_until("the retrain resolution", |hub| {
         hub.delivered("retrain").len() >= 2
     })
@@ -802,7 +519,7 @@ fn status_ids(status: &Value) -> BTreeMap<String, Vec<String>> {
 async fn sigkill_while_the_receiver_is_down_loses_no_notification() {
     let dir = tempfile::tempdir().unwrap();
     let (prom, _fake) = start_prom(&["a", "b"], &["a", "b"]).await;
-    let hub = Hub::start(&[("am", Behaviour::Down), ("retrain", Behaviour::Down)]).await;
+    let hub = start_receiver(&[("am", Behaviour::Down), ("retrain", Behaviour::Down)]).await;
     let url = &hub.url;
     let webhooks = format!(
         r#"  - {{name: am, format: alertmanager, url: '{url}/am?token={URL_TOKEN}', secret: '{SECRET}', send_resolved: true, min_backoff: 50ms, max_backoff: 200ms}}
@@ -816,27 +533,13 @@ async fn sigkill_while_the_receiver_is_down_loses_no_notification() {
     body: '{{"model": {{{{ alert.model | tojson }}}}, "id": {{{{ id | tojson }}}}}}'
 "#
     );
-    let config = dir.path().join("model-monitor.yml");
-    std::fs::write(&config, config_text(&prom, "{for: 1}", &webhooks)).unwrap();
+    let config = config(&prom, "{for: 1}", &webhooks);
     let storage = dir.path().join("data/outbox");
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
+    let client = http_client();
     let start = |name: &str| {
-        let port = free_port();
-        let process = Process::start(
-            name,
-            &model_monitor_binary(),
-            &[
-                "run".into(),
-                format!("--config.file={}", config.display()),
-                format!("--web.listen-address=127.0.0.1:{port}"),
-                format!("--storage.path={}", storage.display()),
-            ],
-            dir.path(),
-        );
-        (process, format!("http://127.0.0.1:{port}"))
+        let sidecar = Sidecar::start_as(name, dir.path(), &config, free_port(), &storage);
+        let url = sidecar.url("");
+        (sidecar, url)
     };
 
     let (mut first, first_url) = start("first");
@@ -854,7 +557,7 @@ async fn sigkill_while_the_receiver_is_down_loses_no_notification() {
     .await;
     hub.wait_until("a failed attempt", |hub| !hub.received("am").is_empty())
         .await;
-    first.kill();
+    first.process.kill();
     assert!(hub.delivered("am").is_empty() && hub.delivered("retrain").is_empty());
 
     hub.set("am", Behaviour::Accept);
@@ -923,9 +626,11 @@ async fn sigkill_while_the_receiver_is_down_loses_no_notification() {
             .map(|n| n - 1)
             .sum::<usize>(),
     );
-    let exit = second.signal_and_wait("TERM", Duration::from_secs(15));
+    let exit = second
+        .process
+        .signal_and_wait("TERM", Duration::from_secs(15));
     assert!(exit.is_some_and(|s| s.success()), "graceful exit: {exit:?}");
-    for log in [first.log_text(), second.log_text()] {
+    for log in [first.process.log_text(), second.process.log_text()] {
         assert!(!log.contains(URL_TOKEN) && !log.contains(SECRET), "{log}");
         assert!(!log.contains("/retrain"), "urls are never logged: {log}");
     }

@@ -2,127 +2,32 @@
 //! answer can be bad must be reported with its reason while everything else
 //! goes on.
 
-mod common;
-
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::response::IntoResponse;
 use model_monitor::engine::{ModelMonitor, MonitorBuilder, MonitorEvent};
 use model_monitor::sinks::exporter::{self, AppState};
-use serde_json::{Value, json};
-use tower::ServiceExt;
+use serde_json::Value;
 
-type Answer = Arc<dyn Fn(&str) -> Response + Send + Sync>;
-
-#[derive(Clone)]
-struct Fake {
-    answer: Arc<Mutex<Answer>>,
-}
-
-#[derive(serde::Deserialize)]
-struct Params {
-    query: String,
-}
-
-async fn handle_get(State(fake): State<Fake>, Query(params): Query<Params>) -> Response {
-    let answer = fake.answer.lock().unwrap().clone();
-    answer(&params.query)
-}
-
-async fn handle_post(State(fake): State<Fake>, Form(params): Form<Params>) -> Response {
-    let answer = fake.answer.lock().unwrap().clone();
-    answer(&params.query)
-}
-
-/// Starts a fake PromQL API answering with `answer(query)`.
-async fn fake_promql(answer: Answer) -> (String, Fake) {
-    let fake = Fake {
-        answer: Arc::new(Mutex::new(answer)),
-    };
-    let router = Router::new()
-        .route("/api/v1/query", get(handle_get).post(handle_post))
-        .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    (url, fake)
-}
-
-const CONFIDENCE_BOUNDS: [&str; 4] = ["0.25", "0.5", "0.75", "1"];
-
-/// One model's cumulative buckets (including "+Inf") and sum.
-struct ModelAnswer<'a> {
-    model: &'a str,
-    buckets: Vec<(&'a str, String)>,
-    sum: Option<f64>,
-}
-
-fn model(model: &str, cumulative: &[f64]) -> ModelAnswer<'static> {
-    let model: &'static str = Box::leak(model.to_owned().into_boxed_str());
-    let mut buckets: Vec<(&str, String)> = CONFIDENCE_BOUNDS
-        .iter()
-        .zip(cumulative)
-        .map(|(le, c)| (*le, c.to_string()))
-        .collect();
-    buckets.push(("+Inf", cumulative.last().unwrap().to_string()));
-    ModelAnswer {
-        model,
-        buckets,
-        sum: None,
-    }
-}
-
-fn vector(models: &[ModelAnswer<'_>]) -> Response {
-    let mut result = Vec::new();
-    for m in models {
-        for (le, value) in &m.buckets {
-            result.push(json!({"metric": {"model": m.model, "version": "v1", "le": le}, "value": [1700000000.0, value]}));
-        }
-        if let Some(sum) = m.sum {
-            result.push(json!({"metric": {"model": m.model, "version": "v1", "le": "sum"}, "value": [1700000000.0, sum.to_string()]}));
-        }
-    }
-    axum::Json(json!({"status": "success", "data": {"resultType": "vector", "result": result}}))
-        .into_response()
-}
-
-const STEADY: [f64; 4] = [100.0, 300.0, 700.0, 1000.0];
-const SHIFTED: [f64; 4] = [400.0, 700.0, 900.0, 1000.0];
+use crate::support::exposition::{fetch, fetch_from, has_line};
+use crate::support::prometheus::promtool_check_metrics;
+use crate::support::promql::{
+    FakePromql, SHIFTED, STEADY, Script, body_never_sent, model, per_window, vector,
+};
+use crate::support::sidecar::SidecarConfig;
 
 fn config(url: &str, timeout: &str) -> model_monitor::config::Config {
-    let text = format!(
-        r#"prometheus:
-  url: {url}
-  timeout: {timeout}
-evaluation:
-  interval: 1s
-monitors:
-  - name: fake
-    window: 5m
-    reference: {{offset: 1d}}
-    min_samples: 100
-    signals:
-      confidence:
-        histogram: model_prediction_confidence
-        detectors:
-          - {{type: psi}}
-          - {{type: ks}}
-"#
-    );
-    model_monitor::config::parse_str(&text, "test.yml").expect("valid test config")
+    SidecarConfig::fake_source(url, timeout).parse()
 }
 
 /// Starts a monitor on the fake and waits for its first evaluation.
-async fn monitor_on(answer: Answer, timeout: &str) -> (ModelMonitor, Fake) {
-    let (url, fake) = fake_promql(answer).await;
+async fn monitor_on(answer: Script, timeout: &str) -> (ModelMonitor, FakePromql) {
+    let fake = FakePromql::start(answer).await;
     let monitor = MonitorBuilder::default()
         .with_sampling_interval(Duration::from_millis(100))
-        .with_config(config(&url, timeout))
+        .with_config(config(&fake.url, timeout))
         .spawn()
         .expect("monitor starts");
     next_evaluation(&monitor).await;
@@ -139,40 +44,15 @@ async fn next_evaluation(monitor: &ModelMonitor) {
     }
 }
 
-async fn fetch(monitor: &ModelMonitor, path: &str) -> (StatusCode, String) {
-    let app = exporter::app(AppState {
-        monitor: monitor.clone(),
-        config_summary: json!({}),
-    });
-    let response = app
-        .oneshot(
-            axum::http::Request::get(path)
-                .body(axum::body::Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let status = response.status();
-    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (status, String::from_utf8(body.to_vec()).unwrap())
-}
-
 async fn status_json(monitor: &ModelMonitor) -> Value {
     serde_json::from_str(&fetch(monitor, "/api/v1/status").await.1).unwrap()
 }
 
-fn has_line(text: &str, prefix: &str, suffix: &str) -> bool {
-    text.lines()
-        .any(|line| line.starts_with(prefix) && line.ends_with(suffix))
+fn error_answer(status: StatusCode, body: &'static str) -> Script {
+    Arc::new(move |_| (status, body).into_response().into())
 }
 
-fn error_answer(status: StatusCode, body: &'static str) -> Answer {
-    Arc::new(move |_query: &str| (status, body).into_response())
-}
-
-async fn check_source_failure(answer: Answer, timeout: &str, reason: &str, message_part: &str) {
+async fn check_source_failure(answer: Script, timeout: &str, reason: &str, message_part: &str) {
     let (monitor, _fake) = monitor_on(answer, timeout).await;
     let (status, metrics) = fetch(&monitor, "/metrics").await;
     assert_eq!(
@@ -226,12 +106,8 @@ async fn error_envelope_422_is_reported_with_its_error_type() {
 
 #[tokio::test]
 async fn a_query_that_never_answers_times_out() {
-    let never: Answer = Arc::new(|_query: &str| {
-        // The handler's response is produced by a future that never ends.
-        Response::new(axum::body::Body::from_stream(futures::stream::pending::<
-            Result<bytes::Bytes, std::io::Error>,
-        >()))
-    });
+    // The response's body is a stream that never ends.
+    let never: Script = Arc::new(|_| body_never_sent().into());
     check_source_failure(never, "300ms", "timeout", "timed out").await;
 }
 
@@ -244,22 +120,6 @@ async fn garbage_json_is_a_decode_failure() {
         "cannot decode",
     )
     .await;
-}
-
-fn per_window(current: Vec<ModelAnswer<'static>>, reference: Vec<ModelAnswer<'static>>) -> Answer {
-    let current = Arc::new(Mutex::new(Some(current)));
-    let reference = Arc::new(Mutex::new(Some(reference)));
-    let render = |answers: &Arc<Mutex<Option<Vec<ModelAnswer<'static>>>>>| {
-        let guard = answers.lock().unwrap();
-        vector(guard.as_ref().unwrap())
-    };
-    Arc::new(move |query: &str| {
-        if query.contains("offset") {
-            render(&reference)
-        } else {
-            render(&current)
-        }
-    })
 }
 
 #[tokio::test]
@@ -378,10 +238,10 @@ async fn vanished_models_leave_metrics_and_new_ones_appear() {
     .await;
     let (_, metrics) = fetch(&monitor, "/metrics").await;
     assert!(metrics.contains("model=\"b\""));
-    *fake.answer.lock().unwrap() = per_window(
+    fake.answer_with(per_window(
         vec![model("a", &STEADY), model("c", &STEADY)],
         vec![model("a", &STEADY), model("c", &STEADY)],
-    );
+    ));
     // The evaluation that started before the swap may still hold b.
     next_evaluation(&monitor).await;
     next_evaluation(&monitor).await;
@@ -407,7 +267,7 @@ async fn a_failing_source_keeps_the_last_results_and_recovers() {
         drift_line,
         " 1"
     ));
-    *fake.answer.lock().unwrap() = error_answer(StatusCode::SERVICE_UNAVAILABLE, "down");
+    fake.answer_with(error_answer(StatusCode::SERVICE_UNAVAILABLE, "down"));
     next_evaluation(&monitor).await;
     next_evaluation(&monitor).await;
     let (_, metrics) = fetch(&monitor, "/metrics").await;
@@ -419,7 +279,10 @@ async fn a_failing_source_keeps_the_last_results_and_recovers() {
         has_line(&metrics, drift_line, " 1"),
         "last results kept while the source fails:\n{metrics}"
     );
-    *fake.answer.lock().unwrap() = per_window(vec![model("a", &STEADY)], vec![model("a", &STEADY)]);
+    fake.answer_with(per_window(
+        vec![model("a", &STEADY)],
+        vec![model("a", &STEADY)],
+    ));
     next_evaluation(&monitor).await;
     next_evaluation(&monitor).await;
     let (_, metrics) = fetch(&monitor, "/metrics").await;
@@ -433,13 +296,9 @@ async fn a_failing_source_keeps_the_last_results_and_recovers() {
 
 #[tokio::test]
 async fn readiness_waits_for_the_first_evaluation_and_status_hides_secrets() {
-    let never: Answer = Arc::new(|_query: &str| {
-        Response::new(axum::body::Body::from_stream(futures::stream::pending::<
-            Result<bytes::Bytes, std::io::Error>,
-        >()))
-    });
-    let (url, _fake) = fake_promql(never).await;
-    let mut url = url::Url::parse(&url).unwrap();
+    let never: Script = Arc::new(|_| body_never_sent().into());
+    let fake = FakePromql::start(never).await;
+    let mut url = url::Url::parse(&fake.url).unwrap();
     url.set_username("alice").unwrap();
     url.set_password(Some("hunter2-password")).unwrap();
     let config = config(url.as_str(), "30s");
@@ -452,28 +311,9 @@ async fn readiness_waits_for_the_first_evaluation_and_status_hides_secrets() {
         monitor: monitor.clone(),
         config_summary: summary,
     });
-    let response = app
-        .clone()
-        .oneshot(
-            axum::http::Request::get("/-/ready")
-                .body(axum::body::Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let response = app
-        .oneshot(
-            axum::http::Request::get("/api/v1/status")
-                .body(axum::body::Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let body = String::from_utf8(body.to_vec()).unwrap();
+    let (status, _) = fetch_from(app.clone(), "/-/ready").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let (_, body) = fetch_from(app, "/api/v1/status").await;
     assert!(!body.contains("hunter2"), "{body}");
     assert!(!body.contains("alice"), "{body}");
     monitor.stop().await;
@@ -502,7 +342,7 @@ async fn metrics_pass_promtool_check_metrics() {
             "{family} exported"
         );
     }
-    let checked = common::promtool_check_metrics(&metrics);
+    let checked = promtool_check_metrics(&metrics);
     if let Err(report) = checked {
         panic!("{report}\n{metrics}");
     }
@@ -510,21 +350,20 @@ async fn metrics_pass_promtool_check_metrics() {
 }
 
 /// Starts a monitor with `reference_yaml` as its reference and a fake that
-/// records every query and answers current windows with `current` and
-/// other windows with `reference`.
+/// answers current windows with `current` and other windows with
+/// `reference` (and records every query).
 async fn monitor_with_reference(
     reference_yaml: &str,
     current: &'static [f64],
     reference: &'static [f64],
-) -> (ModelMonitor, Arc<Mutex<Vec<String>>>) {
-    let queries = Arc::new(Mutex::new(Vec::new()));
-    let recorded = queries.clone();
-    let answer: Answer = Arc::new(move |query: &str| {
-        recorded.lock().unwrap().push(query.to_owned());
+) -> (ModelMonitor, FakePromql) {
+    let answer: Script = Arc::new(move |request| {
+        let query = request.query();
         let is_current = !query.contains(" offset ") && !query.contains(" @ ");
-        vector(&[model("a", if is_current { current } else { reference })])
+        vector(&[model("a", if is_current { current } else { reference })]).into()
     });
-    let (url, _fake) = fake_promql(answer).await;
+    let fake = FakePromql::start(answer).await;
+    let url = &fake.url;
     let text = format!(
         "prometheus: {{url: '{url}'}}\nmonitors:\n  - name: fake\n    reference: {reference_yaml}\n    signals:\n      confidence:\n        histogram: model_prediction_confidence\n        detectors: [{{type: psi}}]\n"
     );
@@ -535,7 +374,7 @@ async fn monitor_with_reference(
         .spawn()
         .expect("monitor starts");
     next_evaluation(&monitor).await;
-    (monitor, queries)
+    (monitor, fake)
 }
 
 #[tokio::test]
@@ -547,7 +386,7 @@ async fn a_baseline_file_reference_sends_only_current_window_queries() {
         "signals:\n  confidence:\n    - labels: {model: a, version: v1}\n      buckets: {'0.25': 100, '0.5': 300, '0.75': 700, '1': 1000, '+Inf': 1000}\n",
     )
     .unwrap();
-    let (monitor, queries) = monitor_with_reference(
+    let (monitor, fake) = monitor_with_reference(
         &format!("{{baseline_file: '{}'}}", baseline.display()),
         &SHIFTED,
         &STEADY,
@@ -571,7 +410,7 @@ async fn a_baseline_file_reference_sends_only_current_window_queries() {
         ),
         "{metrics}"
     );
-    let queries = queries.lock().unwrap();
+    let queries = fake.queries();
     assert!(!queries.is_empty());
     assert!(
         queries
@@ -583,7 +422,7 @@ async fn a_baseline_file_reference_sends_only_current_window_queries() {
 
 #[tokio::test]
 async fn a_fixed_range_reference_queries_with_the_at_modifier() {
-    let (monitor, queries) = monitor_with_reference(
+    let (monitor, fake) = monitor_with_reference(
         "{range: {start: '2026-11-01T00:00:00Z', end: '2026-11-08T00:00:00Z'}}",
         &STEADY,
         &STEADY,
@@ -594,7 +433,7 @@ async fn a_fixed_range_reference_queries_with_the_at_modifier() {
     let end = chrono::DateTime::parse_from_rfc3339("2026-11-08T00:00:00Z")
         .unwrap()
         .timestamp();
-    let queries = queries.lock().unwrap();
+    let queries = fake.queries();
     assert!(
         queries.iter().any(|q| q.contains(&format!("[7d] @ {end}"))),
         "a reference query over the fixed range: {queries:?}"

@@ -6,21 +6,21 @@
 //! run by the test, and evaluates every PromQL expression of `alerts/` and
 //! `grafana/`.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 use serde_yaml_ng::Value as Yaml;
 
-use common::{
-    Process, PrometheusServer, find_program, free_port, get, model_monitor_binary, program,
-    start_drifting_simulation, wait_for,
+use crate::support::process::{
+    Process, find_program, free_port, get, http_client, model_monitor_binary, program, wait_for,
+    wait_until_ok,
 };
+use crate::support::prometheus::PrometheusServer;
+use crate::support::sidecar::{Sidecar, SidecarConfig, start_drifting_simulation};
+use crate::support::webhook_receiver::WebhookReceiver;
 
 const RULES: &str = "alerts/model-monitor.rules.yml";
 const ALERTMANAGER_CONFIG: &str = "alerts/alertmanager.yml";
@@ -472,16 +472,11 @@ fn label_values_as_promql(expr: &str) -> Option<String> {
 /// matchers, strings, ranges and label lists that are not functions or
 /// keywords.
 fn metric_names(expr: &str) -> BTreeSet<String> {
-    const KEYWORDS: [&str; 25] = [
+    /// Keywords besides the label list keywords below.
+    const KEYWORDS: [&str; 19] = [
         "and",
         "or",
         "unless",
-        "by",
-        "without",
-        "on",
-        "ignoring",
-        "group_left",
-        "group_right",
         "offset",
         "bool",
         "inf",
@@ -560,7 +555,11 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
                 let call = next < chars.len() && chars[next] == '(';
                 if LABEL_LISTS.contains(&word.as_str()) && call {
                     i = skip_to(next, ')');
-                } else if !call && !KEYWORDS.contains(&word.to_lowercase().as_str()) {
+                } else if !call
+                    && ![KEYWORDS.as_slice(), LABEL_LISTS.as_slice()]
+                        .concat()
+                        .contains(&word.to_lowercase().as_str())
+                {
                     names.insert(word);
                 }
             }
@@ -678,105 +677,38 @@ struct WebhookAlert {
     annotations: BTreeMap<String, String>,
 }
 
-/// One POST the test's webhook server received.
-#[derive(Debug, Clone)]
-struct Delivery {
-    path: String,
-    at: Instant,
-    payload: Result<WebhookPayload, String>,
-}
-
-/// An HTTP server on 127.0.0.1:0 that keeps every POST it receives.
-struct WebhookReceiver {
-    url: String,
-    deliveries: Arc<Mutex<Vec<Delivery>>>,
-}
-
-impl WebhookReceiver {
-    async fn start() -> WebhookReceiver {
-        let deliveries: Arc<Mutex<Vec<Delivery>>> = Arc::default();
-        let kept = deliveries.clone();
-        let app = axum::Router::new().route(
-            "/{*path}",
-            axum::routing::post(
-                move |axum::extract::Path(path): axum::extract::Path<String>, body: String| {
-                    let kept = kept.clone();
-                    async move {
-                        kept.lock().unwrap().push(Delivery {
-                            path,
-                            at: Instant::now(),
-                            payload: serde_json::from_str(&body)
-                                .map_err(|e| format!("{e}: {body}")),
-                        });
-                        "ok"
-                    }
-                },
-            ),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        WebhookReceiver { url, deliveries }
-    }
-
-    fn deliveries(&self) -> Vec<Delivery> {
-        self.deliveries.lock().unwrap().clone()
-    }
-
-    /// (receiver path, alert) for every alert Alertmanager delivered.
-    fn alerts(&self) -> Vec<(String, Instant, WebhookAlert)> {
-        let mut out = Vec::new();
-        for delivery in self.deliveries() {
-            if delivery.path == "sidecar" {
-                continue;
-            }
-            let payload = delivery
-                .payload
-                .unwrap_or_else(|e| panic!("Alertmanager's payload parses: {e}"));
-            assert_eq!(payload.receiver, delivery.path, "receiver named in payload");
-            assert!(matches!(payload.status.as_str(), "firing" | "resolved"));
-            for alert in payload.alerts {
-                out.push((delivery.path.clone(), delivery.at, alert));
-            }
+/// (receiver path, arrival, alert) for every alert Alertmanager delivered
+/// to `receiver`.
+fn delivered_alerts(receiver: &WebhookReceiver) -> Vec<(String, Instant, WebhookAlert)> {
+    let mut out = Vec::new();
+    for delivery in receiver.all() {
+        if delivery.path == "sidecar" {
+            continue;
         }
-        out
+        let payload: WebhookPayload = serde_json::from_str(&delivery.body)
+            .unwrap_or_else(|e| panic!("Alertmanager's payload parses: {e}: {}", delivery.body));
+        assert_eq!(payload.receiver, delivery.path, "receiver named in payload");
+        assert!(matches!(payload.status.as_str(), "firing" | "resolved"));
+        for alert in payload.alerts {
+            out.push((delivery.path.clone(), delivery.at, alert));
+        }
     }
+    out
 }
 
 const DRIFT_AFTER_SECS: u64 = 45;
 
-fn sidecar_config(prometheus_url: &str, webhook_url: &str) -> String {
-    format!(
-        r#"prometheus:
-  url: {prometheus_url}
-  timeout: 5s
-evaluation:
-  interval: 2s
-  concurrency: 4
-monitors:
-  - name: stack
-    selector: '{{job="simulate"}}'
-    group_by: [model, version]
-    window: 20s
-    reference: {{window: 30s}}
-    min_samples: 100
-    signals:
-      confidence:
-        histogram: model_prediction_confidence
-        detectors: [{{type: psi}}, {{type: ks}}, {{type: chi_square}}, {{type: zscore}}]
-      latency:
-        histogram: model_request_duration_seconds
-        detectors:
-          - {{type: quantile_ratio, quantile: 0.95, max_ratio: 1.5}}
-          - {{type: quantile_slo, quantile: 0.99, max: 2s}}
-webhooks:
-  # Makes the sidecar export its webhook delivery metrics for this receiver.
+fn sidecar_config(prometheus_url: &str, webhook_url: &str) -> SidecarConfig {
+    SidecarConfig::simulated(prometheus_url, "stack")
+        .without_detectors(&["jensen_shannon", "hellinger", "wasserstein"])
+        .with_webhooks(&format!(
+            r#"  # Makes the sidecar export its webhook delivery metrics for this receiver.
   - name: loopback
     format: alertmanager
     url: {webhook_url}
     send_resolved: true
 "#
-    )
+        ))
 }
 
 /// Queries Prometheus; Ok(result list) or Err(the error).
@@ -873,11 +805,8 @@ async fn check_expressions(client: &reqwest::Client, prometheus: &str) -> Vec<St
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_drift_alert_reaches_a_webhook_through_alertmanager_and_every_expression_evaluates() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
-    let receiver = WebhookReceiver::start().await;
+    let client = http_client();
+    let receiver = WebhookReceiver::start(&[], None).await;
 
     let (_simulate, simulate_port) =
         start_drifting_simulation(dir.path(), Duration::from_secs(DRIFT_AFTER_SECS));
@@ -941,35 +870,20 @@ scrape_configs:
         ),
     );
     prometheus.wait_ready(&client).await;
-    wait_for(
+    wait_until_ok(
+        &client,
         "alertmanager to be ready",
+        &format!("{alertmanager_url}/-/ready"),
         Duration::from_secs(30),
-        || async {
-            matches!(
-                get(&client, &format!("{alertmanager_url}/-/ready")).await,
-                Some((200, _))
-            )
-            .then_some(())
-        },
     )
     .await;
 
-    let config = dir.path().join("model-monitor.yml");
-    std::fs::write(
-        &config,
-        sidecar_config(&prometheus.url(), &format!("{}/sidecar", receiver.url)),
-    )
-    .unwrap();
-    let sidecar = Process::start(
+    let sidecar = Sidecar::start_as(
         "sidecar",
-        &model_monitor_binary(),
-        &[
-            "run".into(),
-            format!("--config.file={}", config.display()),
-            format!("--web.listen-address=127.0.0.1:{sidecar_port}"),
-            format!("--storage.path={}", dir.path().join("data").display()),
-        ],
         dir.path(),
+        &sidecar_config(&prometheus.url(), &format!("{}/sidecar", receiver.url)),
+        sidecar_port,
+        &dir.path().join("data"),
     );
 
     // The drift alert of model-1 arrives, routed to Slack and the ML
@@ -982,7 +896,7 @@ scrape_configs:
     let logs = || {
         format!(
             "sidecar log:\n{}\nalertmanager log:\n{}\nprometheus log:\n{}",
-            sidecar.log_text(),
+            sidecar.process.log_text(),
             alertmanager.log_text(),
             prometheus.process.log_text()
         )
@@ -991,7 +905,7 @@ scrape_configs:
         "the ModelDriftDetected alert of model-1 at the webhook receiver",
         Duration::from_secs(DRIFT_AFTER_SECS + 90),
         || async {
-            let alerts = receiver.alerts();
+            let alerts = delivered_alerts(&receiver);
             let at = |path: &str| {
                 alerts
                     .iter()
@@ -1065,7 +979,7 @@ scrape_configs:
         "the synthetic alerts that are not inhibited at their receivers",
         Duration::from_secs(30),
         || async {
-            let alerts = receiver.alerts();
+            let alerts = delivered_alerts(&receiver);
             let arrived = |path: &str, model: Option<&str>, alertname: &str| {
                 alerts.iter().any(|(p, _, a)| {
                     p == path
@@ -1084,8 +998,7 @@ scrape_configs:
     let problems = check_expressions(&client, &prometheus.url()).await;
 
     // No model alert at all for the stationary models, delivered or pending.
-    let model_alerts_of_stationary: Vec<_> = receiver
-        .alerts()
+    let model_alerts_of_stationary: Vec<_> = delivered_alerts(&receiver)
         .into_iter()
         .filter(|(_, _, a)| {
             MODEL_ALERTS.contains(&a.labels["alertname"].as_str())

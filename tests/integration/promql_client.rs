@@ -6,39 +6,23 @@
 //! and form parameters, headers), then checks what the client made of the
 //! answer.
 
-mod common;
-
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
 use chrono::{DateTime, Utc};
 use model_monitor::config::{BasicAuth, PrometheusConfig, SecretSource};
 use model_monitor::sources::prometheus::{
     AnswerDecoder, PromClient, PromError, VectorSink, VectorStream, parse_vector_into,
 };
 
-use common::promql::{QueryData, QueryResponse, WholeAnswers, parse_response};
-
-/// What the fake server saw of one request.
-#[derive(Debug, Clone)]
-struct Received {
-    method: Method,
-    path: String,
-    /// URL query parameters, then form parameters.
-    params: BTreeMap<String, String>,
-    content_type: Option<String>,
-    headers: HeaderMap,
-}
-
-type Log = Arc<Mutex<Vec<Received>>>;
+use crate::support::answers::{QueryData, QueryResponse, WholeAnswers, parse_response};
+use crate::support::promql::{FakePromql, Reply, body_never_sent};
 
 /// A canned answer of the fake server.
 #[derive(Clone)]
@@ -55,59 +39,28 @@ enum Answer {
     Never,
 }
 
-async fn serve(answer: Answer) -> (SocketAddr, Log) {
-    let log: Log = Arc::default();
-    let handler_log = log.clone();
-    let handler = move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-        let log = handler_log.clone();
-        let answer = answer.clone();
-        async move {
-            let mut params = BTreeMap::new();
-            if let Some(query) = uri.query() {
-                params.extend(url::form_urlencoded::parse(query.as_bytes()).into_owned());
-            }
-            params.extend(url::form_urlencoded::parse(&body).into_owned());
-            log.lock().unwrap().push(Received {
-                method,
-                path: uri.path().to_owned(),
-                params,
-                content_type: headers
-                    .get(header::CONTENT_TYPE)
-                    .and_then(|value| value.to_str().ok())
-                    .map(str::to_owned),
-                headers,
-            });
-            match answer {
-                Answer::Fixed(status, body) => json(status, body.to_owned()),
-                Answer::Owned(status, body) => json(status, body),
-                Answer::Endless => {
-                    let chunk = Bytes::from(vec![b' '; 1024]);
-                    let stream = futures::stream::repeat_with(move || {
-                        Ok::<_, std::io::Error>(chunk.clone())
-                    });
-                    Response::new(Body::from_stream(stream))
-                }
-                Answer::HugeLengthNeverSent => {
-                    let stream = futures::stream::pending::<Result<Bytes, std::io::Error>>();
-                    let mut response = Response::new(Body::from_stream(stream));
-                    response.headers_mut().insert(
-                        header::CONTENT_LENGTH,
-                        header::HeaderValue::from_static("1000000000"),
-                    );
-                    response
-                }
-                Answer::Never => {
-                    std::future::pending::<()>().await;
-                    unreachable!("a pending future never completes")
-                }
-            }
+async fn serve(answer: Answer) -> (SocketAddr, FakePromql) {
+    let fake = FakePromql::start(Arc::new(move |_| match answer.clone() {
+        Answer::Fixed(status, body) => json(status, body.to_owned()).into(),
+        Answer::Owned(status, body) => json(status, body).into(),
+        Answer::Endless => {
+            let chunk = Bytes::from(vec![b' '; 1024]);
+            let stream =
+                futures::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
+            Response::new(Body::from_stream(stream)).into()
         }
-    };
-    let router = Router::new().fallback(any(handler));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    (address, log)
+        Answer::HugeLengthNeverSent => {
+            let mut response = body_never_sent();
+            response.headers_mut().insert(
+                header::CONTENT_LENGTH,
+                header::HeaderValue::from_static("1000000000"),
+            );
+            response.into()
+        }
+        Answer::Never => Reply::Hang,
+    }))
+    .await;
+    (fake.address, fake)
 }
 
 fn json(status: StatusCode, body: String) -> Response {
@@ -130,10 +83,14 @@ fn at() -> DateTime<Utc> {
     "2023-11-14T22:13:20.250Z".parse().unwrap()
 }
 
+/// Queries `up` once with a new client of `settings`.
+async fn query_with(settings: &PrometheusConfig) -> Result<QueryResponse, PromError> {
+    PromClient::new(settings).unwrap().query("up", at()).await
+}
+
 async fn query_fixed(status: StatusCode, body: &'static str) -> Result<QueryResponse, PromError> {
     let (address, _) = serve(Answer::Fixed(status, body)).await;
-    let client = PromClient::new(&config(&base(address))).unwrap();
-    client.query("up", at()).await
+    query_with(&config(&base(address))).await
 }
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -340,11 +297,7 @@ async fn times_out_on_a_server_that_never_answers() {
         matches!(error, PromError::Timeout(limit) if limit == Duration::from_millis(100)),
         "{error:?}"
     );
-    assert_eq!(
-        log.lock().unwrap().len(),
-        1,
-        "the request reached the server"
-    );
+    assert_eq!(log.requests().len(), 1, "the request reached the server");
 }
 
 #[tokio::test]
@@ -374,22 +327,14 @@ async fn rejects_a_body_over_the_cap_from_its_content_length() {
     let (address, _) = serve(Answer::Owned(StatusCode::OK, body.clone())).await;
     let mut settings = config(&base(address));
     settings.max_response_bytes = 1000;
-    let error = PromClient::new(&settings)
-        .unwrap()
-        .query("up", at())
-        .await
-        .unwrap_err();
+    let error = query_with(&settings).await.unwrap_err();
     assert!(
         matches!(error, PromError::TooLarge { limit: 1000 }),
         "{error:?}"
     );
     // The same answer passes under a cap that fits it exactly.
     settings.max_response_bytes = body.len() as u64;
-    let answer = PromClient::new(&settings)
-        .unwrap()
-        .query("up", at())
-        .await
-        .unwrap();
+    let answer = query_with(&settings).await.unwrap();
     assert_eq!(answer.data.result_type(), "string");
 }
 
@@ -399,11 +344,7 @@ async fn rejects_an_announced_oversized_body_before_reading_it() {
     let mut settings = config(&base(address));
     // Reading the body would hang until this timeout: only the early check passes.
     settings.timeout = Duration::from_secs(5);
-    let error = PromClient::new(&settings)
-        .unwrap()
-        .query("up", at())
-        .await
-        .unwrap_err();
+    let error = query_with(&settings).await.unwrap_err();
     assert!(
         matches!(error, PromError::TooLarge { limit: 1_048_576 }),
         "{error:?}"
@@ -415,11 +356,7 @@ async fn rejects_an_endless_chunked_body_while_streaming() {
     let (address, _) = serve(Answer::Endless).await;
     let mut settings = config(&base(address));
     settings.max_response_bytes = 64 * 1024;
-    let error = PromClient::new(&settings)
-        .unwrap()
-        .query("up", at())
-        .await
-        .unwrap_err();
+    let error = query_with(&settings).await.unwrap_err();
     assert!(
         matches!(error, PromError::TooLarge { limit: 65536 }),
         "{error:?}"
@@ -440,7 +377,7 @@ async fn sends_short_queries_as_get_and_long_ones_as_post_form() {
     client.query(short, at()).await.unwrap();
     client.query(&long, at()).await.unwrap();
 
-    let received = log.lock().unwrap().clone();
+    let received = log.requests();
     assert_eq!(received.len(), 2);
     assert_eq!(received[0].method, Method::GET);
     assert_eq!(received[0].path, "/api/v1/query");
@@ -463,7 +400,7 @@ async fn keeps_the_base_url_path_prefix() {
         let client = PromClient::new(&config(&format!("http://{address}/{prefix}"))).unwrap();
         client.query("up", at()).await.unwrap();
     }
-    let paths: Vec<String> = log.lock().unwrap().iter().map(|r| r.path.clone()).collect();
+    let paths: Vec<String> = log.requests().iter().map(|r| r.path.clone()).collect();
     assert_eq!(
         paths,
         vec![
@@ -490,7 +427,7 @@ async fn sends_the_bearer_token_read_at_each_request_and_extra_headers() {
     std::fs::write(&token_path, "rotated-token").unwrap();
     client.query("up", at()).await.unwrap();
 
-    let received = log.lock().unwrap().clone();
+    let received = log.requests();
     let header = |index: usize, name: &str| {
         received[index]
             .headers
@@ -518,18 +455,14 @@ async fn reports_a_missing_bearer_token_file_without_querying() {
     let (address, log) = serve(Answer::Fixed(StatusCode::OK, VECTOR)).await;
     let mut settings = config(&base(address));
     settings.bearer_token_file = Some("/nonexistent/model-monitor/token".into());
-    let error = PromClient::new(&settings)
-        .unwrap()
-        .query("up", at())
-        .await
-        .unwrap_err();
+    let error = query_with(&settings).await.unwrap_err();
     assert_eq!(error.reason(), "credentials", "{error:?}");
     assert!(
         error
             .to_string()
             .contains("/nonexistent/model-monitor/token")
     );
-    assert!(log.lock().unwrap().is_empty());
+    assert!(log.requests().is_empty());
 }
 
 #[tokio::test]
@@ -543,12 +476,8 @@ async fn sends_basic_auth_with_the_password_from_a_file() {
         username: "alice".to_owned(),
         password: SecretSource::File(password_path),
     });
-    PromClient::new(&settings)
-        .unwrap()
-        .query("up", at())
-        .await
-        .unwrap();
-    let received = log.lock().unwrap().clone();
+    query_with(&settings).await.unwrap();
+    let received = log.requests();
     // base64("alice:open sesame")
     assert_eq!(
         received[0].headers.get("authorization").unwrap(),
@@ -562,7 +491,7 @@ async fn sends_credentials_written_in_the_url_as_basic_auth() {
     let client = PromClient::new(&config(&format!("http://alice:s3cret@{address}/"))).unwrap();
     assert!(!client.base_url().as_str().contains("s3cret"));
     client.query("up", at()).await.unwrap();
-    let received = log.lock().unwrap().clone();
+    let received = log.requests();
     // base64("alice:s3cret")
     assert_eq!(
         received[0].headers.get("authorization").unwrap(),
@@ -595,11 +524,7 @@ async fn keeps_tokens_out_of_error_messages() {
     std::fs::write(&token_path, "very-secret-token").unwrap();
     let mut settings = config(&base(address));
     settings.bearer_token_file = Some(token_path);
-    let error = PromClient::new(&settings)
-        .unwrap()
-        .query("up", at())
-        .await
-        .unwrap_err();
+    let error = query_with(&settings).await.unwrap_err();
     assert!(
         matches!(error, PromError::Http { status: 401, .. }),
         "{error:?}"
@@ -608,7 +533,7 @@ async fn keeps_tokens_out_of_error_messages() {
     assert!(!shown.contains("very-secret-token"), "{shown}");
 }
 
-// The decoders, against the whole-body reading of `common::promql`.
+// The decoders, against the whole-body reading of `support::answers`.
 
 /// Reads a complete answer with status 200.
 fn decode(body: &str) -> Result<QueryResponse, PromError> {

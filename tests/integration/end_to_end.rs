@@ -2,54 +2,24 @@
 //! models (one drifts), a real Prometheus scrapes it, and `model-monitor run`
 //! queries that Prometheus. Then Prometheus is killed and restarted.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{
-    Process, PrometheusServer, free_port, get, model_monitor_binary, sample,
-    start_drifting_simulation, wait_for,
-};
+use crate::support::exposition::sample;
+use crate::support::process::{get, http_client, wait_for};
+use crate::support::prometheus::PrometheusServer;
+use crate::support::sidecar::{Sidecar, SidecarConfig, start_drifting_simulation};
 
 const DRIFT_AFTER_SECS: u64 = 45;
 const INTERVAL_SECS: u64 = 2;
 
-fn sidecar_config(prometheus_url: &str) -> String {
-    format!(
-        r#"prometheus:
-  url: {prometheus_url}
-  timeout: 5s
-evaluation:
-  interval: {INTERVAL_SECS}s
-  concurrency: 4
-monitors:
-  - name: e2e
-    selector: '{{job="simulate"}}'
-    group_by: [model, version]
-    window: 20s
-    reference: {{window: 30s}}
-    # The reference fills up during the first 50 s of the run; below a few
-    # hundred observations chi-square's p-value on 20 sparse buckets is
-    # anti-conservative, so decisions wait for 300 in each window.
-    min_samples: 300
-    signals:
-      confidence:
-        histogram: model_prediction_confidence
-        detectors:
-          - {{type: psi}}
-          - {{type: ks}}
-          - {{type: chi_square}}
-          - {{type: zscore}}
-          - {{type: jensen_shannon, threshold: 0.1}}
-          - {{type: hellinger, threshold: 0.1}}
-          - {{type: wasserstein, threshold: 0.5}}
-      latency:
-        histogram: model_request_duration_seconds
-        detectors:
-          - {{type: quantile_ratio, quantile: 0.95, max_ratio: 1.5}}
-          - {{type: quantile_slo, quantile: 0.99, max: 2s}}
-"#
-    )
+fn sidecar_config(prometheus_url: &str) -> SidecarConfig {
+    SidecarConfig::simulated(prometheus_url, "e2e")
+        .set("EVALUATION_INTERVAL", &format!("{INTERVAL_SECS}s"))
+        // The reference fills up during the first 50 s of the run; below a few
+        // hundred observations chi-square's p-value on 20 sparse buckets is
+        // anti-conservative, so decisions wait for 300 in each window.
+        .set("MIN_SAMPLES", "300")
+        .set("WASSERSTEIN_THRESHOLD", "0.5")
 }
 
 fn drifting(text: &str, model: &str, signal: &str, detector: &str) -> Option<f64> {
@@ -63,10 +33,7 @@ fn drifting(text: &str, model: &str, signal: &str, detector: &str) -> Option<f64
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn detects_the_drifting_model_only_and_survives_a_prometheus_restart() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .expect("http client");
+    let client = http_client();
 
     let (_simulate, simulate_port) =
         start_drifting_simulation(dir.path(), Duration::from_secs(DRIFT_AFTER_SECS));
@@ -74,24 +41,11 @@ async fn detects_the_drifting_model_only_and_survives_a_prometheus_restart() {
     let drift_at = started + Duration::from_secs(DRIFT_AFTER_SECS);
 
     let mut prometheus =
-        PrometheusServer::start(dir.path(), &[format!("127.0.0.1:{simulate_port}")], "");
+        PrometheusServer::start(dir.path(), &[format!("127.0.0.1:{simulate_port}")]);
     prometheus.wait_ready(&client).await;
 
-    let config = dir.path().join("model-monitor.yml");
-    std::fs::write(&config, sidecar_config(&prometheus.url())).expect("writing the config");
-    let sidecar_port = free_port();
-    let sidecar = Process::start(
-        "sidecar",
-        &model_monitor_binary(),
-        &[
-            "run".into(),
-            format!("--config.file={}", config.display()),
-            format!("--web.listen-address=127.0.0.1:{sidecar_port}"),
-            format!("--storage.path={}", dir.path().join("data").display()),
-        ],
-        dir.path(),
-    );
-    let metrics_url = format!("http://127.0.0.1:{sidecar_port}/metrics");
+    let sidecar = Sidecar::start(dir.path(), &sidecar_config(&prometheus.url()));
+    let metrics_url = sidecar.url("/metrics");
 
     // All three models appear.
     wait_for(
@@ -113,7 +67,7 @@ async fn detects_the_drifting_model_only_and_survives_a_prometheus_restart() {
         },
     )
     .await;
-    let ready = get(&client, &format!("http://127.0.0.1:{sidecar_port}/-/ready")).await;
+    let ready = get(&client, &sidecar.url("/-/ready")).await;
     assert_eq!(
         ready.map(|r| r.0),
         Some(200),
@@ -136,7 +90,10 @@ async fn detects_the_drifting_model_only_and_survives_a_prometheus_restart() {
     loop {
         ticker.tick().await;
         let Some((200, text)) = get(&client, &metrics_url).await else {
-            panic!("/metrics not served; sidecar log:\n{}", sidecar.log_text());
+            panic!(
+                "/metrics not served; sidecar log:\n{}",
+                sidecar.process.log_text()
+            );
         };
         for model in stationary {
             for detector in confidence_detectors {
@@ -213,12 +170,9 @@ async fn detects_the_drifting_model_only_and_survives_a_prometheus_restart() {
         },
     )
     .await;
-    let (_, status) = get(
-        &client,
-        &format!("http://127.0.0.1:{sidecar_port}/api/v1/status"),
-    )
-    .await
-    .expect("status API served");
+    let (_, status) = get(&client, &sidecar.url("/api/v1/status"))
+        .await
+        .expect("status API served");
     let status: serde_json::Value = serde_json::from_str(&status).expect("status is JSON");
     let errors = status["data"]["evaluation"]["sources"]["e2e"]["errors"].to_string();
     assert!(

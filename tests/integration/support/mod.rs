@@ -1,0 +1,9 @@
+//! Helpers shared by the integration tests, each written once.
+
+pub mod answers;
+pub mod exposition;
+pub mod process;
+pub mod prometheus;
+pub mod promql;
+pub mod sidecar;
+pub mod webhook_receiver;

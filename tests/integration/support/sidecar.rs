@@ -1,0 +1,224 @@
+//! model-monitor as the tests run it: the sidecar's configs, `model-monitor
+//! run` as a real process with a config file and a storage directory, and
+//! `model-monitor simulate` serving models to scrape.
+
+use std::path::Path;
+use std::time::Duration;
+
+use model_monitor::config::Config;
+
+use super::process::{Process, free_port, model_monitor_binary, wait_until_ok};
+
+/// `tests/fixtures/sidecar.yml`: the config for simulated models behind a
+/// real Prometheus, shared with `scripts/bench-scale.py`.
+const SIMULATED_TEMPLATE: &str = include_str!("../../fixtures/sidecar.yml");
+
+/// A sidecar config: YAML text, and the environment its `${VAR}`s expand
+/// from.
+#[derive(Clone)]
+pub struct SidecarConfig {
+    text: String,
+    env: Vec<(String, String)>,
+}
+
+impl SidecarConfig {
+    /// `tests/fixtures/sidecar.yml` with the tests' values: monitor `name`
+    /// over both histograms of the models of job `simulate`, queried from
+    /// `prometheus_url` every 2 s (4 at a time, 5 s timeout), a 20 s window
+    /// against the 30 s before it, 100 samples needed; latency regressions
+    /// at the 0.95 quantile, the SLO at 2 s. The Wasserstein threshold is
+    /// left to the test that keeps that detector.
+    pub fn simulated(prometheus_url: &str, name: &str) -> SidecarConfig {
+        let config = SidecarConfig {
+            text: SIMULATED_TEMPLATE.to_owned(),
+            env: Vec::new(),
+        };
+        config
+            .set("PROMETHEUS_URL", prometheus_url)
+            .set("MONITOR_NAME", name)
+            .set("QUERY_TIMEOUT", "5s")
+            .set("EVALUATION_INTERVAL", "2s")
+            .set("CONCURRENCY", "4")
+            .set("WINDOW", "20s")
+            .set("REFERENCE_WINDOW", "30s")
+            .set("MIN_SAMPLES", "100")
+            .set("LATENCY_RATIO_QUANTILE", "0.95")
+            .set("LATENCY_SLO_MAX", "2s")
+    }
+
+    /// Monitor `fake` on the PromQL API at `url` (a fake): PSI and KS on the
+    /// confidence histogram, a 5 m window against the same window a day
+    /// earlier, 100 samples needed, evaluated every second.
+    pub fn fake_source(url: &str, timeout: &str) -> SidecarConfig {
+        Self::fake(url, timeout, None)
+    }
+
+    /// [`SidecarConfig::fake_source`] with a 5 s timeout, the monitor's
+    /// `alerting` (YAML, e.g. `{for: 1}`) and links to Prometheus and
+    /// Grafana for the notifications.
+    pub fn fake_source_alerting(url: &str, alerting: &str) -> SidecarConfig {
+        Self::fake(url, "5s", Some(alerting))
+    }
+
+    fn fake(url: &str, timeout: &str, alerting: Option<&str>) -> SidecarConfig {
+        let (links, alerting) = match alerting {
+            Some(alerting) => (
+                "  external_url: https://prometheus.example\ngrafana_url: https://grafana.example/d/models\n",
+                format!("    alerting: {alerting}\n"),
+            ),
+            None => ("", String::new()),
+        };
+        SidecarConfig {
+            text: format!(
+                r#"prometheus:
+  url: {url}
+  timeout: {timeout}
+{links}evaluation:
+  interval: 1s
+monitors:
+  - name: fake
+    window: 5m
+    reference: {{offset: 1d}}
+    min_samples: 100
+{alerting}    signals:
+      confidence:
+        histogram: model_prediction_confidence
+        detectors:
+          - {{type: psi}}
+          - {{type: ks}}
+"#
+            ),
+            env: Vec::new(),
+        }
+    }
+
+    /// A config written out in full.
+    pub fn from_text(text: &str) -> SidecarConfig {
+        SidecarConfig {
+            text: text.to_owned(),
+            env: Vec::new(),
+        }
+    }
+
+    /// Sets `${name}` to `value`.
+    pub fn set(mut self, name: &str, value: &str) -> SidecarConfig {
+        self.env.retain(|(n, _)| n != name);
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Leaves out the detectors of these types: their lines
+    /// `- {type: NAME...}`.
+    pub fn without_detectors(mut self, types: &[&str]) -> SidecarConfig {
+        let kept: Vec<&str> = self
+            .text
+            .lines()
+            .filter(|line| {
+                let detector = line
+                    .trim_start()
+                    .strip_prefix("- {type: ")
+                    .and_then(|rest| rest.split([',', '}']).next());
+                !detector.is_some_and(|kind| types.contains(&kind))
+            })
+            .collect();
+        self.text = kept.join("\n") + "\n";
+        self
+    }
+
+    /// Adds `webhooks:` with these receivers (YAML list items).
+    pub fn with_webhooks(mut self, receivers: &str) -> SidecarConfig {
+        self.text.push_str("webhooks:\n");
+        self.text.push_str(receivers);
+        self
+    }
+
+    /// The validated config, for a monitor run in the test's process.
+    pub fn parse(&self) -> Config {
+        let env = |name: &str| {
+            self.env
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, value)| value.clone())
+        };
+        model_monitor::config::parse_str_with_env(&self.text, "test.yml", &env)
+            .expect("valid test config")
+    }
+}
+
+/// `model-monitor run` as a real process, killed when dropped.
+pub struct Sidecar {
+    pub process: Process,
+    pub port: u16,
+}
+
+impl Sidecar {
+    /// Starts a sidecar named `sidecar` on a free port, its config file,
+    /// log and storage (`data/`) in `dir`.
+    pub fn start(dir: &Path, config: &SidecarConfig) -> Sidecar {
+        Self::start_as("sidecar", dir, config, free_port(), &dir.join("data"))
+    }
+
+    /// Starts a sidecar with its config in `<dir>/<name>.yml`, its log in
+    /// `<dir>/<name>.log`, serving on `port` and storing into `storage`.
+    pub fn start_as(
+        name: &str,
+        dir: &Path,
+        config: &SidecarConfig,
+        port: u16,
+        storage: &Path,
+    ) -> Sidecar {
+        let file = dir.join(format!("{name}.yml"));
+        std::fs::write(&file, &config.text).expect("writing the sidecar config");
+        let process = Process::start_with_env(
+            name,
+            &model_monitor_binary(),
+            &[
+                "run".into(),
+                format!("--config.file={}", file.display()),
+                format!("--web.listen-address=127.0.0.1:{port}"),
+                format!("--storage.path={}", storage.display()),
+            ],
+            &config.env,
+            dir,
+        );
+        Sidecar { process, port }
+    }
+
+    /// The URL of `path` on the sidecar.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Waits until `/-/ready` answers 200: the first evaluation is done.
+    pub async fn wait_ready(&self, client: &reqwest::Client) {
+        wait_until_ok(
+            client,
+            "the sidecar to be ready",
+            &self.url("/-/ready"),
+            Duration::from_secs(30),
+        )
+        .await;
+    }
+}
+
+/// `model-monitor simulate` with the tests' standard traffic: three models
+/// at 25 requests per second, seed 7, and `model-1` drifting after
+/// `drift_after`. Returns the process and the port it serves on.
+pub fn start_drifting_simulation(dir: &Path, drift_after: Duration) -> (Process, u16) {
+    let port = free_port();
+    let process = Process::start(
+        "simulate",
+        &model_monitor_binary(),
+        &[
+            "simulate".into(),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            "--models=3".into(),
+            "--seed=7".into(),
+            "--drift-model=model-1".into(),
+            format!("--drift-after={}s", drift_after.as_secs()),
+            "--rate=25".into(),
+        ],
+        dir,
+    );
+    (process, port)
+}
