@@ -150,7 +150,7 @@ fn check_distribution(report: &mut Report, what: &str, actual: &Distribution, ex
 }
 
 /// The config entry a fixture detector describes, with the defaults of
-/// STATISTICS.md for settings it leaves out.
+/// `docs/statistics.md` (section 3.4) for settings it leaves out.
 fn detector_config(kind: &str, settings: &Value) -> DetectorConfig {
     let rule = |min_effect: f64| TestRule {
         threshold: number(&settings["threshold"]),
