@@ -20,7 +20,9 @@ use crate::stats::{Histogram, HistogramError};
 pub enum SignalError {
     #[error("series without a valid le label: {0:?}")]
     BadLe(String),
-    #[error("two series of one model have le={0:?}")]
+    /// Two series of one model with the very same `le` text: Prometheus
+    /// never answers so, so the answer is not what the query asked for.
+    #[error("duplicate le label {0:?}")]
     DuplicateLe(String),
     #[error(transparent)]
     Histogram(#[from] HistogramError),
@@ -40,7 +42,8 @@ pub fn grouper_labels(group_by: &[String]) -> Vec<&str> {
 /// counts as the empty string, as in Prometheus. Each model's buckets are
 /// sorted by bound, the `+Inf` bucket last, and the `le="sum"` sample becomes
 /// [`Histogram::sum`]. A problem with one model (no `+Inf` bucket, an
-/// unparsable or repeated `le`) is that model's error only. Non-finite
+/// unparsable `le`, the same `le` text twice) is that model's error only;
+/// one bound spelt two ways (`1` and `1.0`) is one bucket. Non-finite
 /// counts are passed through: [`crate::stats::Distribution`] rejects them.
 ///
 /// A model's key is copied once, when its first sample arrives; every `le`
@@ -95,7 +98,7 @@ impl VectorSink for HistogramGrouper {
         self.last = Some(slot);
         let le = self.le(le);
         let buckets = &mut self.models[slot].1;
-        buckets.add(&self.les[le], value);
+        buckets.add(le, &self.les[le], value);
         self.widest = self.widest.max(buckets.buckets.len());
     }
 }
@@ -138,7 +141,7 @@ impl HistogramGrouper {
                         .map(|(name, value)| (name.clone(), value.into_string()))
                         .collect(),
                 );
-                (key, buckets.finish())
+                (key, buckets.finish(&self.les))
             })
             .collect()
     }
@@ -157,8 +160,8 @@ enum Le {
 /// One model's samples while they are being collected.
 #[derive(Default)]
 struct ModelBuckets {
-    /// (bound, count) of each bucket sample.
-    buckets: Vec<(f64, f64)>,
+    /// (bound, count, index of the `le` spelling) of each bucket sample.
+    buckets: Vec<(f64, f64, usize)>,
     sum: Option<f64>,
     /// The first problem met; later samples of the model are ignored.
     error: Option<SignalError>,
@@ -172,7 +175,7 @@ impl ModelBuckets {
         }
     }
 
-    fn add(&mut self, (le, kind): &(Box<str>, Le), value: f64) {
+    fn add(&mut self, spelling: usize, (le, kind): &(Box<str>, Le), value: f64) {
         if self.error.is_some() {
             return;
         }
@@ -183,16 +186,22 @@ impl ModelBuckets {
                 }
                 self.sum = Some(value);
             }
-            Le::Bound(bound) => self.buckets.push((*bound, value)),
+            Le::Bound(bound) => self.buckets.push((*bound, value, spelling)),
             Le::Bad => self.error = Some(SignalError::BadLe(le.to_string())),
         }
     }
 
-    fn finish(mut self) -> Result<Histogram, SignalError> {
+    /// The model's histogram; `les` names the spellings of its buckets.
+    fn finish(mut self, les: &[(Box<str>, Le)]) -> Result<Histogram, SignalError> {
         if let Some(error) = self.error {
             return Err(error);
         }
-        self.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        // By bound, then spelling: the same text twice ends up adjacent.
+        self.buckets
+            .sort_by(|a, b| a.0.total_cmp(&b.0).then(a.2.cmp(&b.2)));
+        if let Some(pair) = self.buckets.windows(2).find(|pair| pair[0].2 == pair[1].2) {
+            return Err(SignalError::DuplicateLe(les[pair[0].2].0.to_string()));
+        }
         // One bound spelt two ways (`le="1"` and `le="1.0"`, as client
         // libraries of different ages write it) is one bucket: pods of both
         // kinds counted into it, so the counts add up.
@@ -204,14 +213,14 @@ impl ModelBuckets {
             same
         });
         match self.buckets.last() {
-            Some((bound, _)) if *bound == f64::INFINITY => {}
+            Some((bound, _, _)) if *bound == f64::INFINITY => {}
             _ => return Err(SignalError::Histogram(HistogramError::MissingInfBucket)),
         }
         let bounds = self.buckets[..self.buckets.len() - 1]
             .iter()
-            .map(|(bound, _)| *bound)
+            .map(|(bound, _, _)| *bound)
             .collect();
-        let cumulative = self.buckets.iter().map(|(_, count)| *count).collect();
+        let cumulative = self.buckets.iter().map(|(_, count, _)| *count).collect();
         Ok(Histogram {
             bounds,
             cumulative,
@@ -373,6 +382,47 @@ mod tests {
                 ("a", Some("+Inf"), 1.0),
             ],
             Err(SignalError::DuplicateLe("sum".to_owned())),
+        );
+    }
+
+    #[test]
+    fn the_same_le_text_twice_is_an_error_unlike_two_spellings_of_one_bound() {
+        check(
+            &[
+                ("a", Some("0.5"), 10.0),
+                ("a", Some("1"), 20.0),
+                ("a", Some("0.5"), 10.0),
+                ("a", Some("+Inf"), 20.0),
+            ],
+            Err(SignalError::DuplicateLe("0.5".to_owned())),
+        );
+        check(
+            &[("a", Some("+Inf"), 5.0), ("a", Some("+Inf"), 5.0)],
+            Err(SignalError::DuplicateLe("+Inf".to_owned())),
+        );
+        // The duplicate is found between two spellings of its bound too.
+        check(
+            &[
+                ("a", Some("1"), 1.0),
+                ("a", Some("1.0"), 2.0),
+                ("a", Some("1"), 1.0),
+                ("a", Some("+Inf"), 4.0),
+            ],
+            Err(SignalError::DuplicateLe("1".to_owned())),
+        );
+        assert_eq!(
+            SignalError::DuplicateLe("0.5".to_owned()).to_string(),
+            r#"duplicate le label "0.5""#
+        );
+        // Two spellings of one bound, each once, are one bucket.
+        check(
+            &[
+                ("a", Some("1.0"), 2.0),
+                ("a", Some("1"), 1.0),
+                ("a", Some("1e0"), 4.0),
+                ("a", Some("+Inf"), 8.0),
+            ],
+            Ok(histogram(&[1.0], &[7.0, 8.0], None)),
         );
     }
 
