@@ -79,7 +79,9 @@ impl PrometheusCollector {
         let started = Instant::now();
         let group_by = &self.monitor.group_by;
         let wanted = grouper_labels(group_by);
-        let mut grouper = HistogramGrouper::default();
+        // Past the limits the grouper stops the reading: a hostile or
+        // mistaken answer never grows memory beyond them.
+        let mut grouper = HistogramGrouper::with_limits(self.client.answer_limits());
         let result = self
             .client
             .query_vector_into(&query, at, &wanted, &mut grouper)

@@ -9,8 +9,8 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 
-use super::VectorSink;
 use super::query::SUM_LE;
+use super::{PromError, VectorSink};
 use crate::model::ModelKey;
 use crate::sources::parse_le;
 use crate::stats::{Histogram, HistogramError};
@@ -26,6 +26,24 @@ pub enum SignalError {
     DuplicateLe(String),
     #[error(transparent)]
     Histogram(#[from] HistogramError),
+}
+
+/// The most series and models a [`HistogramGrouper`] takes from one answer
+/// (`prometheus.max_series` and `prometheus.max_models`). The default has
+/// no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerLimits {
+    pub series: usize,
+    pub models: usize,
+}
+
+impl Default for AnswerLimits {
+    fn default() -> Self {
+        AnswerLimits {
+            series: usize::MAX,
+            models: usize::MAX,
+        }
+    }
 }
 
 /// The label names a [`HistogramGrouper`] reads from each sample: the
@@ -48,8 +66,17 @@ pub fn grouper_labels(group_by: &[String]) -> Vec<&str> {
 ///
 /// A model's key is copied once, when its first sample arrives; every `le`
 /// spelling is parsed once per answer.
+///
+/// Past its [`AnswerLimits`] the grouper keeps nothing more and reports the
+/// answer as too large through [`VectorSink::overflow`], so the decoder
+/// stops reading: memory never grows past the limits.
 #[derive(Default)]
 pub struct HistogramGrouper {
+    limits: AnswerLimits,
+    /// Samples received so far.
+    series: usize,
+    /// The limit passed, once one is.
+    exceeded: Option<(&'static str, usize)>,
     /// Hashes the `group_by` values of a sample (not SipHash: the keys come
     /// from our own Prometheus, and this runs once per sample).
     hasher: hashbrown::DefaultHashBuilder,
@@ -69,6 +96,14 @@ pub struct HistogramGrouper {
 impl VectorSink for HistogramGrouper {
     /// `labels` holds the `group_by` values, then `le`.
     fn sample(&mut self, labels: &[Cow<'_, str>], value: f64) {
+        if self.exceeded.is_some() {
+            return;
+        }
+        self.series += 1;
+        if self.series > self.limits.series {
+            self.exceeded = Some(("series", self.limits.series));
+            return;
+        }
         let Some((le, key)) = labels.split_last() else {
             return;
         };
@@ -82,6 +117,10 @@ impl VectorSink for HistogramGrouper {
                     .find(hash, |&slot| same_key(&models[slot].0, key))
                 {
                     Some(&slot) => slot,
+                    None if self.models.len() >= self.limits.models => {
+                        self.exceeded = Some(("models", self.limits.models));
+                        return;
+                    }
                     None => {
                         let slot = self.models.len();
                         let owned = key.iter().map(|value| Box::from(value.as_ref())).collect();
@@ -101,6 +140,11 @@ impl VectorSink for HistogramGrouper {
         buckets.add(le, &self.les[le], value);
         self.widest = self.widest.max(buckets.buckets.len());
     }
+
+    fn overflow(&self) -> Option<PromError> {
+        self.exceeded
+            .map(|(what, limit)| PromError::TooMany { what, limit })
+    }
 }
 
 /// Whether a stored key holds the sample's `group_by` values.
@@ -109,6 +153,14 @@ fn same_key(stored: &[Box<str>], sample: &[Cow<'_, str>]) -> bool {
 }
 
 impl HistogramGrouper {
+    /// A grouper that takes at most `limits` from an answer.
+    pub fn with_limits(limits: AnswerLimits) -> HistogramGrouper {
+        HistogramGrouper {
+            limits,
+            ..HistogramGrouper::default()
+        }
+    }
+
     /// The index of an `le` spelling in `les`, parsed the first time.
     fn le(&mut self, le: &str) -> usize {
         let hash = self.hasher.hash_one(le);
@@ -423,6 +475,65 @@ mod tests {
                 ("a", Some("+Inf"), 8.0),
             ],
             Ok(histogram(&[1.0], &[7.0, 8.0], None)),
+        );
+    }
+
+    /// Feeds `models` models of `buckets` series each to a grouper with
+    /// `limits`; returns what it reports and how many models it kept.
+    fn feed_with_limits(
+        limits: AnswerLimits,
+        models: usize,
+        buckets: usize,
+    ) -> (Option<String>, usize) {
+        let mut grouper = HistogramGrouper::with_limits(limits);
+        for model in 0..models {
+            let name = model.to_string();
+            for bucket in 0..buckets {
+                let le = if bucket + 1 == buckets {
+                    "+Inf".to_owned()
+                } else {
+                    bucket.to_string()
+                };
+                let labels = [
+                    Cow::Borrowed(name.as_str()),
+                    Cow::Borrowed("v1"),
+                    Cow::Owned(le),
+                ];
+                grouper.sample(&labels, 1.0);
+            }
+        }
+        let error = grouper.overflow().map(|error| error.to_string());
+        (error, grouper.models.len())
+    }
+
+    #[test]
+    fn an_answer_past_its_limits_is_too_large_and_kept_no_further() {
+        let limits = AnswerLimits {
+            series: 100,
+            models: 10,
+        };
+        assert_eq!(feed_with_limits(limits, 10, 10), (None, 10));
+        let (error, kept) = feed_with_limits(limits, 11, 1);
+        assert_eq!(
+            error.as_deref(),
+            Some("answer exceeds the limit of 10 models (prometheus.max_models)")
+        );
+        assert_eq!(kept, 10);
+        let (error, kept) = feed_with_limits(limits, 5, 21);
+        assert_eq!(
+            error.as_deref(),
+            Some("answer exceeds the limit of 100 series (prometheus.max_series)")
+        );
+        assert_eq!(kept, 5);
+        let error = PromError::TooMany {
+            what: "series",
+            limit: 1,
+        };
+        assert_eq!(error.reason(), "too_large");
+        // No limit by default.
+        assert_eq!(
+            feed_with_limits(AnswerLimits::default(), 1000, 3),
+            (None, 1000)
         );
     }
 
