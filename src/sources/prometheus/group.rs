@@ -28,6 +28,18 @@ pub enum SignalError {
     Histogram(#[from] HistogramError),
 }
 
+impl SignalError {
+    /// The kind of problem, without this model's details: what logs and
+    /// the status API count rejected models by.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SignalError::BadLe(_) => "series without a valid le label",
+            SignalError::DuplicateLe(_) => "duplicate le label",
+            SignalError::Histogram(error) => error.reason(),
+        }
+    }
+}
+
 /// The most series and models a [`HistogramGrouper`] takes from one answer
 /// (`prometheus.max_series` and `prometheus.max_models`). The default has
 /// no limit.
