@@ -14,13 +14,13 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default `prometheus.max_response_bytes`: 64 MiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 /// Default `prometheus.max_series`: the most series one answer may hold.
-/// 500,000 series are 20,000 models of 24 buckets; an answer that size
-/// keeps the sidecar well inside the shipped manifest's 256 MiB (measured
+/// 250,000 series are 10,000 models of 24 buckets and a sum; answers that
+/// size keep the sidecar inside the shipped manifest's 256 MiB (measured
 /// in BENCHMARKS.md, "Hostile answers").
-pub const DEFAULT_MAX_SERIES: usize = 500_000;
+pub const DEFAULT_MAX_SERIES: usize = 250_000;
 /// Default `prometheus.max_models`: the most models (distinct `group_by`
 /// values) one answer may hold.
-pub const DEFAULT_MAX_MODELS: usize = 20_000;
+pub const DEFAULT_MAX_MODELS: usize = 10_000;
 /// Default `prometheus.post_threshold_bytes`.
 pub const DEFAULT_POST_THRESHOLD_BYTES: usize = 2048;
 
@@ -39,10 +39,10 @@ pub struct PrometheusConfig {
     /// Largest response body accepted, in bytes. Default 64 MiB.
     pub max_response_bytes: u64,
     /// Most series one answer may hold; past it the query fails as
-    /// `too_large`. Default 500,000.
+    /// `too_large`. Default 250,000.
     pub max_series: usize,
     /// Most models (distinct `group_by` values) one answer may hold; past
-    /// it the query fails as `too_large`. Default 20,000.
+    /// it the query fails as `too_large`. Default 10,000.
     pub max_models: usize,
     /// Queries longer than this many bytes are sent as a POST form. Default 2048.
     pub post_threshold_bytes: usize,
