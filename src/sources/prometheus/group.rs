@@ -451,42 +451,48 @@ mod tests {
 
     #[test]
     fn the_same_le_text_twice_is_an_error_unlike_two_spellings_of_one_bound() {
-        check(
-            &[
-                ("a", Some("0.5"), 10.0),
-                ("a", Some("1"), 20.0),
-                ("a", Some("0.5"), 10.0),
-                ("a", Some("+Inf"), 20.0),
-            ],
-            Err(SignalError::DuplicateLe("0.5".to_owned())),
-        );
-        check(
-            &[("a", Some("+Inf"), 5.0), ("a", Some("+Inf"), 5.0)],
-            Err(SignalError::DuplicateLe("+Inf".to_owned())),
-        );
-        // The duplicate is found between two spellings of its bound too.
-        check(
-            &[
-                ("a", Some("1"), 1.0),
-                ("a", Some("1.0"), 2.0),
-                ("a", Some("1"), 1.0),
-                ("a", Some("+Inf"), 4.0),
-            ],
-            Err(SignalError::DuplicateLe("1".to_owned())),
-        );
+        let duplicate = |le: &str| Err(SignalError::DuplicateLe(le.to_owned()));
+        let cases: [(&[(&str, Option<&str>, f64)], _); 4] = [
+            (
+                &[
+                    ("a", Some("0.5"), 10.0),
+                    ("a", Some("1"), 20.0),
+                    ("a", Some("0.5"), 10.0),
+                    ("a", Some("+Inf"), 20.0),
+                ],
+                duplicate("0.5"),
+            ),
+            (
+                &[("a", Some("+Inf"), 5.0), ("a", Some("+Inf"), 5.0)],
+                duplicate("+Inf"),
+            ),
+            // The duplicate is found between two spellings of its bound too.
+            (
+                &[
+                    ("a", Some("1"), 1.0),
+                    ("a", Some("1.0"), 2.0),
+                    ("a", Some("1"), 1.0),
+                    ("a", Some("+Inf"), 4.0),
+                ],
+                duplicate("1"),
+            ),
+            // Two spellings of one bound, each once, are one bucket.
+            (
+                &[
+                    ("a", Some("1.0"), 2.0),
+                    ("a", Some("1"), 1.0),
+                    ("a", Some("1e0"), 4.0),
+                    ("a", Some("+Inf"), 8.0),
+                ],
+                Ok(histogram(&[1.0], &[7.0, 8.0], None)),
+            ),
+        ];
+        for (samples, expected) in cases {
+            check(samples, expected);
+        }
         assert_eq!(
             SignalError::DuplicateLe("0.5".to_owned()).to_string(),
             r#"duplicate le label "0.5""#
-        );
-        // Two spellings of one bound, each once, are one bucket.
-        check(
-            &[
-                ("a", Some("1.0"), 2.0),
-                ("a", Some("1"), 1.0),
-                ("a", Some("1e0"), 4.0),
-                ("a", Some("+Inf"), 8.0),
-            ],
-            Ok(histogram(&[1.0], &[7.0, 8.0], None)),
         );
     }
 
