@@ -449,10 +449,13 @@ mod tests {
         );
     }
 
+    /// Samples of one answer: model, `le` (if any) and value.
+    type Samples<'a> = &'a [(&'a str, Option<&'a str>, f64)];
+
     #[test]
     fn the_same_le_text_twice_is_an_error_unlike_two_spellings_of_one_bound() {
         let duplicate = |le: &str| Err(SignalError::DuplicateLe(le.to_owned()));
-        let cases: [(&[(&str, Option<&str>, f64)], _); 4] = [
+        let cases: [(Samples, _); 4] = [
             (
                 &[
                     ("a", Some("0.5"), 10.0),
