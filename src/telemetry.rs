@@ -26,6 +26,8 @@ pub struct SelfMetrics {
     pub last_evaluation_timestamp: Gauge,
     pub skipped_ticks: IntCounter,
     pub model_errors: IntCounterVec,
+    /// Warnings in PromQL answers, by `source`.
+    pub promql_warnings: IntCounterVec,
     pub detector_errors: IntCounterVec,
     pub bucket_corrections: IntCounterVec,
     pub config_last_reload_successful: IntGauge,
@@ -145,6 +147,13 @@ impl SelfMetrics {
             ),
             &["monitor", "signal"],
         ));
+        let promql_warnings = must(IntCounterVec::new(
+            Opts::new(
+                "model_monitor_promql_warnings_total",
+                "Warnings carried by PromQL answers (logged as one summary line per evaluation).",
+            ),
+            &["source"],
+        ));
         let detector_errors = must(IntCounterVec::new(
             Opts::new(
                 "model_monitor_detector_errors_total",
@@ -230,6 +239,7 @@ impl SelfMetrics {
             Box::new(last_evaluation_timestamp.clone()),
             Box::new(skipped_ticks.clone()),
             Box::new(model_errors.clone()),
+            Box::new(promql_warnings.clone()),
             Box::new(detector_errors.clone()),
             Box::new(bucket_corrections.clone()),
             Box::new(config_last_reload_successful.clone()),
@@ -253,6 +263,7 @@ impl SelfMetrics {
             last_evaluation_timestamp,
             skipped_ticks,
             model_errors,
+            promql_warnings,
             detector_errors,
             bucket_corrections,
             config_last_reload_successful,

@@ -68,8 +68,8 @@ pub use monitor::{
     default_group_by,
 };
 pub use prometheus::{
-    BasicAuth, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_POST_THRESHOLD_BYTES, DEFAULT_TIMEOUT,
-    PrometheusConfig,
+    BasicAuth, DEFAULT_MAX_MODELS, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_SERIES,
+    DEFAULT_POST_THRESHOLD_BYTES, DEFAULT_TIMEOUT, PrometheusConfig,
 };
 pub use reference::{DEFAULT_REFERENCE_OFFSET, ReferenceConfig};
 pub use secret::SecretSource;

@@ -13,6 +13,14 @@ use super::tree::Node;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default `prometheus.max_response_bytes`: 64 MiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+/// Default `prometheus.max_series`: the most series one answer may hold.
+/// 250,000 series are 10,000 models of 24 buckets and a sum; answers that
+/// size keep the sidecar inside the shipped manifest's 256 MiB (measured
+/// in BENCHMARKS.md, "Hostile answers").
+pub const DEFAULT_MAX_SERIES: usize = 250_000;
+/// Default `prometheus.max_models`: the most models (distinct `group_by`
+/// values) one answer may hold.
+pub const DEFAULT_MAX_MODELS: usize = 10_000;
 /// Default `prometheus.post_threshold_bytes`.
 pub const DEFAULT_POST_THRESHOLD_BYTES: usize = 2048;
 
@@ -30,6 +38,12 @@ pub struct PrometheusConfig {
     pub basic_auth: Option<BasicAuth>,
     /// Largest response body accepted, in bytes. Default 64 MiB.
     pub max_response_bytes: u64,
+    /// Most series one answer may hold; past it the query fails as
+    /// `too_large`. Default 250,000.
+    pub max_series: usize,
+    /// Most models (distinct `group_by` values) one answer may hold; past
+    /// it the query fails as `too_large`. Default 10,000.
+    pub max_models: usize,
     /// Queries longer than this many bytes are sent as a POST form. Default 2048.
     pub post_threshold_bytes: usize,
     /// URL users reach Prometheus at, for links in alerts. Optional.
@@ -46,6 +60,8 @@ impl PrometheusConfig {
             bearer_token_file: None,
             basic_auth: None,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_series: DEFAULT_MAX_SERIES,
+            max_models: DEFAULT_MAX_MODELS,
             post_threshold_bytes: DEFAULT_POST_THRESHOLD_BYTES,
             external_url: None,
         }
@@ -97,6 +113,12 @@ impl Decoder<'_> {
                 DEFAULT_MAX_RESPONSE_BYTES,
                 |d, n, p| d.integer_at_least(n, p, 1).map(|v| v as u64),
             );
+            let max_series = d.optional(fields, "max_series", DEFAULT_MAX_SERIES, |d, n, p| {
+                d.integer_at_least(n, p, 1).map(|v| v as usize)
+            });
+            let max_models = d.optional(fields, "max_models", DEFAULT_MAX_MODELS, |d, n, p| {
+                d.integer_at_least(n, p, 1).map(|v| v as usize)
+            });
             let post_threshold_bytes = d.optional(
                 fields,
                 "post_threshold_bytes",
@@ -113,6 +135,8 @@ impl Decoder<'_> {
                 bearer_token_file: bearer_token_file?,
                 basic_auth: basic_auth?,
                 max_response_bytes: max_response_bytes?,
+                max_series: max_series?,
+                max_models: max_models?,
                 post_threshold_bytes: post_threshold_bytes?,
                 external_url: external_url?,
             })

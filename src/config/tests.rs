@@ -148,7 +148,7 @@ fn structure_problems() {
             "unknown nested key",
             prom("timeot: 5s"),
             v(&[
-                "3: prometheus.timeot: unknown key \"timeot\"; allowed keys: url, timeout, headers, bearer_token_file, basic_auth, max_response_bytes, post_threshold_bytes, external_url",
+                "3: prometheus.timeot: unknown key \"timeot\"; allowed keys: url, timeout, headers, bearer_token_file, basic_auth, max_response_bytes, max_series, max_models, post_threshold_bytes, external_url",
             ]),
         ),
         (
@@ -348,6 +348,8 @@ fn impossible_values() {
             ("interval below 1s", format!("{}evaluation: {{interval: 500ms}}\n", det("{type: psi}")), vec!["9: evaluation.interval: must be at least 1s".to_owned()]),
             ("concurrency 0", format!("{}evaluation:\n  concurrency: 0\n", det("{type: psi}")), vec!["10: evaluation.concurrency: must be at least 1, got 0".to_owned()]),
             ("max_response_bytes 0", prom("max_response_bytes: 0"), vec!["3: prometheus.max_response_bytes: must be at least 1, got 0".to_owned()]),
+            ("max_series 0", prom("max_series: 0"), vec!["3: prometheus.max_series: must be at least 1, got 0".to_owned()]),
+            ("max_models 0", prom("max_models: 0"), vec!["3: prometheus.max_models: must be at least 1, got 0".to_owned()]),
             (
                 "duplicate monitor names",
                 format!("{}  - name: m\n    signals: {{c: {{histogram: h, detectors: [{{type: ks}}]}}}}\n", det("{type: psi}")),
@@ -494,6 +496,8 @@ prometheus:
   headers: {X-Scope-OrgID: team-a}
   basic_auth: {username: u, password: "${PASSWORD}"}
   max_response_bytes: 1000
+  max_series: 300
+  max_models: 20
   post_threshold_bytes: 0
   external_url: https://prom.example
 evaluation: {interval: 1s, concurrency: "${CONCURRENCY}"}
@@ -544,6 +548,10 @@ webhooks:
         })
     );
     assert_eq!(config.prometheus.max_response_bytes, 1000);
+    assert_eq!(
+        (config.prometheus.max_series, config.prometheus.max_models),
+        (300, 20)
+    );
     assert_eq!(config.prometheus.post_threshold_bytes, 0);
     assert_eq!(
         config

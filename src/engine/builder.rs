@@ -243,6 +243,11 @@ impl MonitorBuilder {
         for source in &sources {
             let name = source.collector.name();
             shared.metrics.up.with_label_values(&[name]).set(0);
+            shared
+                .metrics
+                .promql_warnings
+                .with_label_values(&[name])
+                .inc_by(0);
             // Failure counters start at 0 for every reason: a counter that
             // first appears at 1 hides its first increase from rate().
             for reason in crate::sources::prometheus::PromError::REASONS {

@@ -21,10 +21,13 @@ use super::handle::Shared;
 use super::snapshot::{
     DetectorOutcome, DetectorResult, STATUS_ALERT_LIMIT, SignalResult, Snapshot, SourceStatus,
 };
+use super::summary::{RejectionTally, log_warnings};
 use crate::alerting::{AlertNotice, AlertPolicy, Lifecycle};
 use crate::detectors::{DriftDetector, Windows};
 use crate::model::{ModelId, SignalSummary};
-use crate::sources::{Collection, MetricCollector, SignalFailure, SignalObservation, WindowRole};
+use crate::sources::{
+    Collection, MetricCollector, Rejection, SignalFailure, SignalObservation, WindowRole,
+};
 use crate::stats::Distribution;
 use crate::telemetry::SelfMetrics;
 
@@ -206,6 +209,7 @@ fn failed_collection(source: &Source, previous: &Snapshot, error: &anyhow::Error
                 message: format!("{error:#}"),
             })
             .collect(),
+        ..Collection::default()
     }
 }
 
@@ -221,8 +225,15 @@ impl Evaluation {
         let name = source.collector.name();
         self.record_source_status(name, &collection, &shared.metrics);
         self.keep_failed_signals(name, &collection);
+        let mut rejected = RejectionTally::default();
         for observation in collection.observations {
-            let result = evaluate_signal(source, &observation, self.at, &shared.metrics);
+            let result = evaluate_signal(
+                source,
+                &observation,
+                self.at,
+                &shared.metrics,
+                &mut rejected,
+            );
             let id = ModelId {
                 source: name.to_owned(),
                 model: observation.model,
@@ -232,6 +243,20 @@ impl Evaluation {
                 .entry(id)
                 .or_default()
                 .insert(observation.signal, result);
+        }
+        // One log line per reason and one for the warnings, however many
+        // models and warnings there were; the details go to the status API.
+        let rejected = rejected.finish(name);
+        log_warnings(name, collection.warnings_total, &collection.warnings);
+        shared
+            .metrics
+            .promql_warnings
+            .with_label_values(&[name])
+            .inc_by(collection.warnings_total as u64);
+        if let Some(status) = self.snapshot.sources.get_mut(name) {
+            status.rejected = rejected;
+            status.warnings_total = collection.warnings_total;
+            status.warnings = collection.warnings;
         }
         let want_events = shared.event_tx.receiver_count() > 0;
         self.update_alerts(source, lifecycle, want_events);
@@ -256,6 +281,9 @@ impl Evaluation {
                     .map(|f| format!("{} {} window: {}", f.signal, f.role.as_str(), f.message))
                     .collect(),
                 last_success,
+                rejected: Vec::new(),
+                warnings_total: 0,
+                warnings: Vec::new(),
             },
         );
         for failure in &collection.failures {
@@ -296,6 +324,7 @@ fn evaluate_signal(
     observation: &SignalObservation,
     at: DateTime<Utc>,
     metrics: &SelfMetrics,
+    rejected: &mut RejectionTally,
 ) -> SignalResult {
     let name = source.collector.name();
     let signal = observation.signal.as_str();
@@ -312,15 +341,20 @@ fn evaluate_signal(
                     .inc_by(d.corrections() as u64);
             }
             Ok(_) => {}
-            Err(reason) => {
-                if window == "current" || !reason.starts_with("no reference data") {
+            Err(rejection) => {
+                if window == "current" || rejection.reason != Rejection::NO_REFERENCE {
                     metrics
                         .model_errors
                         .with_label_values(&[name, signal])
                         .inc();
-                    tracing::warn!(source = %name, model = %observation.model, signal, window, reason = %reason, "histogram rejected");
+                    rejected.add(rejection, || {
+                        format!(
+                            "{} {signal} {window} window: {rejection}",
+                            observation.model
+                        )
+                    });
                 }
-                errors.push(format!("{window} window: {reason}"));
+                errors.push(format!("{window} window: {rejection}"));
             }
         }
     }

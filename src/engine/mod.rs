@@ -20,6 +20,7 @@ mod evaluator;
 mod events;
 mod handle;
 mod snapshot;
+mod summary;
 
 pub use builder::{BuildError, DEFAULT_SAMPLING_INTERVAL, MonitorBuilder};
 pub use events::{EventReceiver, MonitorEvent};
@@ -27,3 +28,4 @@ pub use handle::ModelMonitor;
 pub use snapshot::{
     DetectorOutcome, DetectorResult, STATUS_ALERT_LIMIT, SignalResult, Snapshot, SourceStatus,
 };
+pub use summary::RejectedHistograms;

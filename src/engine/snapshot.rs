@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::summary::RejectedHistograms;
 use crate::alerting::AlertSummary;
 use crate::detectors::{AlertKind, Detection};
 use crate::model::{ModelId, SignalSummary};
@@ -54,6 +55,14 @@ pub struct SourceStatus {
     /// The failures of the last evaluation (empty when up).
     pub errors: Vec<String>,
     pub last_success: Option<DateTime<Utc>>,
+    /// The model histograms the last evaluation rejected, one entry per
+    /// reason with its count and first case (each model's own message is
+    /// in its signal's `error`).
+    pub rejected: Vec<RejectedHistograms>,
+    /// How many PromQL warnings the last evaluation's answers carried.
+    pub warnings_total: usize,
+    /// The first of them (at most [`crate::sources::LISTED_WARNINGS`]).
+    pub warnings: Vec<String>,
 }
 
 /// Everything the last evaluation found: what `/metrics` and the status API

@@ -43,8 +43,38 @@ impl WindowRole {
 pub struct SignalObservation {
     pub model: ModelKey,
     pub signal: String,
-    pub current: Result<Distribution, String>,
-    pub reference: Result<Distribution, String>,
+    pub current: Result<Distribution, Rejection>,
+    pub reference: Result<Distribution, Rejection>,
+}
+
+/// Why one window of one model cannot be used. `Display` is the message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    /// The kind of problem, a fixed phrase shared by every model with it
+    /// (`series without a valid le label`): what logs and the status API
+    /// count rejections by.
+    pub reason: &'static str,
+    /// The whole message, with this model's details.
+    pub message: String,
+}
+
+impl Rejection {
+    /// The reason of a reference window that has no data for the model (a
+    /// new model), which is not counted as an error.
+    pub const NO_REFERENCE: &'static str = "no reference data";
+
+    pub fn new(reason: &'static str, message: impl Into<String>) -> Rejection {
+        Rejection {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 /// A signal whose query failed for every model at once. The loop keeps that
@@ -63,6 +93,29 @@ pub struct SignalFailure {
 pub struct Collection {
     pub observations: Vec<SignalObservation>,
     pub failures: Vec<SignalFailure>,
+    /// The first [`LISTED_WARNINGS`] warnings of the source's answers
+    /// (PromQL warnings), each prefixed with its signal and window.
+    pub warnings: Vec<String>,
+    /// How many warnings the answers carried, listed or not.
+    pub warnings_total: usize,
+}
+
+/// The most warnings a [`Collection`] lists.
+pub const LISTED_WARNINGS: usize = 10;
+
+impl Collection {
+    /// Adds the warnings of one answer, listing only the first
+    /// [`LISTED_WARNINGS`] of the collection.
+    pub fn add_warnings(&mut self, context: &str, warnings: Vec<String>) {
+        self.warnings_total += warnings.len();
+        let room = LISTED_WARNINGS.saturating_sub(self.warnings.len());
+        self.warnings.extend(
+            warnings
+                .into_iter()
+                .take(room)
+                .map(|warning| format!("{context}: {warning}")),
+        );
+    }
 }
 
 /// A source of model observations (the original sketch's collector).

@@ -42,6 +42,21 @@ pub enum HistogramError {
     LengthMismatch { bounds: usize, counts: usize },
 }
 
+impl HistogramError {
+    /// The kind of problem, without this histogram's details: what logs
+    /// and the status API count rejected models by.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            HistogramError::MissingInfBucket => "histogram has no +Inf bucket",
+            HistogramError::NoFiniteBucket => "histogram has no finite bucket",
+            HistogramError::UnsortedBounds(_) => "bucket bounds are not strictly ascending",
+            HistogramError::NonFiniteCount { .. } => "a bucket has a non-finite count",
+            HistogramError::NonFiniteBound(_) => "a bucket bound is not a finite number",
+            HistogramError::LengthMismatch { .. } => "bounds and counts differ in number",
+        }
+    }
+}
+
 /// Per-bucket counts of one window, made monotone, with the statistics
 /// `docs/statistics.md` defines on them.
 #[derive(Debug, Clone, PartialEq)]

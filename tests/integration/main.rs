@@ -16,6 +16,7 @@ mod config_examples;
 mod doc_paths;
 mod end_to_end;
 mod fake_promql;
+mod hostile_source;
 mod layers;
 mod monitor_loop;
 mod promql_client;

@@ -41,7 +41,7 @@ impl MetricCollector for SlowCollector {
                 current: Ok(distribution(&[400.0, 300.0, 200.0, 100.0, 0.0])),
                 reference: Ok(distribution(&[100.0, 200.0, 300.0, 400.0, 0.0])),
             }],
-            failures: Vec::new(),
+            ..Collection::default()
         })
     }
 }
@@ -138,7 +138,7 @@ impl MetricCollector for FailingAfterFirst {
         };
         Ok(Collection {
             observations: vec![observation("a"), observation("b")],
-            failures: Vec::new(),
+            ..Collection::default()
         })
     }
 }

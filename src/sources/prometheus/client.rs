@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
-use super::{AnswerDecoder, PromError, VectorSink, VectorStream};
+use super::{AnswerDecoder, AnswerLimits, PromError, VectorSink, VectorStream};
 use crate::config::{PrometheusConfig, SecretSource};
 
 /// Sent with every request.
@@ -154,6 +154,15 @@ impl PromClient {
             VectorStream::new(status, wanted, sink)
         })
         .await
+    }
+
+    /// The most series and models one answer may hold
+    /// (`prometheus.max_series`, `prometheus.max_models`).
+    pub fn answer_limits(&self) -> AnswerLimits {
+        AnswerLimits {
+            series: self.inner.config.max_series,
+            models: self.inner.config.max_models,
+        }
     }
 
     /// The base URL queries go to (no credentials in it).

@@ -16,7 +16,9 @@ use super::{PromClient, PromError};
 use crate::config::{MonitorConfig, ReferenceConfig};
 use crate::model::ModelKey;
 use crate::sources::baseline::Baseline;
-use crate::sources::{Collection, MetricCollector, SignalFailure, SignalObservation, WindowRole};
+use crate::sources::{
+    Collection, MetricCollector, Rejection, SignalFailure, SignalObservation, WindowRole,
+};
 use crate::stats::{Distribution, Histogram};
 use crate::telemetry::SelfMetrics;
 
@@ -63,14 +65,10 @@ impl PrometheusCollector {
     }
 
     /// Runs one grouped histogram query and groups its answer by model
-    /// while the body is alive, so no sample owns its labels.
-    async fn run_query(
-        &self,
-        signal: &str,
-        role: WindowRole,
-        query: String,
-        at: DateTime<Utc>,
-    ) -> Result<BTreeMap<ModelKey, Result<Histogram, SignalError>>, PromError> {
+    /// while the body is alive, so no sample owns its labels. Returns the
+    /// answer's warnings too: the engine summarises them, one log line per
+    /// evaluation rather than one per warning.
+    async fn run_query(&self, query: String, at: DateTime<Utc>) -> Result<Grouped, PromError> {
         let _permit = self
             .permits
             .acquire()
@@ -79,7 +77,9 @@ impl PrometheusCollector {
         let started = Instant::now();
         let group_by = &self.monitor.group_by;
         let wanted = grouper_labels(group_by);
-        let mut grouper = HistogramGrouper::default();
+        // Past the limits the grouper stops the reading: a hostile or
+        // mistaken answer never grows memory beyond them.
+        let mut grouper = HistogramGrouper::with_limits(self.client.answer_limits());
         let result = self
             .client
             .query_vector_into(&query, at, &wanted, &mut grouper)
@@ -92,11 +92,7 @@ impl PrometheusCollector {
                 .with_label_values(&[&self.monitor.name])
                 .observe(elapsed);
         }
-        let (models, warnings) = result?;
-        for warning in &warnings {
-            tracing::warn!(source = %self.monitor.name, signal, role = role.as_str(), warning = %warning, "promql warning");
-        }
-        Ok(models)
+        result
     }
 
     /// The window's histograms per model, from PromQL or the baseline file.
@@ -106,20 +102,23 @@ impl PrometheusCollector {
         histogram: &str,
         role: WindowRole,
         at: DateTime<Utc>,
-    ) -> Result<BTreeMap<ModelKey, Result<Distribution, String>>, SignalFailure> {
+    ) -> Result<(Window, Vec<String>), SignalFailure> {
         let Some(query) = histogram_query(&self.monitor, histogram, role) else {
-            return Ok(self.baseline_window(signal));
+            return Ok((self.baseline_window(signal), Vec::new()));
         };
-        match self.run_query(signal, role, query.clone(), at).await {
-            Ok(models) => Ok(models
-                .into_iter()
-                .map(|(model, histogram)| {
-                    let distribution = histogram
-                        .map_err(|error| error.to_string())
-                        .and_then(|histogram| distribution(&histogram));
-                    (model, distribution)
-                })
-                .collect()),
+        match self.run_query(query.clone(), at).await {
+            Ok((models, warnings)) => {
+                let window = models
+                    .into_iter()
+                    .map(|(model, histogram)| {
+                        let distribution = histogram
+                            .map_err(|error| Rejection::new(error.reason(), error.to_string()))
+                            .and_then(|histogram| distribution(&histogram));
+                        (model, distribution)
+                    })
+                    .collect();
+                Ok((window, warnings))
+            }
             Err(error) => {
                 if let Some(metrics) = &self.metrics {
                     metrics
@@ -145,7 +144,7 @@ impl PrometheusCollector {
         }
     }
 
-    fn baseline_window(&self, signal: &str) -> BTreeMap<ModelKey, Result<Distribution, String>> {
+    fn baseline_window(&self, signal: &str) -> Window {
         let Some(baseline) = &self.baseline else {
             return BTreeMap::new();
         };
@@ -162,9 +161,19 @@ impl PrometheusCollector {
     }
 }
 
+/// A query's answer grouped by model, and its warnings.
+type Grouped = (
+    BTreeMap<ModelKey, Result<Histogram, SignalError>>,
+    Vec<String>,
+);
+
+/// A window's distribution per model, or why there is none.
+type Window = BTreeMap<ModelKey, Result<Distribution, Rejection>>;
+
 /// A window's distribution, or why its histogram makes none.
-fn distribution(histogram: &Histogram) -> Result<Distribution, String> {
-    Distribution::from_histogram(histogram).map_err(|error| error.to_string())
+fn distribution(histogram: &Histogram) -> Result<Distribution, Rejection> {
+    Distribution::from_histogram(histogram)
+        .map_err(|error| Rejection::new(error.reason(), error.to_string()))
 }
 
 #[async_trait]
@@ -193,7 +202,12 @@ impl MetricCollector for PrometheusCollector {
         let is_baseline = matches!(self.monitor.reference, ReferenceConfig::BaselineFile(_));
         for (signal, current, reference) in join_all(signal_futures).await {
             let (mut current, mut reference) = match (current, reference) {
-                (Ok(current), Ok(reference)) => (current, reference),
+                (Ok((current, current_warnings)), Ok((reference, reference_warnings))) => {
+                    collection.add_warnings(&format!("{signal} current window"), current_warnings);
+                    collection
+                        .add_warnings(&format!("{signal} reference window"), reference_warnings);
+                    (current, reference)
+                }
                 (current, reference) => {
                     collection.failures.extend(current.err());
                     collection.failures.extend(reference.err());
@@ -202,11 +216,14 @@ impl MetricCollector for PrometheusCollector {
             };
             for (model, current) in std::mem::take(&mut current) {
                 let reference = reference.remove(&model).unwrap_or_else(|| {
-                    Err(if is_baseline {
-                        "the baseline file has no histogram for this model".to_owned()
-                    } else {
-                        "no reference data for this model".to_owned()
-                    })
+                    Err(Rejection::new(
+                        Rejection::NO_REFERENCE,
+                        if is_baseline {
+                            "the baseline file has no histogram for this model"
+                        } else {
+                            "no reference data for this model"
+                        },
+                    ))
                 });
                 collection.observations.push(SignalObservation {
                     model,

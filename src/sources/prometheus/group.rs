@@ -9,8 +9,8 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 
-use super::VectorSink;
 use super::query::SUM_LE;
+use super::{PromError, VectorSink};
 use crate::model::ModelKey;
 use crate::sources::parse_le;
 use crate::stats::{Histogram, HistogramError};
@@ -20,10 +20,42 @@ use crate::stats::{Histogram, HistogramError};
 pub enum SignalError {
     #[error("series without a valid le label: {0:?}")]
     BadLe(String),
-    #[error("two series of one model have le={0:?}")]
+    /// Two series of one model with the very same `le` text: Prometheus
+    /// never answers so, so the answer is not what the query asked for.
+    #[error("duplicate le label {0:?}")]
     DuplicateLe(String),
     #[error(transparent)]
     Histogram(#[from] HistogramError),
+}
+
+impl SignalError {
+    /// The kind of problem, without this model's details: what logs and
+    /// the status API count rejected models by.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SignalError::BadLe(_) => "series without a valid le label",
+            SignalError::DuplicateLe(_) => "duplicate le label",
+            SignalError::Histogram(error) => error.reason(),
+        }
+    }
+}
+
+/// The most series and models a [`HistogramGrouper`] takes from one answer
+/// (`prometheus.max_series` and `prometheus.max_models`). The default has
+/// no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerLimits {
+    pub series: usize,
+    pub models: usize,
+}
+
+impl Default for AnswerLimits {
+    fn default() -> Self {
+        AnswerLimits {
+            series: usize::MAX,
+            models: usize::MAX,
+        }
+    }
 }
 
 /// The label names a [`HistogramGrouper`] reads from each sample: the
@@ -40,13 +72,23 @@ pub fn grouper_labels(group_by: &[String]) -> Vec<&str> {
 /// counts as the empty string, as in Prometheus. Each model's buckets are
 /// sorted by bound, the `+Inf` bucket last, and the `le="sum"` sample becomes
 /// [`Histogram::sum`]. A problem with one model (no `+Inf` bucket, an
-/// unparsable or repeated `le`) is that model's error only. Non-finite
+/// unparsable `le`, the same `le` text twice) is that model's error only;
+/// one bound spelt two ways (`1` and `1.0`) is one bucket. Non-finite
 /// counts are passed through: [`crate::stats::Distribution`] rejects them.
 ///
 /// A model's key is copied once, when its first sample arrives; every `le`
 /// spelling is parsed once per answer.
+///
+/// Past its [`AnswerLimits`] the grouper keeps nothing more and reports the
+/// answer as too large through [`VectorSink::overflow`], so the decoder
+/// stops reading: memory never grows past the limits.
 #[derive(Default)]
 pub struct HistogramGrouper {
+    limits: AnswerLimits,
+    /// Samples received so far.
+    series: usize,
+    /// The limit passed, once one is.
+    exceeded: Option<(&'static str, usize)>,
     /// Hashes the `group_by` values of a sample (not SipHash: the keys come
     /// from our own Prometheus, and this runs once per sample).
     hasher: hashbrown::DefaultHashBuilder,
@@ -66,6 +108,14 @@ pub struct HistogramGrouper {
 impl VectorSink for HistogramGrouper {
     /// `labels` holds the `group_by` values, then `le`.
     fn sample(&mut self, labels: &[Cow<'_, str>], value: f64) {
+        if self.exceeded.is_some() {
+            return;
+        }
+        self.series += 1;
+        if self.series > self.limits.series {
+            self.exceeded = Some(("series", self.limits.series));
+            return;
+        }
         let Some((le, key)) = labels.split_last() else {
             return;
         };
@@ -79,6 +129,10 @@ impl VectorSink for HistogramGrouper {
                     .find(hash, |&slot| same_key(&models[slot].0, key))
                 {
                     Some(&slot) => slot,
+                    None if self.models.len() >= self.limits.models => {
+                        self.exceeded = Some(("models", self.limits.models));
+                        return;
+                    }
                     None => {
                         let slot = self.models.len();
                         let owned = key.iter().map(|value| Box::from(value.as_ref())).collect();
@@ -95,8 +149,13 @@ impl VectorSink for HistogramGrouper {
         self.last = Some(slot);
         let le = self.le(le);
         let buckets = &mut self.models[slot].1;
-        buckets.add(&self.les[le], value);
+        buckets.add(le, &self.les[le], value);
         self.widest = self.widest.max(buckets.buckets.len());
+    }
+
+    fn overflow(&self) -> Option<PromError> {
+        self.exceeded
+            .map(|(what, limit)| PromError::TooMany { what, limit })
     }
 }
 
@@ -106,6 +165,14 @@ fn same_key(stored: &[Box<str>], sample: &[Cow<'_, str>]) -> bool {
 }
 
 impl HistogramGrouper {
+    /// A grouper that takes at most `limits` from an answer.
+    pub fn with_limits(limits: AnswerLimits) -> HistogramGrouper {
+        HistogramGrouper {
+            limits,
+            ..HistogramGrouper::default()
+        }
+    }
+
     /// The index of an `le` spelling in `les`, parsed the first time.
     fn le(&mut self, le: &str) -> usize {
         let hash = self.hasher.hash_one(le);
@@ -138,7 +205,7 @@ impl HistogramGrouper {
                         .map(|(name, value)| (name.clone(), value.into_string()))
                         .collect(),
                 );
-                (key, buckets.finish())
+                (key, buckets.finish(&self.les))
             })
             .collect()
     }
@@ -157,8 +224,8 @@ enum Le {
 /// One model's samples while they are being collected.
 #[derive(Default)]
 struct ModelBuckets {
-    /// (bound, count) of each bucket sample.
-    buckets: Vec<(f64, f64)>,
+    /// (bound, count, index of the `le` spelling) of each bucket sample.
+    buckets: Vec<(f64, f64, usize)>,
     sum: Option<f64>,
     /// The first problem met; later samples of the model are ignored.
     error: Option<SignalError>,
@@ -172,7 +239,7 @@ impl ModelBuckets {
         }
     }
 
-    fn add(&mut self, (le, kind): &(Box<str>, Le), value: f64) {
+    fn add(&mut self, spelling: usize, (le, kind): &(Box<str>, Le), value: f64) {
         if self.error.is_some() {
             return;
         }
@@ -183,16 +250,22 @@ impl ModelBuckets {
                 }
                 self.sum = Some(value);
             }
-            Le::Bound(bound) => self.buckets.push((*bound, value)),
+            Le::Bound(bound) => self.buckets.push((*bound, value, spelling)),
             Le::Bad => self.error = Some(SignalError::BadLe(le.to_string())),
         }
     }
 
-    fn finish(mut self) -> Result<Histogram, SignalError> {
+    /// The model's histogram; `les` names the spellings of its buckets.
+    fn finish(mut self, les: &[(Box<str>, Le)]) -> Result<Histogram, SignalError> {
         if let Some(error) = self.error {
             return Err(error);
         }
-        self.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        // By bound, then spelling: the same text twice ends up adjacent.
+        self.buckets
+            .sort_by(|a, b| a.0.total_cmp(&b.0).then(a.2.cmp(&b.2)));
+        if let Some(pair) = self.buckets.windows(2).find(|pair| pair[0].2 == pair[1].2) {
+            return Err(SignalError::DuplicateLe(les[pair[0].2].0.to_string()));
+        }
         // One bound spelt two ways (`le="1"` and `le="1.0"`, as client
         // libraries of different ages write it) is one bucket: pods of both
         // kinds counted into it, so the counts add up.
@@ -204,14 +277,14 @@ impl ModelBuckets {
             same
         });
         match self.buckets.last() {
-            Some((bound, _)) if *bound == f64::INFINITY => {}
+            Some((bound, _, _)) if *bound == f64::INFINITY => {}
             _ => return Err(SignalError::Histogram(HistogramError::MissingInfBucket)),
         }
         let bounds = self.buckets[..self.buckets.len() - 1]
             .iter()
-            .map(|(bound, _)| *bound)
+            .map(|(bound, _, _)| *bound)
             .collect();
-        let cumulative = self.buckets.iter().map(|(_, count)| *count).collect();
+        let cumulative = self.buckets.iter().map(|(_, count, _)| *count).collect();
         Ok(Histogram {
             bounds,
             cumulative,
@@ -373,6 +446,115 @@ mod tests {
                 ("a", Some("+Inf"), 1.0),
             ],
             Err(SignalError::DuplicateLe("sum".to_owned())),
+        );
+    }
+
+    /// Samples of one answer: model, `le` (if any) and value.
+    type Samples<'a> = &'a [(&'a str, Option<&'a str>, f64)];
+
+    #[test]
+    fn the_same_le_text_twice_is_an_error_unlike_two_spellings_of_one_bound() {
+        let duplicate = |le: &str| Err(SignalError::DuplicateLe(le.to_owned()));
+        let cases: [(Samples, _); 4] = [
+            (
+                &[
+                    ("a", Some("0.5"), 10.0),
+                    ("a", Some("1"), 20.0),
+                    ("a", Some("0.5"), 10.0),
+                    ("a", Some("+Inf"), 20.0),
+                ],
+                duplicate("0.5"),
+            ),
+            (
+                &[("a", Some("+Inf"), 5.0), ("a", Some("+Inf"), 5.0)],
+                duplicate("+Inf"),
+            ),
+            // The duplicate is found between two spellings of its bound too.
+            (
+                &[
+                    ("a", Some("1"), 1.0),
+                    ("a", Some("1.0"), 2.0),
+                    ("a", Some("1"), 1.0),
+                    ("a", Some("+Inf"), 4.0),
+                ],
+                duplicate("1"),
+            ),
+            // Two spellings of one bound, each once, are one bucket.
+            (
+                &[
+                    ("a", Some("1.0"), 2.0),
+                    ("a", Some("1"), 1.0),
+                    ("a", Some("1e0"), 4.0),
+                    ("a", Some("+Inf"), 8.0),
+                ],
+                Ok(histogram(&[1.0], &[7.0, 8.0], None)),
+            ),
+        ];
+        for (samples, expected) in cases {
+            check(samples, expected);
+        }
+        assert_eq!(
+            SignalError::DuplicateLe("0.5".to_owned()).to_string(),
+            r#"duplicate le label "0.5""#
+        );
+    }
+
+    /// Feeds `models` models of `buckets` series each to a grouper with
+    /// `limits`; returns what it reports and how many models it kept.
+    fn feed_with_limits(
+        limits: AnswerLimits,
+        models: usize,
+        buckets: usize,
+    ) -> (Option<String>, usize) {
+        let mut grouper = HistogramGrouper::with_limits(limits);
+        for model in 0..models {
+            let name = model.to_string();
+            for bucket in 0..buckets {
+                let le = if bucket + 1 == buckets {
+                    "+Inf".to_owned()
+                } else {
+                    bucket.to_string()
+                };
+                let labels = [
+                    Cow::Borrowed(name.as_str()),
+                    Cow::Borrowed("v1"),
+                    Cow::Owned(le),
+                ];
+                grouper.sample(&labels, 1.0);
+            }
+        }
+        let error = grouper.overflow().map(|error| error.to_string());
+        (error, grouper.models.len())
+    }
+
+    #[test]
+    fn an_answer_past_its_limits_is_too_large_and_kept_no_further() {
+        let limits = AnswerLimits {
+            series: 100,
+            models: 10,
+        };
+        assert_eq!(feed_with_limits(limits, 10, 10), (None, 10));
+        let (error, kept) = feed_with_limits(limits, 11, 1);
+        assert_eq!(
+            error.as_deref(),
+            Some("answer exceeds the limit of 10 models (prometheus.max_models)")
+        );
+        assert_eq!(kept, 10);
+        let (error, kept) = feed_with_limits(limits, 5, 21);
+        assert_eq!(
+            error.as_deref(),
+            Some("answer exceeds the limit of 100 series (prometheus.max_series)")
+        );
+        assert_eq!(kept, 5);
+        let error = PromError::TooMany {
+            what: "series",
+            limit: 1,
+        };
+        assert_eq!(error.reason(), "too_large");
+        // No limit by default.
+        assert_eq!(
+            feed_with_limits(AnswerLimits::default(), 1000, 3),
+            (None, 1000)
         );
     }
 

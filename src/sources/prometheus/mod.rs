@@ -24,7 +24,7 @@ mod query;
 pub use client::PromClient;
 pub use collector::PrometheusCollector;
 pub use decode::{AnswerDecoder, VectorSink, VectorStream, parse_vector_into};
-pub use group::{HistogramGrouper, SignalError, grouper_labels};
+pub use group::{AnswerLimits, HistogramGrouper, SignalError, grouper_labels};
 pub use query::{SUM_LE, histogram_query};
 
 /// Everything that can go wrong with one query. `Display` carries context
@@ -47,6 +47,10 @@ pub enum PromError {
     Api { error_type: String, message: String },
     #[error("response body exceeds the limit of {limit} bytes")]
     TooLarge { limit: u64 },
+    /// More series or models than `prometheus.max_series` or
+    /// `prometheus.max_models` allow.
+    #[error("answer exceeds the limit of {limit} {what} (prometheus.max_{what})")]
+    TooMany { what: &'static str, limit: usize },
     #[error("cannot decode response: {0}")]
     Decode(String),
     #[error("expected a {expected} result, got {got}")]
@@ -83,7 +87,7 @@ impl PromError {
             PromError::Connect { .. } => "connect",
             PromError::Http { .. } => "http",
             PromError::Api { .. } => "api",
-            PromError::TooLarge { .. } => "too_large",
+            PromError::TooLarge { .. } | PromError::TooMany { .. } => "too_large",
             PromError::Decode(_) => "decode",
             PromError::UnexpectedResultType { .. } => "result_type",
             PromError::Credentials(_) => "credentials",
@@ -124,6 +128,13 @@ mod tests {
                 "api",
             ),
             (PromError::TooLarge { limit: 1 }, "too_large"),
+            (
+                PromError::TooMany {
+                    what: "models",
+                    limit: 1,
+                },
+                "too_large",
+            ),
             (PromError::Decode("eof".to_owned()), "decode"),
             (
                 PromError::UnexpectedResultType {
@@ -138,7 +149,8 @@ mod tests {
         for (error, reason) in &cases {
             assert_eq!(error.reason(), *reason, "{error}");
         }
-        let listed: Vec<&str> = cases.iter().map(|(_, reason)| *reason).collect();
+        let mut listed: Vec<&str> = cases.iter().map(|(_, reason)| *reason).collect();
+        listed.dedup();
         assert_eq!(listed, PromError::REASONS, "REASONS lists every reason");
     }
 

@@ -128,6 +128,25 @@ impl Process {
         }
     }
 
+    /// The process id, while the process runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The process' peak resident set size in bytes (`VmHWM` in
+    /// `/proc/<pid>/status`).
+    pub fn peak_rss_bytes(&self) -> u64 {
+        let pid = self.pid().expect("the process runs");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("reading /proc");
+        let kib: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| rest.trim().strip_suffix("kB"))
+            .and_then(|kib| kib.trim().parse().ok())
+            .expect("VmHWM in /proc/<pid>/status");
+        kib * 1024
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

@@ -182,6 +182,39 @@ pub fn vector(models: &[ModelAnswer]) -> Response {
         .into_response()
 }
 
+/// A successful instant vector of `series` samples made one by one by
+/// `sample` (JSON objects), then `warnings`, sent as it is made: an answer
+/// of any size without holding it in memory.
+pub fn streamed_vector(
+    series: usize,
+    sample: impl Fn(usize) -> String + Send + Sync + 'static,
+    warnings: Vec<String>,
+) -> Response {
+    const PER_CHUNK: usize = 5_000;
+    let head = r#"{"status":"success","data":{"resultType":"vector","result":["#;
+    let tail = format!(
+        "]}},\"warnings\":{}}}",
+        serde_json::to_string(&warnings).unwrap()
+    );
+    let sample = Arc::new(sample);
+    let chunks = (0..series.div_ceil(PER_CHUNK)).map(move |chunk| {
+        let mut text = String::new();
+        for index in chunk * PER_CHUNK..((chunk + 1) * PER_CHUNK).min(series) {
+            if index > 0 {
+                text.push(',');
+            }
+            text.push_str(&sample(index));
+        }
+        Ok::<_, std::io::Error>(Bytes::from(text))
+    });
+    let body = futures::stream::iter(
+        std::iter::once(Ok(Bytes::from(head)))
+            .chain(chunks)
+            .chain(std::iter::once(Ok(Bytes::from(tail)))),
+    );
+    Response::new(Body::from_stream(body))
+}
+
 /// Answers queries of the reference window (those with an `offset`) with
 /// `reference` and all others with `current`.
 pub fn per_window(current: Vec<ModelAnswer>, reference: Vec<ModelAnswer>) -> Script {

@@ -92,6 +92,16 @@ monitors:
         }
     }
 
+    /// Adds `key: value` to the `prometheus:` section.
+    pub fn with_prometheus(mut self, key: &str, value: &str) -> SidecarConfig {
+        self.text = self.text.replacen(
+            "prometheus:\n",
+            &format!("prometheus:\n  {key}: {value}\n"),
+            1,
+        );
+        self
+    }
+
     /// A config written out in full.
     pub fn from_text(text: &str) -> SidecarConfig {
         SidecarConfig {

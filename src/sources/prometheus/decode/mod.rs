@@ -41,6 +41,13 @@ pub trait VectorSink {
     /// asked for (`""` for a label the sample lacks, as in PromQL), and the
     /// sample value.
     fn sample(&mut self, labels: &[Cow<'_, str>], value: f64);
+
+    /// Why the rest of the answer is not wanted, once it is not: a limit
+    /// the samples so far have passed. The decoder stops reading with this
+    /// error. None by default.
+    fn overflow(&self) -> Option<PromError> {
+        None
+    }
 }
 
 /// Discards every sample: for reading only an answer's warnings or error.

@@ -372,7 +372,11 @@ impl<S: VectorSink> AnswerDecoder for VectorStream<'_, '_, S> {
                         within: Scan::default(),
                     };
                 }
-                Phase::Samples { .. } => return self.decode_samples(),
+                Phase::Samples { .. } => {
+                    self.decode_samples()?;
+                    // A sink past its limits wants no more: stop reading.
+                    return self.sink.overflow().map_or(Ok(()), Err);
+                }
                 Phase::Tail => {
                     if self.pending.len() > MAX_TAIL_BYTES {
                         return Err(PromError::Decode(format!(
@@ -390,7 +394,9 @@ impl<S: VectorSink> AnswerDecoder for VectorStream<'_, '_, S> {
     fn finish(self) -> Result<Vec<String>, PromError> {
         match self.phase {
             Phase::Start | Phase::Whole => {
-                parse_vector_into(self.status, &self.pending, self.wanted, self.sink)
+                let warnings =
+                    parse_vector_into(self.status, &self.pending, self.wanted, self.sink)?;
+                self.sink.overflow().map_or(Ok(warnings), Err)
             }
             Phase::Samples { .. } => Err(PromError::Decode(format!(
                 "the answer ended inside the result array, after {} samples",
@@ -498,5 +504,52 @@ mod tests {
         );
         assert!(body.len() > 700_000);
         assert!(most_held < 1100, "held {most_held} bytes at once");
+    }
+
+    /// A sink that wants at most `limit` samples.
+    struct AtMost {
+        seen: usize,
+        limit: usize,
+    }
+
+    impl VectorSink for AtMost {
+        fn sample(&mut self, _: &[Cow<'_, str>], _: f64) {
+            self.seen += 1;
+        }
+        fn overflow(&self) -> Option<PromError> {
+            (self.seen > self.limit).then_some(PromError::TooMany {
+                what: "series",
+                limit: self.limit,
+            })
+        }
+    }
+
+    /// Reading stops at the piece in which the sink passes its limit, for a
+    /// streamed answer and for one decoded whole alike.
+    #[test]
+    fn decoding_stops_once_the_sink_has_passed_its_limit() {
+        let sample = r#"{"metric":{"le":"+Inf"},"value":[1,"1"]},"#;
+        let mut body =
+            String::from(r#"{"status":"success","data":{"resultType":"vector","result":["#);
+        body.push_str(&sample.repeat(100));
+        let mut sink = AtMost { seen: 0, limit: 10 };
+        let mut stream = VectorStream::new(200, &[], &mut sink);
+        let pieces: Vec<&[u8]> = body.as_bytes().chunks(sample.len()).collect();
+        let failed_at = pieces
+            .iter()
+            .position(|piece| stream.push(piece).is_err())
+            .expect("the limit stops the reading");
+        assert!(failed_at < 15, "stopped only at piece {failed_at}");
+        let whole = format!(
+            "{{ \"status\":\"success\",\"data\":{{\"resultType\":\"vector\",\"result\":[{}]}}}}",
+            sample.repeat(20).trim_end_matches(',')
+        );
+        let mut sink = AtMost { seen: 0, limit: 10 };
+        let mut stream = VectorStream::new(200, &[], &mut sink);
+        stream.push(whole.as_bytes()).unwrap();
+        assert!(matches!(
+            stream.finish(),
+            Err(PromError::TooMany { limit: 10, .. })
+        ));
     }
 }
