@@ -1,0 +1,209 @@
+//! Storage faults with real files: a tmpfs filled up under a running
+//! sidecar and then freed (every notification of an episode that fired and
+//! resolved meanwhile is delivered, with no restart), corrupt and
+//! headerless store files at start (refused, or moved aside with
+//! `--storage.quarantine-corrupt`), and the operator's `model-monitor
+//! outbox` commands on a real store file.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::exposition::sample;
+use crate::support::process::{
+    free_port, get as http_get, http_client, model_monitor_binary, wait_for,
+};
+use crate::support::promql::{FakePromql, drifting_models};
+use crate::support::sidecar::{Sidecar, SidecarConfig};
+use crate::support::webhook_receiver::{Behaviour, WebhookReceiver};
+
+/// A tmpfs mounted for one test, unmounted when dropped.
+struct Tmpfs {
+    path: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (e.g. "4m") at `path`. Needs root (CI runs
+    /// the tests as root): fails, never skips, when it cannot.
+    fn mount(path: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(path).unwrap();
+        let output = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run mount: {e}; this test needs root and mount(8) to make a full disk"
+                )
+            });
+        assert!(
+            output.status.success(),
+            "mounting a {size} tmpfs at {} failed ({}): this test needs root and mount(8) to make a full disk (CI runs as root)",
+            path.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        Tmpfs {
+            path: path.to_owned(),
+        }
+    }
+
+    /// Writes a file until the file system is full; returns its path.
+    fn fill(&self) -> PathBuf {
+        let filler = self.path.join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        loop {
+            match file.write(&chunk) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::StorageFull => break,
+                Err(e) => panic!("filling the tmpfs: {e}"),
+            }
+        }
+        filler
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+/// The sidecar's `/metrics` and `/-/ready` (status, body).
+async fn observe(client: &reqwest::Client, sidecar: &Sidecar) -> Option<(String, (u16, String))> {
+    let (_, metrics) = http_get(client, &sidecar.url("/metrics")).await?;
+    let ready = http_get(client, &sidecar.url("/-/ready")).await?;
+    Some((metrics, ready))
+}
+
+fn value(metrics: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    sample(metrics, name, labels)
+        .unwrap_or_else(|| panic!("{name} {labels:?} exported:\n{metrics}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_episode_during_a_full_disk_is_delivered_when_space_frees_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Tmpfs::mount(&dir.path().join("disk"), "4m");
+    let fake = FakePromql::start(drifting_models(&["a"], &[])).await;
+    let hub = WebhookReceiver::start(&[("am", Behaviour::Accept)], None).await;
+    let webhooks = format!(
+        "  - {{name: am, format: alertmanager, url: '{}/am', send_resolved: true, min_backoff: 50ms, max_backoff: 200ms}}\n",
+        hub.url
+    );
+    let config = SidecarConfig::fake_source_alerting(&fake.url, "{for: 1, resolve_after: 1}")
+        .with_webhooks(&webhooks);
+    let mut sidecar = Sidecar::start_as(
+        "sidecar",
+        dir.path(),
+        &config,
+        free_port(),
+        &disk.path.join("data"),
+    );
+    let client = http_client();
+    sidecar.wait_ready(&client).await;
+
+    let filler = disk.fill();
+    // Both detectors (psi, ks) of model a fire, then resolve, while the
+    // disk is full: four notifications, held in memory.
+    fake.answer_with(drifting_models(&["a"], &["a"]));
+    let (metrics, ready) = wait_for(
+        "two firing alerts held in memory",
+        Duration::from_secs(30),
+        || async {
+            let (metrics, ready) = observe(&client, &sidecar).await?;
+            (sample(&metrics, "model_monitor_webhook_notifications_held", &[])? >= 2.0)
+                .then_some((metrics, ready))
+        },
+    )
+    .await;
+    assert_eq!(
+        ready.0, 503,
+        "not ready while the store cannot write: {ready:?}"
+    );
+    assert!(ready.1.contains("the store cannot write"), "{ready:?}");
+    assert!(
+        value(
+            &metrics,
+            "model_monitor_storage_errors_total",
+            &[("operation", "write")]
+        ) >= 1.0,
+        "{metrics}"
+    );
+    fake.answer_with(drifting_models(&["a"], &[]));
+    wait_for(
+        "the episode resolved, four notifications held",
+        Duration::from_secs(30),
+        || async {
+            let (metrics, _) = observe(&client, &sidecar).await?;
+            let held = sample(&metrics, "model_monitor_webhook_notifications_held", &[])?;
+            let firing = sample(&metrics, "model_monitor_alerts", &[("state", "firing")])?;
+            (held >= 4.0 && firing == 0.0).then_some(())
+        },
+    )
+    .await;
+    assert!(
+        hub.delivered("am").is_empty(),
+        "nothing could be stored, so nothing was sent"
+    );
+
+    std::fs::remove_file(&filler).unwrap();
+    hub.wait_until("the four notifications of the episode delivered", |hub| {
+        hub.delivered("am").len() >= 4
+    })
+    .await;
+    let delivered = hub.delivered("am");
+    assert_eq!(delivered.len(), 4, "{delivered:?}");
+    assert!(
+        delivered.values().all(|n| *n == 1),
+        "each delivered once: {delivered:?}"
+    );
+    let statuses: Vec<String> = hub
+        .received("am")
+        .iter()
+        .map(|r| {
+            serde_json::from_str::<Value>(&r.body).unwrap()["status"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| *s == "firing").count(),
+        2,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| *s == "resolved").count(),
+        2,
+        "{statuses:?}"
+    );
+    let (metrics, _) = wait_for(
+        "ready again, nothing held",
+        Duration::from_secs(30),
+        || async {
+            let (metrics, ready) = observe(&client, &sidecar).await?;
+            let held = sample(&metrics, "model_monitor_webhook_notifications_held", &[])?;
+            (ready.0 == 200 && held == 0.0).then_some((metrics, ready))
+        },
+    )
+    .await;
+    assert_eq!(
+        value(
+            &metrics,
+            "model_monitor_webhook_notifications_dropped_total",
+            &[]
+        ),
+        0.0
+    );
+    assert!(
+        sidecar.process.is_running(),
+        "no restart:\n{}",
+        sidecar.process.log_text()
+    );
+    let log = sidecar.process.log_text();
+    assert!(log.contains("reopened the store"), "{log}");
+}
