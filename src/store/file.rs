@@ -72,6 +72,9 @@ impl Classify for serde_json::Error {
 /// The kind of a redb error.
 fn redb_kind(error: redb::Error) -> ErrorKind {
     match error {
+        // redb reports a file that is not a redb file ("magic number
+        // mismatch", a headerless file left by a full disk) as invalid data.
+        redb::Error::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => ErrorKind::Corrupt,
         redb::Error::Io(_)
         | redb::Error::PreviousIo
         | redb::Error::DatabaseClosed

@@ -207,3 +207,139 @@ async fn an_episode_during_a_full_disk_is_delivered_when_space_frees_without_a_r
     let log = sidecar.process.log_text();
     assert!(log.contains("reopened the store"), "{log}");
 }
+
+/// `model-monitor ARGS` to its end: (exit code, stdout, stderr).
+fn run_binary(args: &[String]) -> (i32, String, String) {
+    let output = Command::new(model_monitor_binary())
+        .args(args)
+        .output()
+        .expect("running model-monitor");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The two broken files a store can be: one left headerless by a full disk
+/// on the very first start (zeros where redb's header goes), and garbage.
+const BROKEN_FILES: [(&str, &[u8]); 2] = [
+    ("headerless", &[0u8; 8192]),
+    ("garbage", b"this is not a redb file\n"),
+];
+
+fn sidecar_config(dir: &Path) -> (PathBuf, PathBuf) {
+    let config = dir.join("sidecar.yml");
+    std::fs::write(
+        &config,
+        "prometheus: {url: 'http://127.0.0.1:1'}\nmonitors:\n  - name: m\n    signals: {confidence: {histogram: h, detectors: [{type: psi}]}}\n",
+    )
+    .unwrap();
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    (config, data)
+}
+
+#[test]
+fn a_corrupt_store_stops_the_start_naming_the_flag_and_the_runbook() {
+    for (kind, bytes) in BROKEN_FILES {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, data) = sidecar_config(dir.path());
+        let file = data.join("outbox.redb");
+        std::fs::write(&file, bytes).unwrap();
+        let (code, _, stderr) = run_binary(&[
+            "run".into(),
+            format!("--config.file={}", config.display()),
+            format!("--web.listen-address=127.0.0.1:{}", free_port()),
+            format!("--storage.path={}", data.display()),
+        ]);
+        assert_eq!(code, 1, "{kind}: {stderr}");
+        assert!(
+            stderr.contains("--storage.quarantine-corrupt"),
+            "{kind}: {stderr}"
+        );
+        assert!(
+            stderr.contains("docs/runbooks.md#modelmonitorstorequarantined"),
+            "{kind}: {stderr}"
+        );
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            bytes,
+            "{kind}: the file is left as it was"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_quarantine_flag_a_corrupt_store_is_moved_aside_and_the_sidecar_starts_empty() {
+    let client = http_client();
+    for (kind, bytes) in BROKEN_FILES {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, data) = sidecar_config(dir.path());
+        std::fs::write(data.join("outbox.redb"), bytes).unwrap();
+        let port = free_port();
+        let mut process = crate::support::process::Process::start(
+            kind,
+            &model_monitor_binary(),
+            &[
+                "run".into(),
+                format!("--config.file={}", config.display()),
+                format!("--web.listen-address=127.0.0.1:{port}"),
+                format!("--storage.path={}", data.display()),
+                "--storage.quarantine-corrupt".into(),
+            ],
+            dir.path(),
+        );
+        let metrics = wait_for(
+            "the sidecar serving /metrics",
+            Duration::from_secs(30),
+            || async {
+                http_get(&client, &format!("http://127.0.0.1:{port}/metrics"))
+                    .await
+                    .map(|(_, text)| text)
+            },
+        )
+        .await;
+        assert_eq!(
+            value(&metrics, "model_monitor_storage_quarantined_files", &[]),
+            1.0,
+            "{kind}"
+        );
+        assert_eq!(
+            value(
+                &metrics,
+                "model_monitor_storage_errors_total",
+                &[("operation", "open")]
+            ),
+            1.0,
+            "{kind}"
+        );
+        let aside: Vec<PathBuf> = std::fs::read_dir(&data)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("outbox.redb.corrupt-")
+            })
+            .collect();
+        assert_eq!(aside.len(), 1, "{kind}: {aside:?}");
+        assert_eq!(
+            std::fs::read(&aside[0]).unwrap(),
+            bytes,
+            "{kind}: moved aside unchanged"
+        );
+        assert!(
+            data.join("outbox.redb").is_file()
+                && std::fs::read(data.join("outbox.redb")).unwrap() != bytes,
+            "{kind}: a new, empty store"
+        );
+        assert!(process.is_running(), "{kind}: {}", process.log_text());
+        let log = process.log_text();
+        assert!(
+            log.contains("the store file is corrupt: moved aside"),
+            "{kind}: {log}"
+        );
+    }
+}
