@@ -3,13 +3,16 @@
 //! resolved meanwhile is delivered, with no restart), corrupt and
 //! headerless store files at start (refused, or moved aside with
 //! `--storage.quarantine-corrupt`), and the operator's `model-monitor
-//! outbox` commands on a real store file.
+//! outbox` commands on a real store file (locked by an open store as by a
+//! running sidecar).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use model_monitor::alerting::AlertStore;
+use model_monitor::store::{DeadLetter, Notification, Store};
 use serde_json::Value;
 
 use crate::support::exposition::sample;
@@ -342,4 +345,144 @@ async fn with_the_quarantine_flag_a_corrupt_store_is_moved_aside_and_the_sidecar
             "{kind}: {log}"
         );
     }
+}
+
+/// A notification as the sidecar stores it.
+fn notification(id: &str, attempts: u32) -> Notification {
+    Notification {
+        id: id.to_owned(),
+        created_at: chrono::Utc::now() - chrono::Duration::days(20),
+        body: "{}".to_owned(),
+        attempts,
+        next_attempt_at: None,
+        last_error: Some("http 500".to_owned()),
+        summary: format!("firing drift {id}"),
+    }
+}
+
+/// The rows of `outbox list`: (state, receiver, id, attempts).
+fn listed(stdout: &str) -> Vec<(String, String, String, String)> {
+    stdout
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            let f = |i: usize| fields[i].to_owned();
+            (f(0), f(1), f(2), f(4))
+        })
+        .collect()
+}
+
+#[test]
+fn outbox_commands_list_replay_and_purge_a_stopped_sidecars_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let store = Store::open(&data).unwrap();
+    let sequences = store
+        .transaction(|txn| {
+            Ok(vec![
+                txn.enqueue("am", &notification("pending-1", 2))?,
+                txn.enqueue("am", &notification("old-dead", 5))?,
+                txn.enqueue("am", &notification("new-dead", 5))?,
+                txn.enqueue("slack", &notification("slack-dead", 1))?,
+            ])
+        })
+        .unwrap();
+    let now = chrono::Utc::now();
+    for (i, id, receiver, age) in [
+        (1, "old-dead", "am", chrono::Duration::days(10)),
+        (2, "new-dead", "am", chrono::Duration::hours(1)),
+        (3, "slack-dead", "slack", chrono::Duration::hours(1)),
+    ] {
+        let letter = DeadLetter {
+            notification: notification(id, 5),
+            reason: "http 400: bad request".to_owned(),
+            dead_at: now - age,
+        };
+        store.dead_letter(receiver, sequences[i], &letter).unwrap();
+    }
+    let outbox = |args: &[&str]| {
+        let mut all = vec![
+            "outbox".to_owned(),
+            format!("--storage.path={}", data.display()),
+        ];
+        all.extend(args.iter().map(|a| a.to_string()));
+        run_binary(&all)
+    };
+
+    // The store is open (locked) here, as in a running sidecar.
+    let (code, _, stderr) = outbox(&["list"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("in use by a running model-monitor"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = outbox(&["replay", "--all"]);
+    assert_eq!(code, 1, "{stderr}");
+    drop(store);
+
+    let row = |state: &str, receiver: &str, id: &str, attempts: &str| {
+        (
+            state.to_owned(),
+            receiver.to_owned(),
+            id.to_owned(),
+            attempts.to_owned(),
+        )
+    };
+    let (code, stdout, stderr) = outbox(&["list"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        listed(&stdout),
+        vec![
+            row("pending", "am", "pending-1", "2"),
+            row("dead", "am", "old-dead", "5"),
+            row("dead", "am", "new-dead", "5"),
+            row("dead", "slack", "slack-dead", "5"),
+        ],
+        "{stdout}"
+    );
+
+    let (code, stdout, stderr) = outbox(&["replay", "--id", "new-dead"]);
+    assert_eq!(
+        (code, stdout.as_str()),
+        (0, "replayed\tam\tnew-dead\n"),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = outbox(&["purge", "--older-than", "7d"]);
+    assert_eq!(
+        (code, stdout.as_str()),
+        (0, "purged\tam\told-dead\n"),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = outbox(&["replay", "--receiver", "slack"]);
+    assert_eq!(
+        (code, stdout.as_str()),
+        (0, "replayed\tslack\tslack-dead\n"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = outbox(&["replay", "--all"]);
+    assert_eq!(code, 1, "nothing left to replay: {stderr}");
+    assert!(stderr.contains("no dead letter matched"), "{stderr}");
+    let (code, _, stderr) = outbox(&["replay"]);
+    assert_eq!(code, 2, "replay needs --all, --receiver or --id: {stderr}");
+
+    // Replayed letters are pending again, same webhook-id, no attempts yet,
+    // after the receiver's other notifications.
+    let (_, stdout, _) = outbox(&["list"]);
+    assert_eq!(
+        listed(&stdout),
+        vec![
+            row("pending", "am", "pending-1", "2"),
+            row("pending", "am", "new-dead", "0"),
+            row("pending", "slack", "slack-dead", "0"),
+        ],
+        "{stdout}"
+    );
+    let store = Store::open(&data).unwrap();
+    let replayed = &store.pending("am").unwrap()[1].1;
+    assert!(
+        replayed.created_at > now - chrono::Duration::minutes(1),
+        "max_age counts from the replay"
+    );
+    assert_eq!(replayed.last_error, None);
 }
