@@ -37,7 +37,7 @@ const STORE_RETRY_MIN: Duration = Duration::from_millis(500);
 const STORE_RETRY_MAX: Duration = Duration::from_secs(10);
 
 /// A write of an attempt's outcome to the store.
-type StoreWrite = Box<dyn Fn(&Store) -> Result<(), StoreError> + Send + Sync>;
+type StoreWrite = Arc<dyn Fn(&Store) -> Result<(), StoreError> + Send + Sync>;
 
 /// Longest part of a rejecting response's body kept in the dead letter.
 const REASON_BODY_CHARS: usize = 200;
@@ -328,7 +328,7 @@ impl Worker {
             Attempt::Delivered => {
                 count("success");
                 tracing::info!(receiver = %name, id = %notification.id, attempts = notification.attempts, "notification delivered");
-                Box::new(move |o| o.complete(&receiver, sequence))
+                Arc::new(move |o| o.complete(&receiver, sequence))
             }
             Attempt::Reject { reason } => {
                 count("dead_letter");
@@ -338,7 +338,7 @@ impl Worker {
                     reason,
                     dead_at: Utc::now(),
                 };
-                Box::new(move |o| o.dead_letter(&receiver, sequence, &letter))
+                Arc::new(move |o| o.dead_letter(&receiver, sequence, &letter))
             }
             Attempt::Retry {
                 reason,
@@ -363,7 +363,7 @@ impl Worker {
                 tracing::warn!(receiver = %name, id = %notification.id, attempts = notification.attempts, %reason, retry_in = ?delay, "delivery failed; will retry");
                 notification.last_error = Some(reason);
                 notification.next_attempt_at = Some(next);
-                Box::new(move |o| o.update(&receiver, sequence, &notification))
+                Arc::new(move |o| o.update(&receiver, sequence, &notification))
             }
         };
         self.write_until_done(write).await;
@@ -374,7 +374,6 @@ impl Worker {
     /// again; at shutdown it gives up, and the notification stays in the
     /// outbox as it was.
     async fn write_until_done(&self, write: StoreWrite) {
-        let write: Arc<dyn Fn(&Store) -> Result<(), StoreError> + Send + Sync> = Arc::from(write);
         let mut wait = STORE_RETRY_MIN;
         loop {
             let attempt = write.clone();
@@ -412,7 +411,7 @@ impl Worker {
             dead_at: now,
         };
         let receiver = name.clone();
-        self.write_until_done(Box::new(move |o| {
+        self.write_until_done(Arc::new(move |o| {
             o.dead_letter(&receiver, sequence, &letter)
         }))
         .await;
