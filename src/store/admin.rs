@@ -51,7 +51,30 @@ fn rows<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
+/// (receiver, webhook-id) of each dead letter.
+fn ids(letters: Vec<(String, u64, DeadLetter)>) -> Vec<(String, String)> {
+    letters
+        .into_iter()
+        .map(|(receiver, _, letter)| (receiver, letter.notification.id))
+        .collect()
+}
+
 impl Store {
+    /// The dead letters of `selection` that `keep` keeps.
+    fn selected(
+        &self,
+        selection: &Selection,
+        keep: impl Fn(&DeadLetter) -> bool,
+    ) -> Result<Vec<(String, u64, DeadLetter)>, StoreError> {
+        Ok(self
+            .all_dead_letters()?
+            .into_iter()
+            .filter(|(receiver, _, letter)| {
+                selection.matches(receiver, &letter.notification) && keep(letter)
+            })
+            .collect())
+    }
+
     /// Opens an existing store in `dir` for an operator's command: never
     /// creates one, and fails when a running process holds it.
     pub fn open_existing(dir: &Path) -> Result<Store, StoreError> {
@@ -86,11 +109,7 @@ impl Store {
         selection: &Selection,
         now: DateTime<Utc>,
     ) -> Result<Vec<(String, String)>, StoreError> {
-        let chosen: Vec<(String, u64, DeadLetter)> = self
-            .all_dead_letters()?
-            .into_iter()
-            .filter(|(receiver, _, letter)| selection.matches(receiver, &letter.notification))
-            .collect();
+        let chosen = self.selected(selection, |_| true)?;
         let mut encoded = Vec::with_capacity(chosen.len());
         for (receiver, sequence, letter) in &chosen {
             let notification = Notification {
@@ -122,10 +141,7 @@ impl Store {
             state.insert(SEQUENCE, next.to_be_bytes().as_slice())?;
             Ok(())
         })?;
-        Ok(chosen
-            .into_iter()
-            .map(|(receiver, _, letter)| (receiver, letter.notification.id))
-            .collect())
+        Ok(ids(chosen))
     }
 
     /// Deletes the selected dead letters that died before `before`.
@@ -135,13 +151,7 @@ impl Store {
         selection: &Selection,
         before: DateTime<Utc>,
     ) -> Result<Vec<(String, String)>, StoreError> {
-        let chosen: Vec<(String, u64, DeadLetter)> = self
-            .all_dead_letters()?
-            .into_iter()
-            .filter(|(receiver, _, letter)| {
-                letter.dead_at < before && selection.matches(receiver, &letter.notification)
-            })
-            .collect();
+        let chosen = self.selected(selection, |letter| letter.dead_at < before)?;
         self.write(|txn| {
             let mut dead = txn.open_table(DEAD_LETTERS)?;
             for (receiver, sequence, _) in &chosen {
@@ -149,9 +159,6 @@ impl Store {
             }
             Ok(())
         })?;
-        Ok(chosen
-            .into_iter()
-            .map(|(receiver, _, letter)| (receiver, letter.notification.id))
-            .collect())
+        Ok(ids(chosen))
     }
 }

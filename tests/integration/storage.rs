@@ -442,24 +442,23 @@ fn outbox_commands_list_replay_and_purge_a_stopped_sidecars_store() {
         "{stdout}"
     );
 
-    let (code, stdout, stderr) = outbox(&["replay", "--id", "new-dead"]);
-    assert_eq!(
-        (code, stdout.as_str()),
-        (0, "replayed\tam\tnew-dead\n"),
-        "{stderr}"
-    );
-    let (code, stdout, stderr) = outbox(&["purge", "--older-than", "7d"]);
-    assert_eq!(
-        (code, stdout.as_str()),
-        (0, "purged\tam\told-dead\n"),
-        "{stderr}"
-    );
-    let (code, stdout, stderr) = outbox(&["replay", "--receiver", "slack"]);
-    assert_eq!(
-        (code, stdout.as_str()),
-        (0, "replayed\tslack\tslack-dead\n"),
-        "{stderr}"
-    );
+    for (args, printed) in [
+        (
+            &["replay", "--id", "new-dead"][..],
+            "replayed\tam\tnew-dead\n",
+        ),
+        (
+            &["purge", "--older-than", "7d"][..],
+            "purged\tam\told-dead\n",
+        ),
+        (
+            &["replay", "--receiver", "slack"][..],
+            "replayed\tslack\tslack-dead\n",
+        ),
+    ] {
+        let (code, stdout, stderr) = outbox(args);
+        assert_eq!((code, stdout.as_str()), (0, printed), "{args:?}: {stderr}");
+    }
     let (code, _, stderr) = outbox(&["replay", "--all"]);
     assert_eq!(code, 1, "nothing left to replay: {stderr}");
     assert!(stderr.contains("no dead letter matched"), "{stderr}");
