@@ -1,8 +1,11 @@
 //! The commands of the binary, as library functions: `run`, `check-config`
-//! and `simulate`. `src/main.rs` only parses flags and calls in here.
+//! and `simulate`, and the operator's `outbox` tools (`app/outbox.rs`).
+//! `src/main.rs` only parses flags and calls in here.
+
+pub mod outbox;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -11,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 use crate::config;
 use crate::engine::MonitorBuilder;
 use crate::sinks::exporter::{self, AppState};
-use crate::sinks::webhooks::Notifier;
+use crate::sinks::webhooks::{Notifier, NotifierError};
+use crate::store::ErrorKind;
 use crate::telemetry::SelfMetrics;
 
 /// How long in-flight HTTP requests get after a shutdown signal.
@@ -109,12 +113,37 @@ pub fn check_config(path: &Path) -> i32 {
     }
 }
 
+/// Where and how the durable state is kept.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    /// The directory of the store file (`--storage.path`).
+    pub path: PathBuf,
+    /// Move a corrupt store file aside and start empty
+    /// (`--storage.quarantine-corrupt`), rather than exit.
+    pub quarantine_corrupt: bool,
+}
+
+/// The runbook section about a corrupt store, named by the errors.
+pub const CORRUPT_STORE_RUNBOOK: &str = "docs/runbooks.md#modelmonitorstorequarantined";
+
+/// How many store files were moved aside as corrupt in `dir`
+/// (`outbox.redb.corrupt-*`).
+fn quarantined_files(dir: &Path) -> usize {
+    let prefix = format!("{}.corrupt-", crate::store::FILE_NAME);
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .filter_map(Result::ok)
+            .filter(|entry| entry.file_name().to_string_lossy().starts_with(&prefix))
+            .count()
+    })
+}
+
 /// `model-monitor run`: loads the config, starts the evaluation loop and the
 /// HTTP server, and runs until `shutdown` is cancelled.
 pub async fn run(
     config_path: &Path,
     listen: SocketAddr,
-    storage: &Path,
+    storage: &Storage,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let config = config::load_file(config_path).map_err(|error| {
@@ -139,13 +168,28 @@ pub async fn run(
 pub async fn serve(
     config: config::Config,
     listener: TcpListener,
-    storage: &Path,
+    storage: &Storage,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let metrics = std::sync::Arc::new(SelfMetrics::new());
     metrics.config_last_reload_successful.set(1);
     let summary = exporter::config_summary(&config);
-    let notifier = std::sync::Arc::new(Notifier::open(&config, storage, metrics.clone())?);
+    let notifier = Notifier::open_with(
+        &config,
+        &storage.path,
+        storage.quarantine_corrupt,
+        metrics.clone(),
+    )
+    .map_err(|error| match error {
+        NotifierError::Store(error) if error.kind() == ErrorKind::Corrupt => anyhow::anyhow!(
+            "{error}: the store file is corrupt; start with --storage.quarantine-corrupt to move it aside and start with an empty store (see {CORRUPT_STORE_RUNBOOK})"
+        ),
+        error => error.into(),
+    })?;
+    metrics
+        .storage_quarantined_files
+        .set(quarantined_files(&storage.path) as i64);
+    let notifier = std::sync::Arc::new(notifier);
     notifier.start()?;
     let monitor = MonitorBuilder::default()
         .with_config(config)

@@ -54,11 +54,28 @@ enum Command {
         /// Directory for durable state (the webhook outbox).
         #[arg(long = "storage.path", value_name = "DIR", default_value = "data")]
         storage_path: PathBuf,
+        /// When the store file is corrupt, move it aside (timestamped name)
+        /// and start with an empty store, rather than exit.
+        #[arg(long = "storage.quarantine-corrupt")]
+        quarantine_corrupt: bool,
         #[arg(long = "log.format", value_enum, default_value = "logfmt")]
         log_format: LogFormat,
         /// error, warn, info, debug or trace.
         #[arg(long = "log.level", default_value = "info")]
         log_level: String,
+    },
+    /// Lists, replays and purges a stopped sidecar's outbox (offline).
+    Outbox {
+        /// The sidecar's --storage.path.
+        #[arg(
+            long = "storage.path",
+            value_name = "DIR",
+            default_value = "data",
+            global = true
+        )]
+        storage_path: PathBuf,
+        #[command(subcommand)]
+        command: OutboxCommand,
     },
     /// Validates a configuration file: exit 0 when valid, 1 with every problem listed.
     CheckConfig { file: PathBuf },
@@ -88,6 +105,57 @@ enum Command {
         #[arg(long = "log.level", default_value = "info")]
         log_level: String,
     },
+}
+
+#[derive(Clone, Subcommand)]
+enum OutboxCommand {
+    /// Every pending notification and dead letter, one a line (tab-separated).
+    List,
+    /// Puts dead letters back into the outbox, sent when the sidecar next starts.
+    #[command(group(clap::ArgGroup::new("which").required(true).multiple(true).args(["all", "receiver", "id"])))]
+    Replay {
+        /// Every dead letter.
+        #[arg(long, conflicts_with_all = ["receiver", "id"])]
+        all: bool,
+        /// Only this receiver's.
+        #[arg(long)]
+        receiver: Option<String>,
+        /// Only the one with this webhook-id.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Deletes dead letters older than a duration.
+    Purge {
+        /// Dead for longer than this (e.g. 7d).
+        #[arg(long = "older-than", value_parser = parse_duration)]
+        older_than: std::time::Duration,
+        /// Only this receiver's.
+        #[arg(long)]
+        receiver: Option<String>,
+    },
+}
+
+impl OutboxCommand {
+    fn into_app(self) -> Result<app::outbox::OutboxCommand, String> {
+        use model_monitor::store::Selection;
+        Ok(match self {
+            OutboxCommand::List => app::outbox::OutboxCommand::List,
+            OutboxCommand::Replay { receiver, id, .. } => {
+                app::outbox::OutboxCommand::Replay(Selection { receiver, id })
+            }
+            OutboxCommand::Purge {
+                older_than,
+                receiver,
+            } => {
+                let age = chrono::Duration::from_std(older_than)
+                    .map_err(|_| "--older-than is too long".to_owned())?;
+                app::outbox::OutboxCommand::Purge {
+                    selection: Selection { receiver, id: None },
+                    before: chrono::Utc::now() - age,
+                }
+            }
+        })
+    }
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -127,6 +195,19 @@ fn main() -> ExitCode {
             ..
         } => (*log_format, log_level.clone()),
         Command::CheckConfig { file } => return ExitCode::from(app::check_config(file) as u8),
+        Command::Outbox {
+            storage_path,
+            command,
+        } => {
+            let code = match command.clone().into_app() {
+                Ok(command) => app::outbox::run(storage_path, &command, &mut std::io::stdout()),
+                Err(message) => {
+                    eprintln!("model-monitor outbox: {message}");
+                    2
+                }
+            };
+            return ExitCode::from(code as u8);
+        }
     };
     if let Err(message) = init_logging(log_format, &log_level) {
         eprintln!("model-monitor: {message}");
@@ -149,11 +230,16 @@ fn main() -> ExitCode {
                 config_file,
                 listen_address,
                 storage_path,
+                quarantine_corrupt,
                 ..
             } => {
                 let listen =
                     app::parse_listen_address(&listen_address).map_err(anyhow::Error::msg)?;
-                app::run(&config_file, listen, &storage_path, shutdown).await
+                let storage = app::Storage {
+                    path: storage_path,
+                    quarantine_corrupt,
+                };
+                app::run(&config_file, listen, &storage, shutdown).await
             }
             Command::Simulate {
                 listen_address,
@@ -181,7 +267,9 @@ fn main() -> ExitCode {
                 };
                 simulate::run(options, listen, shutdown).await
             }
-            Command::CheckConfig { .. } => unreachable!("handled before the runtime starts"),
+            Command::CheckConfig { .. } | Command::Outbox { .. } => {
+                unreachable!("handled before the runtime starts")
+            }
         }
     });
     match result {

@@ -43,6 +43,16 @@ pub struct SelfMetrics {
     pub webhook_oldest_pending: PendingAge,
     /// Notifications in the dead-letter table per receiver.
     pub webhook_dead_letters: IntGaugeVec,
+    /// Notifications held in memory because the store cannot write.
+    pub webhook_notifications_held: IntGauge,
+    /// Notifications dropped because the store could not write and the
+    /// memory held for them was full.
+    pub webhook_notifications_dropped: IntCounter,
+    /// Failed store operations by `operation` (open, read, write).
+    pub storage_errors: IntCounterVec,
+    /// Store files moved aside as corrupt, found in the storage directory
+    /// at start.
+    pub storage_quarantined_files: IntGauge,
 }
 
 /// `model_monitor_webhook_oldest_pending_age_seconds`, computed at scrape
@@ -227,6 +237,28 @@ impl SelfMetrics {
             ),
             &["receiver"],
         ));
+        let webhook_notifications_held = must(IntGauge::new(
+            "model_monitor_webhook_notifications_held",
+            "Notifications held in memory because the store cannot write; written when it can.",
+        ));
+        let webhook_notifications_dropped = must(IntCounter::new(
+            "model_monitor_webhook_notifications_dropped_total",
+            "Notifications dropped because the store could not write and the memory held for them was full.",
+        ));
+        let storage_errors = must(IntCounterVec::new(
+            Opts::new(
+                "model_monitor_storage_errors_total",
+                "Failed operations on the store file (the outbox and alert state) by operation: open, read, write.",
+            ),
+            &["operation"],
+        ));
+        let storage_quarantined_files = must(IntGauge::new(
+            "model_monitor_storage_quarantined_files",
+            "Store files moved aside as corrupt (outbox.redb.corrupt-*) in the storage directory, counted at start.",
+        ));
+        for operation in ["open", "read", "write"] {
+            storage_errors.with_label_values(&[operation]).inc_by(0);
+        }
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1.0);
@@ -250,6 +282,10 @@ impl SelfMetrics {
             Box::new(webhook_queue_depth.clone()),
             Box::new(webhook_oldest_pending.clone()),
             Box::new(webhook_dead_letters.clone()),
+            Box::new(webhook_notifications_held.clone()),
+            Box::new(webhook_notifications_dropped.clone()),
+            Box::new(storage_errors.clone()),
+            Box::new(storage_quarantined_files.clone()),
         ] {
             must(registry.register(collector));
         }
@@ -274,6 +310,10 @@ impl SelfMetrics {
             webhook_queue_depth,
             webhook_oldest_pending,
             webhook_dead_letters,
+            webhook_notifications_held,
+            webhook_notifications_dropped,
+            storage_errors,
+            storage_quarantined_files,
         }
     }
 

@@ -22,10 +22,12 @@ pub trait AlertStore {
     fn load_alerts(&self) -> Result<Option<Lifecycle>, Self::Error>;
 
     /// Runs `write` in one transaction, committed when it returns `Ok` and
-    /// dropped, with everything written in it, when it returns `Err`.
+    /// dropped, with everything written in it, when it returns `Err`. A
+    /// store may run `write` again in a new transaction when the first one
+    /// failed to commit.
     fn transaction<T>(
         &self,
-        write: impl FnOnce(&mut Self::Transaction<'_>) -> Result<T, Self::Error>,
+        write: impl FnMut(&mut Self::Transaction<'_>) -> Result<T, Self::Error>,
     ) -> Result<T, Self::Error>;
 }
 

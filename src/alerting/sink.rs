@@ -29,6 +29,11 @@ pub trait AlertSink: Send + Sync + 'static {
     /// start. Alerts it must write again (an older store format) are marked
     /// unstored.
     fn restore(&self) -> Result<Option<Lifecycle>, SinkError>;
+    /// Why the sink cannot keep what it is given right now (its store
+    /// cannot write), for readiness; `None` when it can.
+    fn problem(&self) -> Option<String> {
+        None
+    }
     /// Delivery state for the status API, without secrets.
     fn status(&self) -> serde_json::Value;
 }

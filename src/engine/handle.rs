@@ -53,6 +53,12 @@ impl ModelMonitor {
         &self.shared.metrics
     }
 
+    /// Why the alert sink cannot keep notifications right now (its store
+    /// cannot write), when it cannot.
+    pub fn sink_problem(&self) -> Option<String> {
+        self.shared.sink.as_ref().and_then(|sink| sink.problem())
+    }
+
     /// The alert sink's delivery state (receivers, queues, dead letters),
     /// when one is attached.
     pub fn delivery_status(&self) -> Option<serde_json::Value> {

@@ -7,7 +7,7 @@
 
 use redb::ReadableTable;
 
-use super::{ALERTS, AtPath, STATE, Store, StoreError, Transaction, decode, encode};
+use super::{ALERTS, AtPath, Operation, STATE, Store, StoreError, Transaction, decode, encode};
 use crate::alerting::{Alert, AlertChanges, AlertStore, AlertTransaction, Lifecycle};
 
 /// The key under `state` where older versions kept the whole lifecycle.
@@ -47,17 +47,19 @@ impl AlertStore for Store {
 
     fn transaction<T>(
         &self,
-        write: impl FnOnce(&mut Transaction<'_>) -> Result<T, StoreError>,
+        mut write: impl FnMut(&mut Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let txn = self.db.begin_write().at(&self.path)?;
-        let value = {
-            let mut transaction = Transaction::open(&txn, &self.path)?;
-            let value = write(&mut transaction)?;
-            transaction.finish()?;
-            value
-        };
-        txn.commit().at(&self.path)?;
-        Ok(value)
+        self.with_db(Operation::Write, |db| {
+            let txn = db.begin_write().at(&self.path)?;
+            let value = {
+                let mut transaction = Transaction::open(&txn, &self.path)?;
+                let value = write(&mut transaction)?;
+                transaction.finish()?;
+                value
+            };
+            txn.commit().at(&self.path)?;
+            Ok(value)
+        })
     }
 }
 

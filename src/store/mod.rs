@@ -32,25 +32,35 @@
 //!   [`GateLedger`](crate::alerting::GateLedger) the notification gates
 //!   read; the rules are in `crate::alerting`.
 //! - `outbox.rs`: notifications and dead letters, for the webhook sink.
+//! - `admin.rs`: an operator's listing, replay and purge of a stopped
+//!   sidecar's outbox.
+//! - `file.rs`: the file: opening it (a corrupt one moved aside when
+//!   allowed), and reopening it after an I/O error, with each failure
+//!   counted.
 //!
 //! A [`Transaction`] holds all tables open: the webhook sink saves an
 //! evaluation's alert changes, passes its notifications through their gates
 //! and queues them in one, so that after a crash either all of it is there
 //! or none of it.
 
+mod admin;
 mod alerts;
+mod file;
 mod gates;
 mod outbox;
 #[cfg(test)]
 mod tests;
 
-use std::fmt::Display;
 use std::path::{Path, PathBuf};
 
-use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
+use redb::{ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use file::{Classify, FileState, Operation};
+
+pub use admin::Selection;
+pub use file::{ErrorKind, OpenOptions, StoreError, quarantine_name};
 pub use outbox::{Candidate, DeadLetter, Notification};
 
 /// redb's page cache for the store file.
@@ -69,31 +79,17 @@ const SEQUENCE: &str = "sequence";
 /// The store file inside `--storage.path`.
 pub const FILE_NAME: &str = "outbox.redb";
 
-/// A store failure. Never carries notification bodies or URLs.
-#[derive(Debug, thiserror::Error)]
-#[error("outbox {path}: {message}")]
-pub struct StoreError {
-    path: PathBuf,
-    message: String,
-}
-
-impl StoreError {
-    fn new(path: &Path, message: impl Display) -> StoreError {
-        StoreError {
-            path: path.to_owned(),
-            message: message.to_string(),
-        }
-    }
-}
-
-/// Gives a redb or JSON error the store's path.
+/// Gives a redb or JSON error the store's path and its kind.
 trait AtPath<T> {
     fn at(self, path: &Path) -> Result<T, StoreError>;
 }
 
-impl<T, E: Display> AtPath<T> for Result<T, E> {
+impl<T, E: Classify> AtPath<T> for Result<T, E> {
     fn at(self, path: &Path) -> Result<T, StoreError> {
-        self.map_err(|error| StoreError::new(path, error))
+        self.map_err(|error| {
+            let message = error.to_string();
+            StoreError::new(path, error.into_kind(), message)
+        })
     }
 }
 
@@ -107,8 +103,9 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
 
 /// The redb database under `--storage.path`.
 pub struct Store {
-    db: Database,
+    file: FileState,
     path: PathBuf,
+    quarantined: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Store {
@@ -118,20 +115,28 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating the directory and file when needed) the store in `dir`.
+    /// Opens (creating the directory and file when needed) the store in
+    /// `dir`; a corrupt file is an error.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with(dir, OpenOptions::default())
+    }
+
+    /// Opens the store in `dir` with `options`.
+    pub fn open_with(dir: &Path, options: OpenOptions) -> Result<Store, StoreError> {
         let path = dir.join(FILE_NAME);
         std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::new(&path, format!("cannot create the storage directory: {e}"))
+            StoreError::new(
+                &path,
+                ErrorKind::Io,
+                format!("cannot create the storage directory: {e}"),
+            )
         })?;
-        // The store is written once per evaluation and read by the delivery
-        // workers, never scanned hot: a small page cache is enough (redb's
-        // default of 1 GiB would let a large alert state fill the RSS).
-        let db = redb::Builder::new()
-            .set_cache_size(CACHE_BYTES)
-            .create(&path)
-            .map_err(|e| StoreError::new(&path, format!("cannot open: {e}")))?;
-        let store = Store { db, path };
+        let (file, quarantined) = FileState::open(&path, options)?;
+        let store = Store {
+            file,
+            path,
+            quarantined,
+        };
         // Create every table so that readers never meet a missing one.
         store.write(|txn| {
             txn.open_table(ALERTS)?;
@@ -145,23 +150,28 @@ impl Store {
         Ok(store)
     }
 
-    /// Runs `f` in a write transaction of its own and commits it.
+    /// Runs `f` in a write transaction of its own and commits it (again
+    /// after reopening the file, when an I/O error failed it).
     fn write<T>(
         &self,
-        f: impl FnOnce(&WriteTransaction) -> Result<T, redb::Error>,
+        mut f: impl FnMut(&WriteTransaction) -> Result<T, redb::Error>,
     ) -> Result<T, StoreError> {
-        let txn = self.db.begin_write().at(&self.path)?;
-        let value = f(&txn).at(&self.path)?;
-        txn.commit().at(&self.path)?;
-        Ok(value)
+        self.with_db(Operation::Write, |db| {
+            let txn = db.begin_write().at(&self.path)?;
+            let value = f(&txn).at(&self.path)?;
+            txn.commit().at(&self.path)?;
+            Ok(value)
+        })
     }
 
     fn read<T>(
         &self,
-        f: impl FnOnce(&redb::ReadTransaction) -> Result<T, redb::Error>,
+        mut f: impl FnMut(&redb::ReadTransaction) -> Result<T, redb::Error>,
     ) -> Result<T, StoreError> {
-        let txn = self.db.begin_read().at(&self.path)?;
-        f(&txn).at(&self.path)
+        self.with_db(Operation::Read, |db| {
+            let txn = db.begin_read().at(&self.path)?;
+            f(&txn).at(&self.path)
+        })
     }
 }
 

@@ -190,7 +190,11 @@ fn a_failed_transaction_keeps_nothing() {
     let failed = store.transaction(|txn| {
         txn.save_alerts(&changes)?;
         txn.offer(&[candidate("retrain", "a", gate.clone())])?;
-        Err::<(), _>(StoreError::new(Path::new("x"), "the sink gave up"))
+        Err::<(), _>(StoreError::new(
+            Path::new("x"),
+            ErrorKind::Other,
+            "the sink gave up",
+        ))
     });
     assert!(failed.is_err());
     assert_eq!(store.load_alerts().unwrap(), None);

@@ -22,4 +22,5 @@ mod monitor_loop;
 mod promql_client;
 mod signals;
 mod statistics;
+mod storage;
 mod webhooks;

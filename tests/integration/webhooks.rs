@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::support::exposition::{fetch, sample};
 use crate::support::process::{free_port, get as http_get, http_client, wait_for};
 use crate::support::prometheus::promtool_check_metrics;
-use crate::support::promql::{FakePromql, SHIFTED, STEADY, Script, model, per_window};
+use crate::support::promql::{FakePromql, drifting_models};
 use crate::support::sidecar::{Sidecar, SidecarConfig};
 use crate::support::webhook_receiver::{Behaviour, Checks, WebhookReceiver};
 
@@ -27,22 +27,6 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const URL_TOKEN: &str = "T0KEN-IN-THE-URL";
 
 // ----- a fake PromQL API whose models drift on demand -----
-
-/// Every model's confidence as it always was, except in the current window
-/// of the models in `drifting`.
-fn drifting_models(models: &[&str], drifting: &[&str]) -> Script {
-    let current = |m: &&str| {
-        if drifting.contains(m) {
-            SHIFTED
-        } else {
-            STEADY
-        }
-    };
-    per_window(
-        models.iter().map(|m| model(m, &current(m))).collect(),
-        models.iter().map(|m| model(m, &STEADY)).collect(),
-    )
-}
 
 async fn start_prom(models: &[&str], drifting: &[&str]) -> (String, FakePromql) {
     let fake = FakePromql::start(drifting_models(models, drifting)).await;

@@ -92,15 +92,22 @@ async fn healthy() -> &'static str {
     "model-monitor is healthy\n"
 }
 
+/// Ready once an evaluation has completed, and while the alert store
+/// writes (notifications made while it cannot are only held in memory).
 async fn ready(State(state): State<AppState>) -> Response {
-    if state.monitor.is_ready() {
-        (StatusCode::OK, "model-monitor is ready\n").into_response()
-    } else {
+    let unavailable = |why: String| {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "model-monitor is not ready: no evaluation has completed yet\n",
+            format!("model-monitor is not ready: {why}\n"),
         )
             .into_response()
+    };
+    if !state.monitor.is_ready() {
+        return unavailable("no evaluation has completed yet".to_owned());
+    }
+    match state.monitor.sink_problem() {
+        Some(problem) => unavailable(problem),
+        None => (StatusCode::OK, "model-monitor is ready\n").into_response(),
     }
 }
 

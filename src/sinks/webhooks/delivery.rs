@@ -25,11 +25,19 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::Receiver;
-use crate::store::{DeadLetter, Notification, Store};
+use crate::store::{DeadLetter, Notification, Store, StoreError};
 use crate::telemetry::SelfMetrics;
 
 /// How long an attempt in flight may go on after shutdown starts.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// The first and the longest wait before writing an attempt's outcome
+/// again, while the store cannot write.
+const STORE_RETRY_MIN: Duration = Duration::from_millis(500);
+const STORE_RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// A write of an attempt's outcome to the store.
+type StoreWrite = Arc<dyn Fn(&Store) -> Result<(), StoreError> + Send + Sync>;
 
 /// Longest part of a rejecting response's body kept in the dead letter.
 const REASON_BODY_CHARS: usize = 200;
@@ -316,11 +324,11 @@ impl Worker {
         };
         notification.attempts += 1;
         let receiver = name.clone();
-        let stored = match outcome {
+        let write: StoreWrite = match outcome {
             Attempt::Delivered => {
                 count("success");
                 tracing::info!(receiver = %name, id = %notification.id, attempts = notification.attempts, "notification delivered");
-                blocking(&self.store, move |o| o.complete(&receiver, sequence)).await
+                Arc::new(move |o| o.complete(&receiver, sequence))
             }
             Attempt::Reject { reason } => {
                 count("dead_letter");
@@ -330,10 +338,7 @@ impl Worker {
                     reason,
                     dead_at: Utc::now(),
                 };
-                blocking(&self.store, move |o| {
-                    o.dead_letter(&receiver, sequence, &letter)
-                })
-                .await
+                Arc::new(move |o| o.dead_letter(&receiver, sequence, &letter))
             }
             Attempt::Retry {
                 reason,
@@ -358,14 +363,33 @@ impl Worker {
                 tracing::warn!(receiver = %name, id = %notification.id, attempts = notification.attempts, %reason, retry_in = ?delay, "delivery failed; will retry");
                 notification.last_error = Some(reason);
                 notification.next_attempt_at = Some(next);
-                blocking(&self.store, move |o| {
-                    o.update(&receiver, sequence, &notification)
-                })
-                .await
+                Arc::new(move |o| o.update(&receiver, sequence, &notification))
             }
         };
-        if let Err(error) = stored {
-            tracing::error!(receiver = %name, %error, "cannot update the outbox");
+        self.write_until_done(write).await;
+    }
+
+    /// Writes an attempt's outcome, again and again while the store cannot
+    /// write (a full disk), so that a delivered notification is not sent
+    /// again; at shutdown it gives up, and the notification stays in the
+    /// outbox as it was.
+    async fn write_until_done(&self, write: StoreWrite) {
+        let mut wait = STORE_RETRY_MIN;
+        loop {
+            let attempt = write.clone();
+            let error = match blocking(&self.store, move |o| attempt(o)).await {
+                Ok(()) => return,
+                Err(error) => error,
+            };
+            tracing::error!(receiver = %self.name(), %error, retry_in = ?wait, "cannot update the outbox; will retry");
+            tokio::select! {
+                _ = self.shutdown.cancelled() => {
+                    tracing::warn!(receiver = %self.name(), "stopping before the outbox took an attempt's outcome; the notification stays as it was");
+                    return;
+                }
+                _ = tokio::time::sleep(wait) => {}
+            }
+            wait = (wait * 2).min(STORE_RETRY_MAX);
         }
     }
 
@@ -387,13 +411,10 @@ impl Worker {
             dead_at: now,
         };
         let receiver = name.clone();
-        if let Err(error) = blocking(&self.store, move |o| {
+        self.write_until_done(Arc::new(move |o| {
             o.dead_letter(&receiver, sequence, &letter)
-        })
-        .await
-        {
-            tracing::error!(receiver = %name, %error, "cannot update the outbox");
-        }
+        }))
+        .await;
     }
 }
 

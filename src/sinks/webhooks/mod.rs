@@ -14,6 +14,8 @@
 //!   notices it wants.
 //! - `notifier.rs`: the [`Notifier`], from notices to stored notifications,
 //!   and the delivery status.
+//! - `holding.rs`: notifications held in memory while the store cannot
+//!   write.
 //! - `delivery.rs`: sending, retries and dead letters.
 //! - `payload.rs`: the bodies.
 //!
@@ -21,9 +23,11 @@
 //! logged, shown in the status API or put into an error message.
 
 pub mod delivery;
+mod holding;
 mod notifier;
 pub mod payload;
 mod receiver;
 
+pub use holding::HELD_LIMIT;
 pub use notifier::{Notifier, NotifierError};
 pub use receiver::{Receiver, ReceiverError, matches, signer};

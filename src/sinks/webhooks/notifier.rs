@@ -15,13 +15,14 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::delivery;
+use super::holding::Holding;
 use super::payload::{self, Links};
 use super::receiver::{Receiver, ReceiverError};
 use crate::alerting::{
-    AlertChanges, AlertNotice, AlertSink, AlertStore, AlertTransaction, Gate, Lifecycle, SinkError,
+    AlertChanges, AlertNotice, AlertSink, AlertStore, Gate, Lifecycle, SinkError,
 };
 use crate::config::{Config, WebhookFormat};
-use crate::store::{Candidate, Notification, Store, StoreError};
+use crate::store::{Candidate, Notification, OpenOptions, Store, StoreError};
 use crate::telemetry::SelfMetrics;
 
 /// Why the notifier could not start. Messages name the receiver and the
@@ -63,6 +64,7 @@ pub struct Notifier {
     links: Links,
     metrics: Arc<SelfMetrics>,
     wakes: BTreeMap<String, Arc<Notify>>,
+    holding: Arc<Holding>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
     shutdown: CancellationToken,
 }
@@ -78,10 +80,22 @@ impl std::fmt::Debug for Notifier {
 
 impl Notifier {
     /// Resolves the receivers of `config` and opens the store in `storage`
-    /// (created when missing). Nothing is sent until [`Notifier::start`].
+    /// (created when missing; a corrupt one is an error). Nothing is sent
+    /// until [`Notifier::start`].
     pub fn open(
         config: &Config,
         storage: &Path,
+        metrics: Arc<SelfMetrics>,
+    ) -> Result<Notifier, NotifierError> {
+        Notifier::open_with(config, storage, false, metrics)
+    }
+
+    /// [`Notifier::open`], moving a corrupt store aside and starting empty
+    /// when `quarantine_corrupt` is set (`--storage.quarantine-corrupt`).
+    pub fn open_with(
+        config: &Config,
+        storage: &Path,
+        quarantine_corrupt: bool,
         metrics: Arc<SelfMetrics>,
     ) -> Result<Notifier, NotifierError> {
         let receivers = config
@@ -90,7 +104,11 @@ impl Notifier {
             .cloned()
             .map(|c| Receiver::new(c).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
-        let store = Arc::new(Store::open(storage)?);
+        let options = OpenOptions {
+            quarantine_corrupt,
+            errors: Some(metrics.storage_errors.clone()),
+        };
+        let store = Arc::new(Store::open_with(storage, options)?);
         for receiver in &receivers {
             let name = &receiver.config.name;
             metrics.init_receiver(name);
@@ -112,10 +130,11 @@ impl Notifier {
                 tracing::warn!(receiver = %orphan, "the outbox holds notifications for a receiver that is no longer configured; they stay there until it is configured again");
             }
         }
-        let wakes = receivers
+        let wakes: BTreeMap<String, Arc<Notify>> = receivers
             .iter()
             .map(|r| (r.config.name.clone(), Arc::new(Notify::new())))
             .collect();
+        let holding = Arc::new(Holding::new(store.clone(), metrics.clone(), wakes.clone()));
         Ok(Notifier {
             receivers,
             store,
@@ -125,12 +144,20 @@ impl Notifier {
             },
             metrics,
             wakes,
+            holding,
             tasks: std::sync::Mutex::new(Vec::new()),
             shutdown: CancellationToken::new(),
         })
     }
 
-    /// Starts one delivery task per receiver on the current runtime.
+    /// The store, for its state (a file moved aside at start, whether it
+    /// writes).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Starts one delivery task per receiver, and the keeper of what is
+    /// held while the store cannot write, on the current runtime.
     pub fn start(&self) -> Result<(), NotifierError> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -148,6 +175,9 @@ impl Notifier {
             };
             tasks.push(tokio::spawn(worker.run()));
         }
+        tasks.push(tokio::spawn(
+            self.holding.clone().run_keeper(self.shutdown.clone()),
+        ));
         Ok(())
     }
 
@@ -246,19 +276,16 @@ impl AlertSink for Notifier {
         for notice in notices {
             self.candidates(notice, &mut candidates);
         }
-        let receivers = self
-            .store
-            .transaction(|txn| {
-                txn.save_alerts(changes)?;
-                txn.offer(&candidates)
-            })
-            .map_err(SinkError::store)?;
-        for receiver in receivers {
-            if let Some(wake) = self.wakes.get(&receiver) {
-                wake.notify_one();
-            }
-        }
+        // A store that cannot write leaves them held in memory, written
+        // when it can: the lifecycle may count them as stored.
+        self.holding.record(changes, candidates);
         Ok(())
+    }
+
+    fn problem(&self) -> Option<String> {
+        self.store
+            .problem()
+            .map(|error| format!("the store cannot write: {error}"))
     }
 
     fn restore(&self) -> Result<Option<Lifecycle>, SinkError> {

@@ -226,3 +226,19 @@ pub fn per_window(current: Vec<ModelAnswer>, reference: Vec<ModelAnswer>) -> Scr
         }
     })
 }
+
+/// Every model's confidence as it always was, except in the current window
+/// of the models in `drifting`.
+pub fn drifting_models(models: &[&str], drifting: &[&str]) -> Script {
+    let current = |m: &&str| {
+        if drifting.contains(m) {
+            SHIFTED
+        } else {
+            STEADY
+        }
+    };
+    per_window(
+        models.iter().map(|m| model(m, &current(m))).collect(),
+        models.iter().map(|m| model(m, &STEADY)).collect(),
+    )
+}
