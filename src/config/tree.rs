@@ -126,13 +126,29 @@ pub(crate) struct SyntaxError {
     pub message: String,
 }
 
+/// The lines of `text` as YAML counts them: a line ends at `\r\n`, `\r` or
+/// `\n`, and the text after the last break is a line too.
+fn line_count(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let breaks = bytes
+        .iter()
+        .enumerate()
+        .filter(|&(at, &byte)| {
+            byte == b'\n' || (byte == b'\r' && bytes.get(at + 1) != Some(&b'\n'))
+        })
+        .count();
+    breaks + 1
+}
+
 /// Parses the text into one document; `Ok(None)` for an empty file.
 pub(crate) fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
     if let Err(error) = parser.load(&mut builder, true) {
+        // The parser places an error at the end of the text one line past
+        // the last; the file's last line is where the user looks.
         return Err(SyntaxError {
-            line: error.marker().line().max(1),
+            line: error.marker().line().clamp(1, line_count(text)),
             message: error.info().to_owned(),
         });
     }
@@ -477,5 +493,21 @@ mod tests {
         assert!(error.line >= 2, "{error:?}");
         assert_eq!(parse("").unwrap().map(|n| n.line), None);
         assert_eq!(parse("a: 1\n---\nb: 2\n").unwrap_err().line, 3);
+    }
+
+    /// Found by fuzzing: an error at the end of the text was placed one
+    /// line past the last.
+    #[test]
+    fn errors_at_the_end_of_the_text_are_on_its_last_line() {
+        for (text, line) in [
+            ("detectors:\n[", 2),
+            ("\u{1}:\t~\na", 2),
+            ("a: 1\nb: '", 2),
+            ("a: 1\rb: '", 2),
+            ("a: 1\r\nb: '", 2),
+            ("a: [\n", 2),
+        ] {
+            assert_eq!(parse(text).unwrap_err().line, line, "{text:?}");
+        }
     }
 }
