@@ -232,8 +232,13 @@ fn fuzz_env(name: &str) -> Option<String> {
 }
 
 /// The example configs, with the paths they are parsed under (relative
-/// paths in them resolve against their directory).
-fn example_configs() -> Vec<(String, String)> {
+/// paths in them resolve against their directory); read once.
+fn example_configs() -> &'static [(String, String)] {
+    static CONFIGS: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    CONFIGS.get_or_init(read_example_configs)
+}
+
+fn read_example_configs() -> Vec<(String, String)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let mut configs: Vec<(String, String)> = std::fs::read_dir(&dir)
         .expect("examples/ is readable")
@@ -294,7 +299,7 @@ proptest! {
         changes in mutations(YAML_TOKENS),
     ) {
         let configs = example_configs();
-        let (file, text) = example.get(&configs);
+        let (file, text) = example.get(configs);
         let chars = mutate(text.chars().collect(), &changes, |token| token.chars().collect());
         let text: String = chars.into_iter().collect();
         check_config_text(&text, file)?;
