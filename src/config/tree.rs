@@ -142,13 +142,14 @@ fn line_count(text: &str) -> usize {
 
 /// Parses the text into one document; `Ok(None)` for an empty file.
 pub(crate) fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
-    let mut builder = Builder::default();
+    let mut builder = Builder {
+        last_line: line_count(text),
+        ..Builder::default()
+    };
     let mut parser = Parser::new_from_str(text);
     if let Err(error) = parser.load(&mut builder, true) {
-        // The parser places an error at the end of the text one line past
-        // the last; the file's last line is where the user looks.
         return Err(SyntaxError {
-            line: error.marker().line().clamp(1, line_count(text)),
+            line: error.marker().line().clamp(1, builder.last_line),
             message: error.info().to_owned(),
         });
     }
@@ -175,6 +176,9 @@ struct Frame {
 
 #[derive(Default)]
 struct Builder {
+    /// The text's last line: the parser places what it finds at the very
+    /// end (an empty value, an error) one line past it.
+    last_line: usize,
     stack: Vec<Frame>,
     anchors: HashMap<usize, Node>,
     documents: Vec<Node>,
@@ -224,7 +228,7 @@ fn count_nodes(node: &Node) -> usize {
 
 impl<'input> SpannedEventReceiver<'input> for Builder {
     fn on_event(&mut self, event: Event<'input>, span: Span) {
-        let line = span.start.line().max(1);
+        let line = span.start.line().clamp(1, self.last_line.max(1));
         match event {
             Event::Scalar(text, style, anchor, tag) => {
                 let scalar = Scalar {
@@ -495,8 +499,8 @@ mod tests {
         assert_eq!(parse("a: 1\n---\nb: 2\n").unwrap_err().line, 3);
     }
 
-    /// Found by fuzzing: an error at the end of the text was placed one
-    /// line past the last.
+    /// Found by fuzzing: an error or an empty node at the end of the text
+    /// was placed one line past the last.
     #[test]
     fn errors_at_the_end_of_the_text_are_on_its_last_line() {
         for (text, line) in [
@@ -509,5 +513,11 @@ mod tests {
         ] {
             assert_eq!(parse(text).unwrap_err().line, line, "{text:?}");
         }
+        // An empty value at the very end, such as the key of `? `.
+        let root = parse("? ").unwrap().expect("a mapping");
+        let Kind::Mapping(entries) = &root.kind else {
+            panic!("not a mapping: {root:?}");
+        };
+        assert_eq!((root.line, entries[0].0.line, entries[0].1.line), (1, 1, 1));
     }
 }
