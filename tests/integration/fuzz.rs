@@ -524,7 +524,10 @@ struct Writer<'s> {
     next: usize,
 }
 
-impl Writer<'_> {
+/// One entry of an object: its key, and what writes its value.
+type Entry<'e, 's> = (&'e str, Box<dyn Fn(&mut Writer<'s>) + 'e>);
+
+impl<'s> Writer<'s> {
     /// The next layout choice, below `n`; 0 is the compact one.
     fn pick(&mut self, n: u8) -> u8 {
         if self.style.is_empty() {
@@ -568,7 +571,7 @@ impl Writer<'_> {
     }
 
     /// `{"k":v,...}` with the entries in an order the style picks.
-    fn object(&mut self, mut entries: Vec<(&str, Box<dyn Fn(&mut Self) + '_>)>) {
+    fn object(&mut self, mut entries: Vec<Entry<'_, 's>>) {
         let rotate = self.pick(4) as usize % entries.len().max(1);
         entries.rotate_left(rotate);
         self.out.push('{');
@@ -587,7 +590,7 @@ impl Writer<'_> {
     }
 
     fn sample(&mut self, sample: &SampleSpec) {
-        let mut entries: Vec<(&str, Box<dyn Fn(&mut Self) + '_>)> = vec![(
+        let mut entries: Vec<Entry<'_, 's>> = vec![(
             "metric",
             Box::new(|w: &mut Self| {
                 w.out.push('{');
@@ -638,7 +641,7 @@ impl Writer<'_> {
             next: 0,
         };
         let data = |w: &mut Writer<'_>| {
-            let mut entries: Vec<(&str, Box<dyn Fn(&mut Writer<'_>) + '_>)> = Vec::new();
+            let mut entries: Vec<Entry<'_, '_>> = Vec::new();
             if let Some(result_type) = spec.result_type {
                 entries.push((
                     "resultType",
@@ -661,7 +664,7 @@ impl Writer<'_> {
             ));
             w.object(entries);
         };
-        let mut entries: Vec<(&str, Box<dyn Fn(&mut Writer<'_>) + '_>)> = vec![
+        let mut entries: Vec<Entry<'_, '_>> = vec![
             (
                 "status",
                 Box::new(|w: &mut Writer<'_>| w.string(spec.status)),
