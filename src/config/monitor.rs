@@ -165,6 +165,10 @@ impl Decoder<'_> {
                 Some(format!("invalid label name {}", shown(item)))
             } else if label == "le" {
                 Some("le cannot be in group_by: it is the bucket label".to_owned())
+            } else if label == "__name__" {
+                // Found by fuzzing: the text format reserves it, so one such
+                // label would make Prometheus reject the whole scrape.
+                Some("__name__ cannot be in group_by: it is the metric name, not a label /metrics can carry".to_owned())
             } else if EXPORTED_LABELS.contains(&label.as_str()) {
                 Some(format!(
                     "{label} cannot be in group_by: model-monitor exports its own {label} label"

@@ -341,6 +341,7 @@ fn impossible_values() {
                 vec!["5: monitors[0].group_by[1]: duplicate label \"model\"".to_owned()],
             ),
             ("le in group_by", mon("group_by: [model, le]"), vec!["5: monitors[0].group_by[1]: le cannot be in group_by: it is the bucket label".to_owned()]),
+            ("metric name in group_by", mon("group_by: [model, __name__]"), vec!["5: monitors[0].group_by[1]: __name__ cannot be in group_by: it is the metric name, not a label /metrics can carry".to_owned()]),
             ("exported label in group_by", mon("group_by: [model, signal]"), vec!["5: monitors[0].group_by[1]: signal cannot be in group_by: model-monitor exports its own signal label".to_owned()]),
             ("invalid label", mon("group_by: [model-name]"), vec!["5: monitors[0].group_by[0]: invalid label name \"model-name\"".to_owned()]),
             ("window 0", mon("window: 0s"), vec!["5: monitors[0].window: must be greater than 0".to_owned()]),

@@ -126,13 +126,30 @@ pub(crate) struct SyntaxError {
     pub message: String,
 }
 
+/// The lines of `text` as YAML counts them: a line ends at `\r\n`, `\r` or
+/// `\n`, and the text after the last break is a line too.
+fn line_count(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let breaks = bytes
+        .iter()
+        .enumerate()
+        .filter(|&(at, &byte)| {
+            byte == b'\n' || (byte == b'\r' && bytes.get(at + 1) != Some(&b'\n'))
+        })
+        .count();
+    breaks + 1
+}
+
 /// Parses the text into one document; `Ok(None)` for an empty file.
 pub(crate) fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
-    let mut builder = Builder::default();
+    let mut builder = Builder {
+        last_line: line_count(text),
+        ..Builder::default()
+    };
     let mut parser = Parser::new_from_str(text);
     if let Err(error) = parser.load(&mut builder, true) {
         return Err(SyntaxError {
-            line: error.marker().line().max(1),
+            line: error.marker().line().clamp(1, builder.last_line),
             message: error.info().to_owned(),
         });
     }
@@ -159,6 +176,9 @@ struct Frame {
 
 #[derive(Default)]
 struct Builder {
+    /// The text's last line: the parser places what it finds at the very
+    /// end (an empty value, an error) one line past it.
+    last_line: usize,
     stack: Vec<Frame>,
     anchors: HashMap<usize, Node>,
     documents: Vec<Node>,
@@ -208,7 +228,7 @@ fn count_nodes(node: &Node) -> usize {
 
 impl<'input> SpannedEventReceiver<'input> for Builder {
     fn on_event(&mut self, event: Event<'input>, span: Span) {
-        let line = span.start.line().max(1);
+        let line = span.start.line().clamp(1, self.last_line.max(1));
         match event {
             Event::Scalar(text, style, anchor, tag) => {
                 let scalar = Scalar {
@@ -477,5 +497,27 @@ mod tests {
         assert!(error.line >= 2, "{error:?}");
         assert_eq!(parse("").unwrap().map(|n| n.line), None);
         assert_eq!(parse("a: 1\n---\nb: 2\n").unwrap_err().line, 3);
+    }
+
+    /// Found by fuzzing: an error or an empty node at the end of the text
+    /// was placed one line past the last.
+    #[test]
+    fn errors_at_the_end_of_the_text_are_on_its_last_line() {
+        for (text, line) in [
+            ("detectors:\n[", 2),
+            ("\u{1}:\t~\na", 2),
+            ("a: 1\nb: '", 2),
+            ("a: 1\rb: '", 2),
+            ("a: 1\r\nb: '", 2),
+            ("a: [\n", 2),
+        ] {
+            assert_eq!(parse(text).unwrap_err().line, line, "{text:?}");
+        }
+        // An empty value at the very end, such as the key of `? `.
+        let root = parse("? ").unwrap().expect("a mapping");
+        let Kind::Mapping(entries) = &root.kind else {
+            panic!("not a mapping: {root:?}");
+        };
+        assert_eq!((root.line, entries[0].0.line, entries[0].1.line), (1, 1, 1));
     }
 }

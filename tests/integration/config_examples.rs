@@ -9,7 +9,7 @@ use model_monitor::config::{ReferenceConfig, load_file_with_env, parse_str_with_
 use model_monitor::sources::baseline;
 
 /// The environment the examples expect; nothing else is set.
-fn example_env(name: &str) -> Option<String> {
+pub(crate) fn example_env(name: &str) -> Option<String> {
     match name {
         "MODEL_MONITOR_PROMETHEUS_URL" => Some("http://localhost:9090".to_owned()),
         "SLACK_WEBHOOK_URL" => Some("https://hooks.slack.com/services/T000/B000/XXXX".to_owned()),

@@ -16,6 +16,7 @@ mod config_examples;
 mod doc_paths;
 mod end_to_end;
 mod fake_promql;
+mod fuzz;
 mod hostile_source;
 mod layers;
 mod monitor_loop;

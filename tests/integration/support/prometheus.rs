@@ -89,6 +89,17 @@ impl PrometheusServer {
 /// Runs `promtool check metrics` on an exposition text: `Ok` when promtool
 /// exits 0 and prints nothing, else `Err` with what it printed.
 pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
+    let (status, report) = promtool_check_metrics_report(text);
+    if status.success() && report.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(format!("promtool check metrics ({status}): {report}"))
+    }
+}
+
+/// Runs `promtool check metrics` on an exposition text: how it exited, and
+/// what it printed (parse errors and lint problems, one a line).
+pub fn promtool_check_metrics_report(text: &str) -> (std::process::ExitStatus, String) {
     use std::io::Write;
     let mut child = Command::new(program("promtool"))
         .args(["check", "metrics"])
@@ -97,24 +108,23 @@ pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
         .stderr(Stdio::piped())
         .spawn()
         .expect("starting promtool");
-    child
+    // promtool stops reading at the first parse error: a closed pipe is
+    // then its verdict, read below.
+    let written = child
         .stdin
         .take()
         .expect("piped stdin")
-        .write_all(text.as_bytes())
-        .expect("writing to promtool");
+        .write_all(text.as_bytes());
+    if let Err(error) = written
+        && error.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        panic!("writing to promtool: {error}");
+    }
     let output = child.wait_with_output().expect("waiting for promtool");
     let report = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    if output.status.success() && report.trim().is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "promtool check metrics ({}): {report}",
-            output.status
-        ))
-    }
+    (output.status, report)
 }

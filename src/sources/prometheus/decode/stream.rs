@@ -54,12 +54,40 @@ enum Phase {
     /// Waiting for enough bytes to compare with [`VECTOR_PREFIX`].
     Start,
     /// Inside the result array: `scan` is the position reached in
-    /// `pending` by the search for the end of the sample that starts at 0.
-    Samples { scan: usize, within: Scan },
+    /// `pending` by the search for the end of the sample that starts at 0;
+    /// `next` is what may come between samples.
+    Samples {
+        scan: usize,
+        within: Scan,
+        next: Next,
+    },
     /// After the result array.
     Tail,
     /// Not the usual start: keep everything, decode at the end.
     Whole,
+}
+
+/// What may come next between the samples of the result array, as JSON
+/// allows it (found by fuzzing: `[,]`, `[{..},,{..}]` and `[{..}{..}]`
+/// were read here and refused by serde).
+#[derive(Clone, Copy)]
+enum Next {
+    /// After `[`: a sample or `]`.
+    First,
+    /// After a sample: `,` or `]`.
+    Separator,
+    /// After `,`: a sample.
+    Sample,
+}
+
+impl Next {
+    fn expected(self) -> &'static str {
+        match self {
+            Next::First => "a sample object or ']'",
+            Next::Separator => "',' or ']'",
+            Next::Sample => "a sample object",
+        }
+    }
 }
 
 /// Where the search for a sample's closing brace stands.
@@ -208,8 +236,24 @@ fn compact_sample<'b>(buf: &'b [u8], wanted: &[&str], labels: &mut [Cow<'b, str>
     }
 }
 
-/// Whether `bytes` is one JSON number (RFC 8259 grammar).
+/// Whether `bytes` is one JSON number (RFC 8259 grammar) that serde_json
+/// reads: one beyond the range of `f64` (`1e999`) is an error there.
 fn is_json_number(bytes: &[u8]) -> bool {
+    // Found by fuzzing: `[1e999,"1"]` was read here and refused by serde.
+    // Short numbers without an exponent, as Prometheus writes timestamps,
+    // cannot overflow and skip the parse.
+    let in_range = || {
+        (bytes.len() <= 20 && !bytes.iter().any(|&b| b == b'e' || b == b'E'))
+            || std::str::from_utf8(bytes)
+                .ok()
+                .and_then(|text| text.parse::<f64>().ok())
+                .is_some_and(f64::is_finite)
+    };
+    is_json_grammar(bytes) && in_range()
+}
+
+/// Whether `bytes` follows the grammar of one JSON number (RFC 8259).
+fn is_json_grammar(bytes: &[u8]) -> bool {
     let mut at = 0;
     let digits = |at: &mut usize| {
         let start = *at;
@@ -271,7 +315,7 @@ impl<'w, 's, S: VectorSink> VectorStream<'w, 's, S> {
 
     /// Decodes every complete sample in `pending`, then drops them.
     fn decode_samples(&mut self) -> Result<(), PromError> {
-        let Phase::Samples { scan, within } = &mut self.phase else {
+        let Phase::Samples { scan, within, next } = &mut self.phase else {
             return Ok(());
         };
         let buf = self.pending.as_slice();
@@ -280,22 +324,32 @@ impl<'w, 's, S: VectorSink> VectorStream<'w, 's, S> {
         let mut array_closed = false;
         loop {
             let compact = if within.depth == 0 && *scan == start {
-                // Between samples: skip separators, find the next sample.
-                while start < buf.len() && (is_json_space(buf[start]) || buf[start] == b',') {
-                    start += 1;
+                // Between samples: skip spaces and one comma, find the
+                // next sample.
+                loop {
+                    while start < buf.len() && is_json_space(buf[start]) {
+                        start += 1;
+                    }
+                    if buf.get(start) == Some(&b',') && matches!(next, Next::Separator) {
+                        start += 1;
+                        *next = Next::Sample;
+                    } else {
+                        break;
+                    }
                 }
                 *scan = start;
-                match buf.get(start) {
-                    None => break,
-                    Some(b']') => {
+                match (buf.get(start), *next) {
+                    (None, _) => break,
+                    (Some(b']'), Next::First | Next::Separator) => {
                         start += 1;
                         array_closed = true;
                         break;
                     }
-                    Some(b'{') => {}
-                    Some(other) => {
+                    (Some(b'{'), Next::First | Next::Sample) => {}
+                    (Some(other), _) => {
                         return Err(PromError::Decode(format!(
-                            "expected a sample object after sample {} of the result, found {:?}",
+                            "expected {} after sample {} of the result, found {:?}",
+                            next.expected(),
                             self.samples,
                             char::from(*other)
                         )));
@@ -334,6 +388,7 @@ impl<'w, 's, S: VectorSink> VectorStream<'w, 's, S> {
                 None => self.skipped += 1,
             }
             self.samples += 1;
+            *next = Next::Separator;
             start += end;
             *scan = start;
         }
@@ -370,6 +425,7 @@ impl<S: VectorSink> AnswerDecoder for VectorStream<'_, '_, S> {
                     self.phase = Phase::Samples {
                         scan: 0,
                         within: Scan::default(),
+                        next: Next::First,
                     };
                 }
                 Phase::Samples { .. } => {
@@ -471,6 +527,51 @@ mod tests {
                 String::from_utf8_lossy(other)
             );
         }
+    }
+
+    /// Answers on which fuzzing found the streamed reading and the whole
+    /// one disagreeing: each is now refused by both, as serde refuses it,
+    /// whether it arrives at once or byte by byte.
+    #[test]
+    fn streamed_and_whole_readings_refuse_the_same_answers() {
+        let start = r#"{"status":"success","data":{"resultType":"vector","result":["#;
+        let sample = r#"{"metric":{"model":"a"},"value":[1700000000,"1"]}"#;
+        let bodies = [
+            format!("{start},]}}}}"),
+            format!("{start}{sample},]}}}}"),
+            format!("{start}{sample},,{sample}]}}}}"),
+            format!("{start}{sample}{sample}]}}}}"),
+            format!("{start},{sample}]}}}}"),
+            format!(r#"{start}{{"metric":{{}},"value":[1e999,"1"]}}]}}}}"#),
+            format!(r#"{start}{{"metric":{{}},"value":[-1e999,"1"]}}]}}}}"#),
+        ];
+        let wanted = ["model"];
+        for body in &bodies {
+            let whole = parse_vector_into(200, body.as_bytes(), &wanted, &mut Collect::default());
+            assert!(
+                matches!(whole, Err(PromError::Decode(_))),
+                "{body}: {whole:?}"
+            );
+            for size in [body.len(), 1] {
+                let mut sink = Collect::default();
+                let mut stream = VectorStream::new(200, &wanted, &mut sink);
+                let streamed = body
+                    .as_bytes()
+                    .chunks(size)
+                    .try_for_each(|piece| stream.push(piece))
+                    .and_then(|()| stream.finish());
+                assert!(
+                    matches!(streamed, Err(PromError::Decode(_))),
+                    "{body} in pieces of {size}: {streamed:?}"
+                );
+            }
+        }
+        let good = format!("{start}{sample} , {sample}\n]}}}}");
+        let mut sink = Collect::default();
+        let mut stream = VectorStream::new(200, &wanted, &mut sink);
+        stream.push(good.as_bytes()).unwrap();
+        assert!(stream.finish().unwrap().is_empty());
+        assert_eq!(sink.0.len(), 2);
     }
 
     /// A streamed answer keeps only the sample being received, not the
