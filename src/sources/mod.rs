@@ -45,6 +45,11 @@ pub struct SignalObservation {
     pub signal: String,
     pub current: Result<Distribution, String>,
     pub reference: Result<Distribution, String>,
+    /// The windows that began before any of the model's series existed
+    /// (empty when both are covered). Their counts cover only the part of
+    /// the window since the series appeared, extrapolated by `increase()`
+    /// bucket by bucket, so no detector that reads such a window decides.
+    pub young: Vec<WindowRole>,
 }
 
 /// A signal whose query failed for every model at once. The loop keeps that

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use tokio::sync::Semaphore;
 
-use super::group::{HistogramGrouper, SignalError, grouper_labels};
+use super::group::{GroupedWindow, HistogramGrouper, grouper_labels};
 use super::query::histogram_query;
 use super::{PromClient, PromError};
 use crate::config::{MonitorConfig, ReferenceConfig};
@@ -70,7 +70,7 @@ impl PrometheusCollector {
         role: WindowRole,
         query: String,
         at: DateTime<Utc>,
-    ) -> Result<BTreeMap<ModelKey, Result<Histogram, SignalError>>, PromError> {
+    ) -> Result<BTreeMap<ModelKey, GroupedWindow>, PromError> {
         let _permit = self
             .permits
             .acquire()
@@ -106,18 +106,27 @@ impl PrometheusCollector {
         histogram: &str,
         role: WindowRole,
         at: DateTime<Utc>,
-    ) -> Result<BTreeMap<ModelKey, Result<Distribution, String>>, SignalFailure> {
+    ) -> Result<BTreeMap<ModelKey, ModelWindow>, SignalFailure> {
         let Some(query) = histogram_query(&self.monitor, histogram, role) else {
             return Ok(self.baseline_window(signal));
         };
         match self.run_query(signal, role, query.clone(), at).await {
             Ok(models) => Ok(models
                 .into_iter()
-                .map(|(model, histogram)| {
-                    let distribution = histogram
+                .map(|(model, window)| {
+                    let distribution = window
+                        .histogram
                         .map_err(|error| error.to_string())
                         .and_then(|histogram| distribution(&histogram));
-                    (model, distribution)
+                    // No series of the model existed when the window began.
+                    let young = window.series_at_start < 1.0;
+                    (
+                        model,
+                        ModelWindow {
+                            distribution,
+                            young,
+                        },
+                    )
                 })
                 .collect()),
             Err(error) => {
@@ -145,7 +154,8 @@ impl PrometheusCollector {
         }
     }
 
-    fn baseline_window(&self, signal: &str) -> BTreeMap<ModelKey, Result<Distribution, String>> {
+    /// A baseline file's histograms: always complete, never young.
+    fn baseline_window(&self, signal: &str) -> BTreeMap<ModelKey, ModelWindow> {
         let Some(baseline) = &self.baseline else {
             return BTreeMap::new();
         };
@@ -155,11 +165,25 @@ impl PrometheusCollector {
             .map(|models| {
                 models
                     .iter()
-                    .map(|(model, histogram)| (model.clone(), distribution(histogram)))
+                    .map(|(model, histogram)| {
+                        let window = ModelWindow {
+                            distribution: distribution(histogram),
+                            young: false,
+                        };
+                        (model.clone(), window)
+                    })
                     .collect()
             })
             .unwrap_or_default()
     }
+}
+
+/// One model's window, ready for the detectors.
+struct ModelWindow {
+    /// The distribution, or why the window makes none.
+    distribution: Result<Distribution, String>,
+    /// Whether the window began before any of the model's series existed.
+    young: bool,
 }
 
 /// A window's distribution, or why its histogram makes none.
@@ -201,18 +225,27 @@ impl MetricCollector for PrometheusCollector {
                 }
             };
             for (model, current) in std::mem::take(&mut current) {
-                let reference = reference.remove(&model).unwrap_or_else(|| {
-                    Err(if is_baseline {
+                let reference = reference.remove(&model).unwrap_or_else(|| ModelWindow {
+                    distribution: Err(if is_baseline {
                         "the baseline file has no histogram for this model".to_owned()
                     } else {
                         "no reference data for this model".to_owned()
-                    })
+                    }),
+                    young: false,
                 });
+                let young = [
+                    (WindowRole::Current, current.young),
+                    (WindowRole::Reference, reference.young),
+                ]
+                .into_iter()
+                .filter_map(|(role, young)| young.then_some(role))
+                .collect();
                 collection.observations.push(SignalObservation {
                     model,
                     signal: signal.clone(),
-                    current,
-                    reference,
+                    current: current.distribution,
+                    reference: reference.distribution,
+                    young,
                 });
             }
             // Models only in the reference have stopped serving: they leave.

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 
 use super::VectorSink;
-use super::query::SUM_LE;
+use super::query::{START_LE, SUM_LE};
 use crate::model::ModelKey;
 use crate::sources::parse_le;
 use crate::stats::{Histogram, HistogramError};
@@ -26,6 +26,17 @@ pub enum SignalError {
     Histogram(#[from] HistogramError),
 }
 
+/// One model's window as a query answered it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupedWindow {
+    /// The histogram, or why the answer makes none.
+    pub histogram: Result<Histogram, SignalError>,
+    /// How many of the model's bucket series had a sample at or before the
+    /// window's start (the `le="start"` sample); 0 when none had: the
+    /// series are younger than the window.
+    pub series_at_start: f64,
+}
+
 /// The label names a [`HistogramGrouper`] reads from each sample: the
 /// `group_by` labels, then `le`.
 pub fn grouper_labels(group_by: &[String]) -> Vec<&str> {
@@ -38,8 +49,11 @@ pub fn grouper_labels(group_by: &[String]) -> Vec<&str> {
 ///
 /// A model is identified by its `group_by` label values; a missing label
 /// counts as the empty string, as in Prometheus. Each model's buckets are
-/// sorted by bound, the `+Inf` bucket last, and the `le="sum"` sample becomes
-/// [`Histogram::sum`]. A problem with one model (no `+Inf` bucket, an
+/// sorted by bound, the `+Inf` bucket last, the `le="sum"` sample becomes
+/// [`Histogram::sum`] and the `le="start"` sample
+/// [`GroupedWindow::series_at_start`]. A model with only a `le="start"`
+/// sample had series at the window's start but no increase in it: it is
+/// not in the window's answer. A problem with one model (no `+Inf` bucket, an
 /// unparsable or repeated `le`) is that model's error only. Non-finite
 /// counts are passed through: [`crate::stats::Distribution`] rejects them.
 ///
@@ -116,6 +130,8 @@ impl HistogramGrouper {
         let index = self.les.len();
         let kind = if le == SUM_LE {
             Le::Sum
+        } else if le == START_LE {
+            Le::Start
         } else {
             parse_le(le).map_or(Le::Bad, Le::Bound)
         };
@@ -126,10 +142,11 @@ impl HistogramGrouper {
         index
     }
 
-    /// Every model's histogram, or its problem, keyed by `group_by` values.
-    pub fn finish(self, group_by: &[String]) -> BTreeMap<ModelKey, Result<Histogram, SignalError>> {
+    /// Every model's window, keyed by `group_by` values.
+    pub fn finish(self, group_by: &[String]) -> BTreeMap<ModelKey, GroupedWindow> {
         self.models
             .into_iter()
+            .filter(|(_, buckets)| !buckets.only_start())
             .map(|(values, buckets)| {
                 let key = ModelKey(
                     group_by
@@ -149,6 +166,8 @@ impl HistogramGrouper {
 enum Le {
     /// `le="sum"`: the window's `_sum`, joined in by the query.
     Sum,
+    /// `le="start"`: the model's series at the window's start.
+    Start,
     Bound(f64),
     /// Neither a number, `+Inf` nor `sum`.
     Bad,
@@ -160,6 +179,8 @@ struct ModelBuckets {
     /// (bound, count) of each bucket sample.
     buckets: Vec<(f64, f64)>,
     sum: Option<f64>,
+    /// The `le="start"` sample.
+    start: Option<f64>,
     /// The first problem met; later samples of the model are ignored.
     error: Option<SignalError>,
 }
@@ -183,12 +204,34 @@ impl ModelBuckets {
                 }
                 self.sum = Some(value);
             }
+            Le::Start => {
+                if self.start.is_some() {
+                    self.error = Some(SignalError::DuplicateLe(le.to_string()));
+                }
+                self.start = Some(value);
+            }
             Le::Bound(bound) => self.buckets.push((*bound, value)),
             Le::Bad => self.error = Some(SignalError::BadLe(le.to_string())),
         }
     }
 
-    fn finish(mut self) -> Result<Histogram, SignalError> {
+    /// Whether the model's only sample is `le="start"`.
+    fn only_start(&self) -> bool {
+        self.start.is_some()
+            && self.buckets.is_empty()
+            && self.sum.is_none()
+            && self.error.is_none()
+    }
+
+    fn finish(self) -> GroupedWindow {
+        let series_at_start = self.start.unwrap_or(0.0);
+        GroupedWindow {
+            histogram: self.histogram(),
+            series_at_start,
+        }
+    }
+
+    fn histogram(mut self) -> Result<Histogram, SignalError> {
         if let Some(error) = self.error {
             return Err(error);
         }
@@ -234,10 +277,10 @@ mod tests {
 
     /// Feeds the samples to a [`HistogramGrouper`] as the decoders do: the
     /// `group_by` values, then `le`, a missing label as `""`.
-    fn group_histograms(
+    fn group_windows(
         samples: Vec<Sample>,
         group_by: &[String],
-    ) -> BTreeMap<ModelKey, Result<Histogram, SignalError>> {
+    ) -> BTreeMap<ModelKey, GroupedWindow> {
         let mut grouper = HistogramGrouper::default();
         for sample in &samples {
             let labels: Vec<Cow<'_, str>> = grouper_labels(group_by)
@@ -247,6 +290,17 @@ mod tests {
             grouper.sample(&labels, sample.value);
         }
         grouper.finish(group_by)
+    }
+
+    /// [`group_windows`]' histograms.
+    fn group_histograms(
+        samples: Vec<Sample>,
+        group_by: &[String],
+    ) -> BTreeMap<ModelKey, Result<Histogram, SignalError>> {
+        group_windows(samples, group_by)
+            .into_iter()
+            .map(|(key, window)| (key, window.histogram))
+            .collect()
     }
 
     fn sample(model: &str, le: Option<&str>, value: f64) -> Sample {
@@ -373,6 +427,38 @@ mod tests {
                 ("a", Some("+Inf"), 1.0),
             ],
             Err(SignalError::DuplicateLe("sum".to_owned())),
+        );
+    }
+
+    #[test]
+    fn counts_the_series_at_the_window_start_and_drops_models_with_nothing_else() {
+        let grouped = group_windows(
+            vec![
+                sample("a", Some("1"), 1.0),
+                sample("a", Some("start"), 4.0),
+                sample("a", Some("+Inf"), 2.0),
+                sample("young", Some("+Inf"), 2.0),
+                sample("gone", Some("start"), 2.0),
+            ],
+            &group_by(),
+        );
+        assert_eq!(
+            grouped.keys().collect::<Vec<_>>(),
+            vec![&key("a"), &key("young")]
+        );
+        assert_eq!(grouped[&key("a")].series_at_start, 4.0);
+        assert_eq!(
+            grouped[&key("a")].histogram,
+            Ok(histogram(&[1.0], &[1.0, 2.0], None))
+        );
+        assert_eq!(grouped[&key("young")].series_at_start, 0.0);
+        check(
+            &[
+                ("a", Some("start"), 1.0),
+                ("a", Some("start"), 1.0),
+                ("a", Some("+Inf"), 1.0),
+            ],
+            Err(SignalError::DuplicateLe("start".to_owned())),
         );
     }
 
