@@ -21,3 +21,4 @@ mod promql_client;
 mod signals;
 mod statistics;
 mod webhooks;
+mod young_series;
