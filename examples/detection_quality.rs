@@ -222,7 +222,9 @@ fn ours(name: &'static str, detector: impl DriftDetector + 'static) -> Method {
                 Ok(detection) => match detection.verdict {
                     Verdict::Drift => Outcome::Alarm,
                     Verdict::NoDrift => Outcome::Quiet,
-                    Verdict::InsufficientSamples { .. } => Outcome::NoDecision,
+                    Verdict::InsufficientSamples { .. } | Verdict::YoungSeries { .. } => {
+                        Outcome::NoDecision
+                    }
                 },
                 Err(_) => Outcome::NoDecision,
             }
@@ -251,7 +253,9 @@ fn candidate<D: DriftDetector + 'static>(
         decide: Box::new(move |reference, current| {
             match detector.detect(Windows { reference, current }) {
                 Ok(detection) => match detection.verdict {
-                    Verdict::InsufficientSamples { .. } => Outcome::NoDecision,
+                    Verdict::InsufficientSamples { .. } | Verdict::YoungSeries { .. } => {
+                        Outcome::NoDecision
+                    }
                     _ if drift(reference, current, &detection) => Outcome::Alarm,
                     _ => Outcome::Quiet,
                 },

@@ -111,15 +111,28 @@ def memory_kb(pid, key):
     return int(match.group(1)) if match else None
 
 
+def seconds(duration):
+    """Seconds in a one-unit Prometheus duration such as "1m"."""
+    return int(duration[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[duration[-1]]
+
+
 def queries():
     selector = '{job="simulate"}'
     out = []
     for histogram in ("model_prediction_confidence", "model_request_duration_seconds"):
-        for range_, modifier in ((WINDOW, ""), (REFERENCE_WINDOW, f" offset {WINDOW}")):
+        # The probe moves the selector to the window's start (see
+        # docs/statistics.md 2.1): offset WINDOW, or WINDOW + REFERENCE_WINDOW.
+        start_probe = f"{seconds(WINDOW) + seconds(REFERENCE_WINDOW)}s"
+        for range_, modifier, at_start in (
+            (WINDOW, "", WINDOW),
+            (REFERENCE_WINDOW, f" offset {WINDOW}", start_probe),
+        ):
             out.append(
                 f"sum by (model, version, le) (increase({histogram}_bucket{selector}[{range_}]{modifier})) "
                 f"or label_replace(sum by (model, version) (increase({histogram}_sum{selector}[{range_}]{modifier})), "
-                f'"le", "sum", "", "")'
+                f'"le", "sum", "", "") '
+                f"or label_replace(count by (model, version) ({histogram}_bucket{selector} offset {at_start}), "
+                f'"le", "start", "", "")'
             )
     return out
 

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # The demo stack on loopback: a simulated model server with three models (one
-# drifts after two minutes), a real Prometheus scraping it and loading the
+# drifts after five minutes), a real Prometheus scraping it and loading the
 # alert rules of alerts/ (with `for` shortened to DEMO_ALERT_FOR), model-monitor
 # querying that Prometheus, and Alertmanager delivering the alerts to a tiny
 # webhook receiver that prints them. Prints a live table of drift scores and
 # every alert delivered; Ctrl-C stops everything it started.
 #
-# Environment: DEMO_DRIFT_AFTER (default 2m), DEMO_ALERT_FOR (default 1m),
+# model-monitor decides nothing until the series are older than its current
+# window plus reference (examples/demo.yml: 1m + 3m), so a drift before that
+# would already be in the reference when decisions begin.
+#
+# Environment: DEMO_DRIFT_AFTER (default 5m), DEMO_ALERT_FOR (default 1m),
 # DEMO_DURATION (seconds; stop by itself after that long, for unattended
 # runs), DEMO_DIR (work directory).
 set -euo pipefail
@@ -38,7 +42,7 @@ prom_port=$(free_port $((sim_port + 1)))
 mon_port=$(free_port $((prom_port + 1)))
 am_port=$(free_port 9893)
 hook_port=$(free_port $((am_port + 1)))
-drift_after="${DEMO_DRIFT_AFTER:-2m}"
+drift_after="${DEMO_DRIFT_AFTER:-5m}"
 alert_for="${DEMO_ALERT_FOR:-1m}"
 
 "$bin" simulate --web.listen-address="127.0.0.1:$sim_port" --models=3 --seed=42 \
@@ -115,6 +119,8 @@ model-monitor demo is running (work directory: $work)
                           amtool alert query --alertmanager.url=http://127.0.0.1:$am_port
   delivered alerts        printed below as they arrive, and in $work/alerts.log
   try in Prometheus:      model_monitor_drift_score{signal="confidence"}
+Drift scores show from the start, decisions (the drift column) once the
+series are older than the 1-minute window plus the 3-minute reference.
 ModelDriftDetected for model-1 arrives through Alertmanager a minute or two
 after the drift. Ctrl-C stops everything.
 

@@ -78,6 +78,13 @@ pub enum Verdict {
         reference: f64,
         min_samples: f64,
     },
+    /// A window the detector reads began before any of the model's series
+    /// existed (`"current"`, `"reference"`): no decision until the series
+    /// are older than the window; the score may still be shown. Set by the
+    /// engine, never by a detector.
+    YoungSeries {
+        windows: Vec<&'static str>,
+    },
 }
 
 /// What a detector computed.
@@ -113,6 +120,11 @@ pub trait DriftDetector: Send + Sync {
     }
     /// Compares the windows.
     fn detect(&self, windows: Windows<'_>) -> Result<Detection, DetectError>;
+    /// Whether its decision depends on the reference window (false for
+    /// detectors that judge the current window alone).
+    fn reads_reference(&self) -> bool {
+        true
+    }
 }
 
 /// Builds the detector a config entry describes; decisions need at least

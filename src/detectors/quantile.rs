@@ -90,6 +90,10 @@ impl DriftDetector for QuantileSloDetector {
         AlertKind::Performance
     }
 
+    fn reads_reference(&self) -> bool {
+        false
+    }
+
     fn detect(&self, windows: Windows<'_>) -> Result<Detection, DetectError> {
         non_empty(windows.current, "current")?;
         let score = windows.current.quantile(self.quantile);

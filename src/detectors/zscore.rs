@@ -78,6 +78,10 @@ impl DriftDetector for ZScoreDetector {
         &self.name
     }
 
+    fn reads_reference(&self) -> bool {
+        matches!(self.form, Form::TwoWindow(_))
+    }
+
     fn detect(&self, windows: Windows<'_>) -> Result<Detection, DetectError> {
         match &self.form {
             Form::TwoWindow(rule) => self.detect_two_window(rule, windows),

@@ -23,7 +23,7 @@ use super::snapshot::{
 };
 use super::summary::{RejectionTally, log_warnings};
 use crate::alerting::{AlertNotice, AlertPolicy, Lifecycle};
-use crate::detectors::{DriftDetector, Windows};
+use crate::detectors::{DriftDetector, Verdict, Windows};
 use crate::model::{ModelId, SignalSummary};
 use crate::sources::{
     Collection, MetricCollector, Rejection, SignalFailure, SignalObservation, WindowRole,
@@ -377,7 +377,13 @@ fn evaluate_signal(
             Ok(detection) if detection.score.is_nan() => DetectorResult::Error {
                 error: "the score is undefined for these windows".to_owned(),
             },
-            Ok(detection) => DetectorResult::Detection(detection),
+            Ok(mut detection) => {
+                let young = young_windows(&observation.young, detector.reads_reference());
+                if !young.is_empty() {
+                    detection.verdict = Verdict::YoungSeries { windows: young };
+                }
+                DetectorResult::Detection(detection)
+            }
             Err(error) => {
                 metrics
                     .detector_errors
@@ -396,6 +402,17 @@ fn evaluate_signal(
         });
     }
     result
+}
+
+/// The young windows (see [`SignalObservation::young`]) that a detector
+/// reads: the current window always, the reference only when
+/// `reads_reference`. Any of them means no decision.
+fn young_windows(young: &[WindowRole], reads_reference: bool) -> Vec<&'static str> {
+    young
+        .iter()
+        .filter(|role| reads_reference || **role == WindowRole::Current)
+        .map(|role| role.as_str())
+        .collect()
 }
 
 /// The tick after `tick` on the grid `tick + k * interval` that is not in
@@ -419,6 +436,17 @@ fn next_tick(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn young_windows_withhold_decisions_only_from_detectors_that_read_them() {
+        let both = [WindowRole::Current, WindowRole::Reference];
+        assert_eq!(young_windows(&both, true), vec!["current", "reference"]);
+        assert_eq!(young_windows(&both, false), vec!["current"]);
+        let reference = [WindowRole::Reference];
+        assert_eq!(young_windows(&reference, true), vec!["reference"]);
+        assert!(young_windows(&reference, false).is_empty());
+        assert!(young_windows(&[], true).is_empty());
+    }
 
     #[test]
     fn next_tick_skips_to_the_next_grid_point_after_an_overrun() {

@@ -45,6 +45,11 @@ pub struct SignalObservation {
     pub signal: String,
     pub current: Result<Distribution, Rejection>,
     pub reference: Result<Distribution, Rejection>,
+    /// The windows that began before any of the model's series existed
+    /// (empty when both are covered). Their counts cover only the part of
+    /// the window since the series appeared, extrapolated by `increase()`
+    /// bucket by bucket, so no detector that reads such a window decides.
+    pub young: Vec<WindowRole>,
 }
 
 /// Why one window of one model cannot be used. `Display` is the message.

@@ -87,7 +87,7 @@ fn the_demo_config_is_what_the_demo_needs() {
     assert_eq!(monitor.window.as_secs(), 60);
     assert_eq!(
         monitor.reference,
-        ReferenceConfig::Window(std::time::Duration::from_secs(600))
+        ReferenceConfig::Window(std::time::Duration::from_secs(180))
     );
     assert_eq!(monitor.min_samples, 300.0);
     let names = |signal: &str| -> Vec<String> {

@@ -14,7 +14,8 @@ use serde_json::Value;
 use crate::support::exposition::{fetch, fetch_from, has_line};
 use crate::support::prometheus::promtool_check_metrics;
 use crate::support::promql::{
-    FakePromql, SHIFTED, STEADY, Script, body_never_sent, model, per_window, vector,
+    FakePromql, ModelAnswer, SHIFTED, STEADY, Script, body_never_sent, is_reference_query, model,
+    per_window, vector,
 };
 use crate::support::sidecar::SidecarConfig;
 
@@ -227,6 +228,112 @@ async fn one_bad_model_never_stops_the_others() {
 }
 
 #[tokio::test]
+async fn models_whose_series_are_younger_than_a_window_get_no_decision_until_they_are_not() {
+    // "young-ref": series younger than the reference window (none at its
+    // start); "young-both": younger than the current window too; "old": a
+    // drifted model whose series cover both windows.
+    let current = || {
+        vec![
+            model("young-ref", &SHIFTED),
+            model("young-both", &SHIFTED).young(),
+            model("old", &SHIFTED),
+        ]
+    };
+    let reference = vec![
+        model("young-ref", &STEADY).young(),
+        model("young-both", &STEADY).young(),
+        model("old", &STEADY),
+    ];
+    let (monitor, fake) = monitor_on(per_window(current(), reference), "5s").await;
+    let (_, metrics) = fetch(&monitor, "/metrics").await;
+    let detected = |model: &str| {
+        format!(
+            r#"model_monitor_drift_detected{{model="{model}",version="v1",monitor="fake",signal="confidence",detector="psi"}}"#
+        )
+    };
+    assert!(has_line(&metrics, &detected("old"), " 1"), "{metrics}");
+    for young in ["young-ref", "young-both"] {
+        assert!(!metrics.contains(&detected(young)), "{metrics}");
+        // The score and both windows' sizes are still shown.
+        assert!(
+            metrics.contains(&format!(r#"model_monitor_drift_score{{model="{young}""#)),
+            "{metrics}"
+        );
+        assert!(
+            has_line(
+                &metrics,
+                &format!(r#"model_monitor_reference_samples{{model="{young}""#),
+                " 1000"
+            ),
+            "{metrics}"
+        );
+    }
+    // The status API says why, window by window.
+    let status = status_json(&monitor).await;
+    let models = status["data"]["evaluation"]["models"].as_array().unwrap();
+    let verdict = |name: &str| {
+        let model = models
+            .iter()
+            .find(|m| m["labels"]["model"] == name)
+            .unwrap_or_else(|| panic!("{name} in status: {models:?}"));
+        let psi = model["signals"]["confidence"]["detectors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["detector"] == "psi")
+            .unwrap()
+            .clone();
+        let verdict = &psi["verdict"];
+        (verdict["verdict"].clone(), verdict["windows"].clone())
+    };
+    assert_eq!(
+        verdict("young-ref"),
+        (
+            Value::from("young_series"),
+            serde_json::json!(["reference"])
+        )
+    );
+    assert_eq!(
+        verdict("young-both"),
+        (
+            Value::from("young_series"),
+            serde_json::json!(["current", "reference"])
+        )
+    );
+    assert_eq!(verdict("old").0, Value::from("drift"));
+    // The drifted model's alert fires (`for: 1`); the young ones have none.
+    let alerts = status["data"]["alerts"].to_string();
+    assert!(
+        alerts.contains(r#""old""#) && !alerts.contains("young"),
+        "{alerts}"
+    );
+
+    // Once the series are older than the reference window, the same
+    // windows decide.
+    fake.answer_with(per_window(
+        current()
+            .into_iter()
+            .map(|answer| ModelAnswer {
+                series_at_start: Some(5.0),
+                ..answer
+            })
+            .collect(),
+        vec![
+            model("young-ref", &STEADY),
+            model("young-both", &STEADY),
+            model("old", &STEADY),
+        ],
+    ));
+    next_evaluation(&monitor).await;
+    next_evaluation(&monitor).await;
+    let (_, metrics) = fetch(&monitor, "/metrics").await;
+    for name in ["young-ref", "young-both", "old"] {
+        assert!(has_line(&metrics, &detected(name), " 1"), "{metrics}");
+    }
+    monitor.stop().await;
+}
+
+#[tokio::test]
 async fn vanished_models_leave_metrics_and_new_ones_appear() {
     let (monitor, fake) = monitor_on(
         per_window(
@@ -359,7 +466,7 @@ async fn monitor_with_reference(
 ) -> (ModelMonitor, FakePromql) {
     let answer: Script = Arc::new(move |request| {
         let query = request.query();
-        let is_current = !query.contains(" offset ") && !query.contains(" @ ");
+        let is_current = !is_reference_query(query);
         vector(&[model("a", if is_current { current } else { reference })]).into()
     });
     let fake = FakePromql::start(answer).await;
@@ -413,9 +520,7 @@ async fn a_baseline_file_reference_sends_only_current_window_queries() {
     let queries = fake.queries();
     assert!(!queries.is_empty());
     assert!(
-        queries
-            .iter()
-            .all(|q| !q.contains(" offset ") && !q.contains(" @ ")),
+        queries.iter().all(|q| !is_reference_query(q)),
         "only current-window queries: {queries:?}"
     );
 }

@@ -25,3 +25,4 @@ mod signals;
 mod statistics;
 mod storage;
 mod webhooks;
+mod young_series;

@@ -207,6 +207,7 @@ fn verdict_name(verdict: &Verdict) -> &'static str {
         Verdict::Drift => "drift",
         Verdict::NoDrift => "no_drift",
         Verdict::InsufficientSamples { .. } => "insufficient_samples",
+        Verdict::YoungSeries { .. } => "young_series",
     }
 }
 

@@ -219,7 +219,7 @@ pub fn render_snapshot_in_pieces(
                 match detection.verdict {
                     Verdict::Drift => emit(Some(("detector", &outcome.detector)), 1.0),
                     Verdict::NoDrift => emit(Some(("detector", &outcome.detector)), 0.0),
-                    Verdict::InsufficientSamples { .. } => {}
+                    Verdict::InsufficientSamples { .. } | Verdict::YoungSeries { .. } => {}
                 }
             }
         }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use tokio::sync::Semaphore;
 
-use super::group::{HistogramGrouper, SignalError, grouper_labels};
+use super::group::{GroupedWindow, HistogramGrouper, grouper_labels};
 use super::query::histogram_query;
 use super::{PromClient, PromError};
 use crate::config::{MonitorConfig, ReferenceConfig};
@@ -110,11 +110,20 @@ impl PrometheusCollector {
             Ok((models, warnings)) => {
                 let window = models
                     .into_iter()
-                    .map(|(model, histogram)| {
-                        let distribution = histogram
+                    .map(|(model, window)| {
+                        let distribution = window
+                            .histogram
                             .map_err(|error| Rejection::new(error.reason(), error.to_string()))
                             .and_then(|histogram| distribution(&histogram));
-                        (model, distribution)
+                        // No series of the model existed when the window began.
+                        let young = window.series_at_start < 1.0;
+                        (
+                            model,
+                            ModelWindow {
+                                distribution,
+                                young,
+                            },
+                        )
                     })
                     .collect();
                 Ok((window, warnings))
@@ -144,6 +153,7 @@ impl PrometheusCollector {
         }
     }
 
+    /// A baseline file's histograms: always complete, never young.
     fn baseline_window(&self, signal: &str) -> Window {
         let Some(baseline) = &self.baseline else {
             return BTreeMap::new();
@@ -154,7 +164,13 @@ impl PrometheusCollector {
             .map(|models| {
                 models
                     .iter()
-                    .map(|(model, histogram)| (model.clone(), distribution(histogram)))
+                    .map(|(model, histogram)| {
+                        let window = ModelWindow {
+                            distribution: distribution(histogram),
+                            young: false,
+                        };
+                        (model.clone(), window)
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -162,13 +178,18 @@ impl PrometheusCollector {
 }
 
 /// A query's answer grouped by model, and its warnings.
-type Grouped = (
-    BTreeMap<ModelKey, Result<Histogram, SignalError>>,
-    Vec<String>,
-);
+type Grouped = (BTreeMap<ModelKey, GroupedWindow>, Vec<String>);
 
-/// A window's distribution per model, or why there is none.
-type Window = BTreeMap<ModelKey, Result<Distribution, Rejection>>;
+/// A window per model.
+type Window = BTreeMap<ModelKey, ModelWindow>;
+
+/// One model's window, ready for the detectors.
+struct ModelWindow {
+    /// The distribution, or why the window makes none.
+    distribution: Result<Distribution, Rejection>,
+    /// Whether the window began before any of the model's series existed.
+    young: bool,
+}
 
 /// A window's distribution, or why its histogram makes none.
 fn distribution(histogram: &Histogram) -> Result<Distribution, Rejection> {
@@ -215,21 +236,30 @@ impl MetricCollector for PrometheusCollector {
                 }
             };
             for (model, current) in std::mem::take(&mut current) {
-                let reference = reference.remove(&model).unwrap_or_else(|| {
-                    Err(Rejection::new(
+                let reference = reference.remove(&model).unwrap_or_else(|| ModelWindow {
+                    distribution: Err(Rejection::new(
                         Rejection::NO_REFERENCE,
                         if is_baseline {
                             "the baseline file has no histogram for this model"
                         } else {
                             "no reference data for this model"
                         },
-                    ))
+                    )),
+                    young: false,
                 });
+                let young = [
+                    (WindowRole::Current, current.young),
+                    (WindowRole::Reference, reference.young),
+                ]
+                .into_iter()
+                .filter_map(|(role, young)| young.then_some(role))
+                .collect();
                 collection.observations.push(SignalObservation {
                     model,
                     signal: signal.clone(),
-                    current,
-                    reference,
+                    current: current.distribution,
+                    reference: reference.distribution,
+                    young,
                 });
             }
             // Models only in the reference have stopped serving: they leave.

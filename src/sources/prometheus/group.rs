@@ -9,11 +9,22 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 
-use super::query::SUM_LE;
+use super::query::{START_LE, SUM_LE};
 use super::{PromError, VectorSink};
 use crate::model::ModelKey;
 use crate::sources::parse_le;
 use crate::stats::{Histogram, HistogramError};
+
+/// One model's window as a query answered it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupedWindow {
+    /// The histogram, or why the answer makes none.
+    pub histogram: Result<Histogram, SignalError>,
+    /// How many of the model's bucket series had a sample at or before the
+    /// window's start (the `le="start"` sample); 0 when none had: the
+    /// series are younger than the window.
+    pub series_at_start: f64,
+}
 
 /// Why one model's answer could not become a histogram.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -183,6 +194,8 @@ impl HistogramGrouper {
         let index = self.les.len();
         let kind = if le == SUM_LE {
             Le::Sum
+        } else if le == START_LE {
+            Le::Start
         } else {
             parse_le(le).map_or(Le::Bad, Le::Bound)
         };
@@ -193,10 +206,11 @@ impl HistogramGrouper {
         index
     }
 
-    /// Every model's histogram, or its problem, keyed by `group_by` values.
-    pub fn finish(self, group_by: &[String]) -> BTreeMap<ModelKey, Result<Histogram, SignalError>> {
+    /// Every model's window, keyed by `group_by` values.
+    pub fn finish(self, group_by: &[String]) -> BTreeMap<ModelKey, GroupedWindow> {
         self.models
             .into_iter()
+            .filter(|(_, buckets)| !buckets.only_start())
             .map(|(values, buckets)| {
                 let key = ModelKey(
                     group_by
@@ -216,6 +230,8 @@ impl HistogramGrouper {
 enum Le {
     /// `le="sum"`: the window's `_sum`, joined in by the query.
     Sum,
+    /// `le="start"`: the model's series at the window's start.
+    Start,
     Bound(f64),
     /// Neither a number, `+Inf` nor `sum`.
     Bad,
@@ -227,6 +243,8 @@ struct ModelBuckets {
     /// (bound, count, index of the `le` spelling) of each bucket sample.
     buckets: Vec<(f64, f64, usize)>,
     sum: Option<f64>,
+    /// The `le="start"` sample.
+    start: Option<f64>,
     /// The first problem met; later samples of the model are ignored.
     error: Option<SignalError>,
 }
@@ -250,13 +268,36 @@ impl ModelBuckets {
                 }
                 self.sum = Some(value);
             }
+            Le::Start => {
+                if self.start.is_some() {
+                    self.error = Some(SignalError::DuplicateLe(le.to_string()));
+                }
+                self.start = Some(value);
+            }
             Le::Bound(bound) => self.buckets.push((*bound, value, spelling)),
             Le::Bad => self.error = Some(SignalError::BadLe(le.to_string())),
         }
     }
 
+    /// Whether the model's only sample is `le="start"`.
+    fn only_start(&self) -> bool {
+        self.start.is_some()
+            && self.buckets.is_empty()
+            && self.sum.is_none()
+            && self.error.is_none()
+    }
+
+    /// The model's window; `les` names the spellings of its buckets.
+    fn finish(self, les: &[(Box<str>, Le)]) -> GroupedWindow {
+        let series_at_start = self.start.unwrap_or(0.0);
+        GroupedWindow {
+            histogram: self.histogram(les),
+            series_at_start,
+        }
+    }
+
     /// The model's histogram; `les` names the spellings of its buckets.
-    fn finish(mut self, les: &[(Box<str>, Le)]) -> Result<Histogram, SignalError> {
+    fn histogram(mut self, les: &[(Box<str>, Le)]) -> Result<Histogram, SignalError> {
         if let Some(error) = self.error {
             return Err(error);
         }
@@ -307,10 +348,10 @@ mod tests {
 
     /// Feeds the samples to a [`HistogramGrouper`] as the decoders do: the
     /// `group_by` values, then `le`, a missing label as `""`.
-    fn group_histograms(
+    fn group_windows(
         samples: Vec<Sample>,
         group_by: &[String],
-    ) -> BTreeMap<ModelKey, Result<Histogram, SignalError>> {
+    ) -> BTreeMap<ModelKey, GroupedWindow> {
         let mut grouper = HistogramGrouper::default();
         for sample in &samples {
             let labels: Vec<Cow<'_, str>> = grouper_labels(group_by)
@@ -320,6 +361,17 @@ mod tests {
             grouper.sample(&labels, sample.value);
         }
         grouper.finish(group_by)
+    }
+
+    /// [`group_windows`]' histograms.
+    fn group_histograms(
+        samples: Vec<Sample>,
+        group_by: &[String],
+    ) -> BTreeMap<ModelKey, Result<Histogram, SignalError>> {
+        group_windows(samples, group_by)
+            .into_iter()
+            .map(|(key, window)| (key, window.histogram))
+            .collect()
     }
 
     fn sample(model: &str, le: Option<&str>, value: f64) -> Sample {
@@ -555,6 +607,38 @@ mod tests {
         assert_eq!(
             feed_with_limits(AnswerLimits::default(), 1000, 3),
             (None, 1000)
+        );
+    }
+
+    #[test]
+    fn counts_the_series_at_the_window_start_and_drops_models_with_nothing_else() {
+        let grouped = group_windows(
+            vec![
+                sample("a", Some("1"), 1.0),
+                sample("a", Some("start"), 4.0),
+                sample("a", Some("+Inf"), 2.0),
+                sample("young", Some("+Inf"), 2.0),
+                sample("gone", Some("start"), 2.0),
+            ],
+            &group_by(),
+        );
+        assert_eq!(
+            grouped.keys().collect::<Vec<_>>(),
+            vec![&key("a"), &key("young")]
+        );
+        assert_eq!(grouped[&key("a")].series_at_start, 4.0);
+        assert_eq!(
+            grouped[&key("a")].histogram,
+            Ok(histogram(&[1.0], &[1.0, 2.0], None))
+        );
+        assert_eq!(grouped[&key("young")].series_at_start, 0.0);
+        check(
+            &[
+                ("a", Some("start"), 1.0),
+                ("a", Some("start"), 1.0),
+                ("a", Some("+Inf"), 1.0),
+            ],
+            Err(SignalError::DuplicateLe("start".to_owned())),
         );
     }
 

@@ -24,8 +24,8 @@ mod query;
 pub use client::PromClient;
 pub use collector::PrometheusCollector;
 pub use decode::{AnswerDecoder, VectorSink, VectorStream, parse_vector_into};
-pub use group::{AnswerLimits, HistogramGrouper, SignalError, grouper_labels};
-pub use query::{SUM_LE, histogram_query};
+pub use group::{AnswerLimits, GroupedWindow, HistogramGrouper, SignalError, grouper_labels};
+pub use query::{START_LE, SUM_LE, histogram_query};
 
 /// Everything that can go wrong with one query. `Display` carries context
 /// but never credentials.

@@ -3,8 +3,9 @@
 //!
 //! One query returns every model at once: bucket counts grouped by the
 //! monitor's `group_by` labels plus `le`, with the window's `_sum` joined in
-//! under `le="sum"`. The number of queries per cycle therefore does not grow
-//! with the number of models.
+//! under `le="sum"` and, under `le="start"`, how many of the model's bucket
+//! series already existed when the window began. The number of queries per
+//! cycle therefore does not grow with the number of models.
 
 use std::time::Duration;
 
@@ -17,37 +18,48 @@ use crate::sources::WindowRole;
 /// The grouped query for one histogram and window of a monitor, or `None`
 /// for a reference that comes from a baseline file.
 ///
-/// The answer holds, per model, one sample per bucket bound (`le`) and one
-/// sample with `le="sum"` for the window's `_sum`:
+/// The answer holds, per model, one sample per bucket bound (`le`), one
+/// sample with `le="sum"` for the window's `_sum`, and one with
+/// `le="start"` counting the model's bucket series that had a sample at or
+/// before the window's start (an instant selector at the start):
 ///
 /// ```text
 /// sum by (model, version, le) (increase(h_bucket{sel}[5m] offset 7d))
 ///   or label_replace(sum by (model, version) (increase(h_sum{sel}[5m] offset 7d)), "le", "sum", "", "")
+///   or label_replace(count by (model, version) (h_bucket{sel} offset 7d5m), "le", "start", "", "")
 /// ```
 ///
 /// The current window is `[window]` ending at the evaluation time. A
 /// reference is `[window] offset d` for `Offset(d)`, `[w] offset <window>`
 /// for `Window(w)` (the span just before the current window), and
-/// `[end - start] @ <end>` for `Range`.
+/// `[end - start] @ <end>` for `Range`. The start probe is the same
+/// selector at the window's first instant: `offset <window>` for the
+/// current window, `offset <d + window>`, `offset <window + w>` and
+/// `@ <start>` for the references.
 pub fn histogram_query(
     monitor: &MonitorConfig,
     histogram: &str,
     role: WindowRole,
 ) -> Option<String> {
-    let (range, modifier) = match role {
-        WindowRole::Current => (monitor.window, String::new()),
+    let offset = |duration: Duration| format!(" offset {}", format_duration(duration));
+    // The range, its modifier, and the modifier that moves an instant
+    // selector to the window's start.
+    let (range, modifier, at_start) = match role {
+        WindowRole::Current => (monitor.window, String::new(), offset(monitor.window)),
         WindowRole::Reference => match &monitor.reference {
-            ReferenceConfig::Offset(offset) => (
-                monitor.window,
-                format!(" offset {}", format_duration(*offset)),
-            ),
+            ReferenceConfig::Offset(d) => (monitor.window, offset(*d), offset(*d + monitor.window)),
             ReferenceConfig::Window(window) => (
                 *window,
-                format!(" offset {}", format_duration(monitor.window)),
+                offset(monitor.window),
+                offset(monitor.window + *window),
             ),
             ReferenceConfig::Range { start, end } => {
                 let span = (*end - *start).to_std().unwrap_or(Duration::ZERO);
-                (span, format!(" @ {}", format_unix_seconds(*end)))
+                (
+                    span,
+                    format!(" @ {}", format_unix_seconds(*end)),
+                    format!(" @ {}", format_unix_seconds(*start)),
+                )
             }
             ReferenceConfig::BaselineFile(_) => return None,
         },
@@ -73,12 +85,18 @@ pub fn histogram_query(
     Some(format!(
         "sum by ({bucket_labels}) (increase({histogram}_bucket{matchers}[{range}]{modifier})) \
          or label_replace(sum by ({labels}) (increase({histogram}_sum{matchers}[{range}]{modifier})), \
-         \"le\", \"{SUM_LE}\", \"\", \"\")"
+         \"le\", \"{SUM_LE}\", \"\", \"\") \
+         or label_replace(count by ({labels}) ({histogram}_bucket{matchers}{at_start}), \
+         \"le\", \"{START_LE}\", \"\", \"\")"
     ))
 }
 
 /// The `le` value under which a histogram query returns the window's `_sum`.
 pub const SUM_LE: &str = "sum";
+
+/// The `le` value under which a histogram query returns how many of a
+/// model's bucket series had a sample at or before the window's start.
+pub const START_LE: &str = "start";
 
 /// A time as PromQL's `@` modifier takes it: unix seconds, with
 /// milliseconds only when there are some.
@@ -123,7 +141,7 @@ mod tests {
                 ReferenceConfig::Offset(7 * day),
                 WindowRole::Current,
                 Some(
-                    r#"sum by (model, version, le) (increase(h_bucket{namespace="ml"}[5m])) or label_replace(sum by (model, version) (increase(h_sum{namespace="ml"}[5m])), "le", "sum", "", "")"#,
+                    r#"sum by (model, version, le) (increase(h_bucket{namespace="ml"}[5m])) or label_replace(sum by (model, version) (increase(h_sum{namespace="ml"}[5m])), "le", "sum", "", "") or label_replace(count by (model, version) (h_bucket{namespace="ml"} offset 5m), "le", "start", "", "")"#,
                 ),
             ),
             (
@@ -131,7 +149,7 @@ mod tests {
                 ReferenceConfig::Offset(7 * day),
                 WindowRole::Reference,
                 Some(
-                    r#"sum by (model, version, le) (increase(h_bucket{namespace="ml"}[5m] offset 7d)) or label_replace(sum by (model, version) (increase(h_sum{namespace="ml"}[5m] offset 7d)), "le", "sum", "", "")"#,
+                    r#"sum by (model, version, le) (increase(h_bucket{namespace="ml"}[5m] offset 7d)) or label_replace(sum by (model, version) (increase(h_sum{namespace="ml"}[5m] offset 7d)), "le", "sum", "", "") or label_replace(count by (model, version) (h_bucket{namespace="ml"} offset 10085m), "le", "start", "", "")"#,
                 ),
             ),
             (
@@ -139,7 +157,7 @@ mod tests {
                 ReferenceConfig::Window(day),
                 WindowRole::Reference,
                 Some(
-                    r#"sum by (model, version, le) (increase(h_bucket[1d] offset 5m)) or label_replace(sum by (model, version) (increase(h_sum[1d] offset 5m)), "le", "sum", "", "")"#,
+                    r#"sum by (model, version, le) (increase(h_bucket[1d] offset 5m)) or label_replace(sum by (model, version) (increase(h_sum[1d] offset 5m)), "le", "sum", "", "") or label_replace(count by (model, version) (h_bucket offset 1445m), "le", "start", "", "")"#,
                 ),
             ),
             (
@@ -150,7 +168,7 @@ mod tests {
                 },
                 WindowRole::Reference,
                 Some(
-                    r#"sum by (model, version, le) (increase(h_bucket{job="serving", model=~"fraud.*"}[1d] @ 1700000000)) or label_replace(sum by (model, version) (increase(h_sum{job="serving", model=~"fraud.*"}[1d] @ 1700000000)), "le", "sum", "", "")"#,
+                    r#"sum by (model, version, le) (increase(h_bucket{job="serving", model=~"fraud.*"}[1d] @ 1700000000)) or label_replace(sum by (model, version) (increase(h_sum{job="serving", model=~"fraud.*"}[1d] @ 1700000000)), "le", "sum", "", "") or label_replace(count by (model, version) (h_bucket{job="serving", model=~"fraud.*"} @ 1699913600), "le", "start", "", "")"#,
                 ),
             ),
             (
@@ -161,7 +179,7 @@ mod tests {
                 },
                 WindowRole::Reference,
                 Some(
-                    r#"sum by (model, version, le) (increase(h_bucket[3600750ms] @ 1700000000.250)) or label_replace(sum by (model, version) (increase(h_sum[3600750ms] @ 1700000000.250)), "le", "sum", "", "")"#,
+                    r#"sum by (model, version, le) (increase(h_bucket[3600750ms] @ 1700000000.250)) or label_replace(sum by (model, version) (increase(h_sum[3600750ms] @ 1700000000.250)), "le", "sum", "", "") or label_replace(count by (model, version) (h_bucket @ 1699996399.500), "le", "start", "", "")"#,
                 ),
             ),
             (
@@ -175,7 +193,7 @@ mod tests {
                 ReferenceConfig::BaselineFile("baseline.json".into()),
                 WindowRole::Current,
                 Some(
-                    r#"sum by (model, version, le) (increase(h_bucket[5m])) or label_replace(sum by (model, version) (increase(h_sum[5m])), "le", "sum", "", "")"#,
+                    r#"sum by (model, version, le) (increase(h_bucket[5m])) or label_replace(sum by (model, version) (increase(h_sum[5m])), "le", "sum", "", "") or label_replace(count by (model, version) (h_bucket offset 5m), "le", "start", "", "")"#,
                 ),
             ),
         ];

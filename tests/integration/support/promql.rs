@@ -144,14 +144,29 @@ pub const STEADY: [f64; 4] = [100.0, 300.0, 700.0, 1000.0];
 /// Cumulative bucket counts of a model whose confidence fell.
 pub const SHIFTED: [f64; 4] = [400.0, 700.0, 900.0, 1000.0];
 
-/// One model's cumulative buckets (including "+Inf") and sum.
+/// One model's cumulative buckets (including "+Inf"), sum, and how many of
+/// its series existed at the window's start (`le="start"`; `None` leaves
+/// the sample out, as Prometheus does for series younger than the window).
 pub struct ModelAnswer {
     pub model: String,
     pub buckets: Vec<(&'static str, String)>,
     pub sum: Option<f64>,
+    pub series_at_start: Option<f64>,
 }
 
-/// A model's answer: `cumulative` over [`CONFIDENCE_BOUNDS`], then "+Inf".
+impl ModelAnswer {
+    /// The same answer for a model whose series are younger than the
+    /// window.
+    pub fn young(self) -> ModelAnswer {
+        ModelAnswer {
+            series_at_start: None,
+            ..self
+        }
+    }
+}
+
+/// A model's answer: `cumulative` over [`CONFIDENCE_BOUNDS`], then "+Inf";
+/// its 5 bucket series all existed at the window's start.
 pub fn model(model: &str, cumulative: &[f64]) -> ModelAnswer {
     let mut buckets: Vec<(&str, String)> = CONFIDENCE_BOUNDS
         .iter()
@@ -163,6 +178,7 @@ pub fn model(model: &str, cumulative: &[f64]) -> ModelAnswer {
         model: model.to_owned(),
         buckets,
         sum: None,
+        series_at_start: Some(5.0),
     }
 }
 
@@ -176,6 +192,9 @@ pub fn vector(models: &[ModelAnswer]) -> Response {
         }
         if let Some(sum) = m.sum {
             result.push(json!({"metric": {"model": m.model, "version": "v1", "le": "sum"}, "value": [1700000000.0, sum.to_string()]}));
+        }
+        if let Some(count) = m.series_at_start {
+            result.push(json!({"metric": {"model": m.model, "version": "v1", "le": "start"}, "value": [1700000000.0, count.to_string()]}));
         }
     }
     axum::Json(json!({"status": "success", "data": {"resultType": "vector", "result": result}}))
@@ -215,11 +234,18 @@ pub fn streamed_vector(
     Response::new(Body::from_stream(body))
 }
 
-/// Answers queries of the reference window (those with an `offset`) with
+/// Whether a histogram query is for a reference window: its range selector
+/// carries a modifier (`[5m] offset 1d`, `[7d] @ <end>`). The current
+/// window's range has none; only its start probe has an `offset`.
+pub fn is_reference_query(query: &str) -> bool {
+    query.contains("] offset ") || query.contains("] @ ")
+}
+
+/// Answers queries of the reference window ([`is_reference_query`]) with
 /// `reference` and all others with `current`.
 pub fn per_window(current: Vec<ModelAnswer>, reference: Vec<ModelAnswer>) -> Script {
     Arc::new(move |request: &Request| {
-        if request.query().contains("offset") {
+        if is_reference_query(request.query()) {
             vector(&reference).into()
         } else {
             vector(&current).into()
