@@ -403,6 +403,14 @@ async fn a_long_drift_episode_triggers_one_retrain_per_cooldown_and_one_resoluti
             >= 2
     })
     .await;
+    // A notice is delivered as soon as it is stored, which can be before
+    // its evaluation publishes the snapshot: the status API is read after
+    // the next evaluation that completes from here.
+    let mut from_here = events.resubscribe();
+    while !matches!(
+        from_here.recv().await.unwrap(),
+        MonitorEvent::EvaluationCompleted { .. }
+    ) {}
     let status: Value = serde_json::from_str(&sidecar.fetch("/api/v1/status").await).unwrap();
     assert_eq!(status["data"]["alerts"], json!([]));
     sidecar.stop().await;
