@@ -63,54 +63,62 @@ pub fn shutdown_on_signals() -> CancellationToken {
     token
 }
 
-/// `model-monitor check-config FILE`: every problem on stderr, one a line.
-/// Returns the exit code.
+/// `model-monitor check-config FILE`: every problem on stderr, one a line,
+/// including the files the config names that cannot be read; "ok" on stdout
+/// means `run` starts with this config. Files read only at request time
+/// (`bearer_token_file`, `password_file`) that cannot be read are warnings:
+/// printed, exit 0. Returns the exit code.
 pub fn check_config(path: &Path) -> i32 {
-    match config::load_file(path) {
-        Ok(config) => {
-            let baseline_errors: Vec<String> = config
-                .monitors
-                .iter()
-                .filter_map(|monitor| match &monitor.reference {
-                    config::ReferenceConfig::BaselineFile(file) => {
-                        crate::sources::baseline::load(file, &monitor.group_by)
-                            .err()
-                            .map(|error| format!("monitors {:?}: {error}", monitor.name))
-                    }
-                    _ => None,
-                })
-                .collect();
-            if !baseline_errors.is_empty() {
-                for error in &baseline_errors {
-                    eprintln!("{}: {error}", path.display());
-                }
-                eprintln!(
-                    "{}: {} problem(s) found",
-                    path.display(),
-                    baseline_errors.len()
-                );
-                return 1;
-            }
-            println!(
-                "{}: ok ({} monitor(s), {} webhook(s))",
-                path.display(),
-                config.monitors.len(),
-                config.webhooks.len()
-            );
-            0
-        }
-        Err(error) => {
-            for problem in &error.problems {
-                eprintln!("{problem}");
-            }
-            eprintln!(
-                "{}: {} problem(s) found",
-                path.display(),
-                error.problems.len()
-            );
-            1
-        }
+    let config = match config::load_file(path) {
+        Ok(config) => config,
+        Err(error) => return report_problems(path, &error.problems),
+    };
+    let files = config::check_files(&config);
+    for warning in &files.warnings {
+        eprintln!("{warning}");
     }
+    if !files.problems.is_empty() {
+        return report_problems(path, &files.problems);
+    }
+    let baseline_errors: Vec<String> = config
+        .monitors
+        .iter()
+        .filter_map(|monitor| match &monitor.reference {
+            config::ReferenceConfig::BaselineFile(file) => {
+                crate::sources::baseline::load(file, &monitor.group_by)
+                    .err()
+                    .map(|error| format!("monitors {:?}: {error}", monitor.name))
+            }
+            _ => None,
+        })
+        .collect();
+    if !baseline_errors.is_empty() {
+        for error in &baseline_errors {
+            eprintln!("{}: {error}", path.display());
+        }
+        eprintln!(
+            "{}: {} problem(s) found",
+            path.display(),
+            baseline_errors.len()
+        );
+        return 1;
+    }
+    println!(
+        "{}: ok ({} monitor(s), {} webhook(s))",
+        path.display(),
+        config.monitors.len(),
+        config.webhooks.len()
+    );
+    0
+}
+
+/// Prints `problems` and their count on stderr; returns exit code 1.
+fn report_problems(path: &Path, problems: &[config::ConfigProblem]) -> i32 {
+    for problem in problems {
+        eprintln!("{problem}");
+    }
+    eprintln!("{}: {} problem(s) found", path.display(), problems.len());
+    1
 }
 
 /// Where and how the durable state is kept.

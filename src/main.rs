@@ -37,6 +37,28 @@ enum LogFormat {
     Json,
 }
 
+/// The least severe log lines written; any other word is a usage error
+/// (exit 2) listing these.
+#[derive(Clone, Copy, ValueEnum)]
+enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    fn filter(self) -> tracing_subscriber::filter::LevelFilter {
+        use tracing_subscriber::filter::LevelFilter;
+        match self {
+            LogLevel::Debug => LevelFilter::DEBUG,
+            LogLevel::Info => LevelFilter::INFO,
+            LogLevel::Warn => LevelFilter::WARN,
+            LogLevel::Error => LevelFilter::ERROR,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Runs the sidecar: evaluates monitors and serves /metrics.
@@ -58,11 +80,11 @@ enum Command {
         /// and start with an empty store, rather than exit.
         #[arg(long = "storage.quarantine-corrupt")]
         quarantine_corrupt: bool,
+        /// Log lines go to stderr in either format.
         #[arg(long = "log.format", value_enum, default_value = "logfmt")]
         log_format: LogFormat,
-        /// error, warn, info, debug or trace.
-        #[arg(long = "log.level", default_value = "info")]
-        log_level: String,
+        #[arg(long = "log.level", value_enum, default_value = "info")]
+        log_level: LogLevel,
     },
     /// Lists, replays and purges a stopped sidecar's outbox (offline).
     Outbox {
@@ -100,10 +122,11 @@ enum Command {
         /// Requests per second per model.
         #[arg(long, default_value_t = 10.0)]
         rate: f64,
+        /// Log lines go to stderr in either format.
         #[arg(long = "log.format", value_enum, default_value = "logfmt")]
         log_format: LogFormat,
-        #[arg(long = "log.level", default_value = "info")]
-        log_level: String,
+        #[arg(long = "log.level", value_enum, default_value = "info")]
+        log_level: LogLevel,
     },
 }
 
@@ -162,14 +185,20 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     duration::parse_duration(text).map_err(|error| error.to_string())
 }
 
-fn init_logging(format: LogFormat, level: &str) -> Result<(), String> {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .map_err(|error| format!("invalid --log.level {level:?}: {error}"))?;
+/// Every log line goes to stderr, whatever the format: stdout is left to
+/// the commands' own output.
+fn init_logging(format: LogFormat, level: LogLevel) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    let registry = tracing_subscriber::registry().with(filter);
+    let registry = tracing_subscriber::registry().with(level.filter());
     match format {
-        LogFormat::Logfmt => registry.with(tracing_logfmt::layer()).init(),
+        LogFormat::Logfmt => registry
+            .with(
+                tracing_logfmt::builder()
+                    .layer()
+                    .with_writer(std::io::stderr),
+            )
+            .init(),
         LogFormat::Json => registry
             .with(
                 tracing_subscriber::fmt::layer()
@@ -178,7 +207,6 @@ fn init_logging(format: LogFormat, level: &str) -> Result<(), String> {
             )
             .init(),
     }
-    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -193,7 +221,7 @@ fn main() -> ExitCode {
             log_format,
             log_level,
             ..
-        } => (*log_format, log_level.clone()),
+        } => (*log_format, *log_level),
         Command::CheckConfig { file } => return ExitCode::from(app::check_config(file) as u8),
         Command::Outbox {
             storage_path,
@@ -209,10 +237,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code as u8);
         }
     };
-    if let Err(message) = init_logging(log_format, &log_level) {
-        eprintln!("model-monitor: {message}");
-        return ExitCode::from(2);
-    }
+    init_logging(log_format, log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

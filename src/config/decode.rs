@@ -119,6 +119,8 @@ pub(super) struct Decoder<'a> {
     pub file: &'a str,
     pub base_dir: &'a Path,
     pub problems: Vec<ConfigProblem>,
+    /// The files the config names, in the order decoded.
+    pub files: Vec<super::files::FileReference>,
 }
 
 impl Decoder<'_> {
@@ -138,11 +140,12 @@ impl Decoder<'_> {
         }
     }
 
-    /// Runs `decode` with its problems discarded.
+    /// Runs `decode` with its problems (and the files it names) discarded.
     pub fn quietly<T>(&mut self, decode: impl FnOnce(&mut Self) -> T) -> T {
-        let saved = self.problems.len();
+        let saved = (self.problems.len(), self.files.len());
         let value = decode(self);
-        self.problems.truncate(saved);
+        self.problems.truncate(saved.0);
+        self.files.truncate(saved.1);
         value
     }
 
@@ -153,6 +156,7 @@ impl Decoder<'_> {
             file: "",
             base_dir: Path::new(""),
             problems: Vec::new(),
+            files: Vec::new(),
         };
         let fields = Fields::empty();
         decode(&mut scratch, &fields);

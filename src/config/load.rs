@@ -58,6 +58,33 @@ pub fn parse_str_with_env(
     parse_in(text, file, base_dir, env)
 }
 
+/// Added to a syntax error on a line with an unquoted `${`: inside `{...}`
+/// or `[...]` YAML reads `{` as the start of a nested mapping, so
+/// `{url: ${X}}` does not parse.
+const UNQUOTED_VARIABLE_HINT: &str = " (an unquoted ${VAR} inside {...} or [...] is read as a nested mapping: quote it, e.g. {url: \"${VAR}\"})";
+
+/// Whether `line` has a `${` outside single and double quotes (before any
+/// comment).
+fn has_unquoted_variable(line: &str) -> bool {
+    let mut quote = None;
+    let mut previous = ' ';
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (None, '#') if previous.is_whitespace() => return false,
+            (None, '$') if chars.peek() == Some(&'{') => return true,
+            (None, '\'' | '"') => quote = Some(c),
+            (Some('"'), '\\') => {
+                chars.next();
+            }
+            (Some(open), _) if c == open => quote = None,
+            _ => {}
+        }
+        previous = c;
+    }
+    false
+}
+
 fn parse_in(
     text: &str,
     file: &str,
@@ -68,11 +95,21 @@ fn parse_in(
         file,
         base_dir,
         problems: Vec::new(),
+        files: Vec::new(),
     };
     let mut root = match tree::parse(text) {
         Ok(root) => root,
         Err(error) => {
-            decoder.report(error.line, "", format!("invalid yaml: {}", error.message));
+            let hint = text
+                .lines()
+                .nth(error.line - 1)
+                .filter(|line| has_unquoted_variable(line))
+                .map_or("", |_| UNQUOTED_VARIABLE_HINT);
+            decoder.report(
+                error.line,
+                "",
+                format!("invalid yaml: {}{hint}", error.message),
+            );
             return Err(decoder.into_error());
         }
     };
@@ -85,7 +122,10 @@ fn parse_in(
     }
     let config = decoder.config(root.as_ref());
     match config {
-        Some(config) if decoder.problems.is_empty() => Ok(config),
+        Some(mut config) if decoder.problems.is_empty() => {
+            config.files = std::mem::take(&mut decoder.files);
+            Ok(config)
+        }
         _ => Err(decoder.into_error()),
     }
 }

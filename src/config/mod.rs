@@ -15,6 +15,7 @@
 //! language of webhook bodies). Under them, `tree` is the line-numbered YAML,
 //! `decode` the generic decoder (problems, sections and their keys),
 //! `scalars` the readers of single values, `secret` inline-or-file secrets,
+//! `files` the files a config names (checked on disk in a separate pass),
 //! `promql` label and metric names and matchers, and `load` the entry points.
 //!
 //! Conventions of the file format, for every key:
@@ -38,6 +39,7 @@ mod alerting;
 mod decode;
 mod detectors;
 mod evaluation;
+mod files;
 mod load;
 mod monitor;
 mod prometheus;
@@ -62,6 +64,7 @@ pub use detectors::{
     DetectorConfig, DetectorKind, TestRule, ZScoreBaseline,
 };
 pub use evaluation::{DEFAULT_CONCURRENCY, DEFAULT_INTERVAL, EvaluationConfig};
+pub use files::{FileCheck, FileRead, FileReference, check_files};
 pub use load::{load_file, load_file_with_env, parse_str, parse_str_with_env};
 pub use monitor::{
     DEFAULT_GROUP_BY, DEFAULT_MIN_SAMPLES, DEFAULT_WINDOW, MonitorConfig, SignalConfig,
@@ -91,6 +94,8 @@ pub struct Config {
     /// A Grafana dashboard users open for a model, for links in alerts;
     /// `var-<label>=<value>` parameters are added per model label. Optional.
     pub grafana_url: Option<url::Url>,
+    /// Every file the config names, with its line, for [`check_files`].
+    pub files: Vec<FileReference>,
 }
 
 impl Decoder<'_> {
@@ -133,6 +138,7 @@ impl Decoder<'_> {
                 monitors: monitors?,
                 webhooks: webhooks?,
                 grafana_url: grafana_url?,
+                files: Vec::new(),
             })
         })
     }

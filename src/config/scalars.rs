@@ -4,7 +4,6 @@
 //! none ever shows a value that may be a secret.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -194,12 +193,6 @@ impl Decoder<'_> {
                 None
             }
         }
-    }
-
-    /// A file path; relative paths resolve against the config file's directory.
-    pub(super) fn file_path(&mut self, node: &Node, path: &str) -> Option<PathBuf> {
-        let text = self.non_empty(node, path)?;
-        Some(self.base_dir.join(text))
     }
 
     /// A list of strings, each with its node.

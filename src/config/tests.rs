@@ -768,3 +768,142 @@ fn file_problems_have_no_line() {
         error.problems[0]
     );
 }
+
+#[test]
+fn an_unquoted_variable_in_a_flow_mapping_gets_a_hint_to_quote_it() {
+    let hint = "(an unquoted ${VAR} inside {...} or [...] is read as a nested mapping: quote it, e.g. {url: \"${VAR}\"})";
+    for text in [
+        "prometheus: {url: ${PROM_URL}}\nmonitors: []\n".to_owned(),
+        prom("headers: {A: ${PASSWORD}, B: b}"),
+        det("{type: psi, threshold: ${CONCURRENCY}}"),
+    ] {
+        let shown = problems(&text);
+        assert_eq!(shown.len(), 1, "{text}\n{shown:?}");
+        assert!(
+            shown[0].contains("invalid yaml") && shown[0].ends_with(hint),
+            "{text}\n{shown:?}"
+        );
+        assert!(!shown[0].contains(SECRET), "{shown:?}");
+    }
+    // Quoted, the same values parse; a syntax error elsewhere gets no hint,
+    // nor does a `${` inside quotes or a comment on the failing line.
+    assert_eq!(
+        problems(&prom("headers: {A: \"${PASSWORD}\", B: b}")),
+        Vec::<String>::new()
+    );
+    for text in [
+        "prometheus:\n  url: [http://x\nmonitors: 3\n",
+        "prometheus: {url: '${PROM_URL}' x: 1}\nmonitors: []\n",
+        "prometheus: {url: a b: c}  # ${PROM_URL}\nmonitors: []\n",
+    ] {
+        let shown = problems(text);
+        assert!(
+            shown.len() == 1 && shown[0].contains("invalid yaml") && !shown[0].contains("unquoted"),
+            "{text}\n{shown:?}"
+        );
+    }
+}
+
+#[test]
+fn unreadable_files_are_problems_with_their_lines_and_request_time_files_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("present-url"), "https://hooks.example/x\n").unwrap();
+    std::fs::create_dir(dir.path().join("a-directory")).unwrap();
+    let file = dir.path().join("config.yml");
+    let text = "\
+prometheus:
+  url: http://prom:9090
+  basic_auth: {username: u, password_file: missing-password}
+monitors:
+  - name: m
+    reference: {baseline_file: missing-baseline.yml}
+    signals:
+      c:
+        histogram: h
+        detectors: [{type: psi}]
+webhooks:
+  - name: a
+    format: slack
+    url_file: present-url
+    secret_file: missing-secret
+  - name: b
+    format: slack
+    url_file: a-directory
+";
+    let name = file.display().to_string();
+    // Decoding records every file with its line, and reads none of them.
+    let config = parse_str_with_env(text, &name, &env).unwrap();
+    let recorded: Vec<(usize, &str, FileRead)> = config
+        .files
+        .iter()
+        .map(|f| (f.line, f.key.as_str(), f.read))
+        .collect();
+    assert_eq!(
+        recorded,
+        [
+            (
+                3,
+                "prometheus.basic_auth.password_file",
+                FileRead::AtEachRequest
+            ),
+            (6, "monitors[0].reference.baseline_file", FileRead::AtStart),
+            (14, "webhooks[0].url_file", FileRead::AtStart),
+            (15, "webhooks[0].secret_file", FileRead::AtStart),
+            (18, "webhooks[1].url_file", FileRead::AtStart),
+        ]
+    );
+    assert!(config.files.iter().all(|f| f.config_file == name));
+    assert_eq!(config.files[2].path, dir.path().join("present-url"));
+
+    let check = check_files(&config);
+    let shown = |problems: &[ConfigProblem]| -> Vec<String> {
+        problems
+            .iter()
+            .map(|p| format!("{}: {}", p.line.unwrap(), p.path))
+            .collect()
+    };
+    assert_eq!(
+        shown(&check.problems),
+        [
+            "6: monitors[0].reference.baseline_file",
+            "15: webhooks[0].secret_file",
+            "18: webhooks[1].url_file",
+        ]
+    );
+    assert_eq!(
+        shown(&check.warnings),
+        ["3: prometheus.basic_auth.password_file"]
+    );
+    let missing = dir.path().join("missing-secret");
+    assert!(
+        check.problems[1].to_string().starts_with(&format!(
+            "{name}:15: webhooks[0].secret_file: cannot read {}: ",
+            missing.display()
+        )),
+        "{}",
+        check.problems[1]
+    );
+    assert!(
+        check.problems[2].message.contains("it is a directory"),
+        "{}",
+        check.problems[2]
+    );
+    assert!(
+        check.warnings[0]
+            .message
+            .starts_with("warning: cannot read ")
+            && check.warnings[0]
+                .message
+                .ends_with("(read at each request: requests fail until it can be read)"),
+        "{}",
+        check.warnings[0]
+    );
+
+    // Once the files exist, nothing is reported.
+    for missing in ["missing-password", "missing-baseline.yml", "missing-secret"] {
+        std::fs::write(dir.path().join(missing), "x\n").unwrap();
+    }
+    std::fs::remove_dir(dir.path().join("a-directory")).unwrap();
+    std::fs::write(dir.path().join("a-directory"), "https://hooks.example/y\n").unwrap();
+    assert_eq!(check_files(&config), FileCheck::default());
+}

@@ -2,20 +2,25 @@
 
 use std::process::Command;
 
+use crate::config_examples::example_env_with;
 use crate::support::exposition::sample;
-use crate::support::process::{get, model_monitor_binary, wait_for};
+use crate::support::process::{free_port, get, model_monitor_binary, wait_for};
 use crate::support::prometheus::promtool_check_metrics;
 use crate::support::sidecar::{Sidecar, SidecarConfig, start_drifting_simulation};
 
 fn check_config(path: &std::path::Path) -> (i32, String, String) {
+    check_config_with_env(path, &example_env_with("http://127.0.0.1:9090"))
+}
+
+/// `model-monitor check-config PATH` with `env` added: exit code, stdout, stderr.
+pub(crate) fn check_config_with_env(
+    path: &std::path::Path,
+    env: &[(String, String)],
+) -> (i32, String, String) {
     let output = Command::new(model_monitor_binary())
         .arg("check-config")
         .arg(path)
-        .env(
-            "SLACK_WEBHOOK_URL",
-            "https://hooks.slack.com/services/T000/B000/XXXX",
-        )
-        .env("MODEL_MONITOR_PROMETHEUS_URL", "http://127.0.0.1:9090")
+        .envs(env.iter().map(|(name, value)| (name, value)))
         .output()
         .expect("running model-monitor");
     (
@@ -136,4 +141,99 @@ async fn promtool_accepts_the_simulated_exposition_before_and_after_drift() {
             panic!("{when}: {report}");
         }
     }
+}
+
+#[test]
+fn an_unknown_log_level_is_a_usage_error_listing_the_valid_ones() {
+    for command in ["run", "simulate"] {
+        for level in ["warning", "trace", "INFO", "verbose"] {
+            let output = Command::new(model_monitor_binary())
+                .arg(command)
+                .args((command == "run").then_some("--config.file=unused.yml"))
+                .arg(format!("--log.level={level}"))
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{command} {level}: {stderr}");
+            assert!(
+                stderr.contains(&format!("invalid value '{level}' for '--log.level"))
+                    && stderr.contains("[possible values: debug, info, warn, error]"),
+                "{command} {level}: {stderr}"
+            );
+            assert!(output.stdout.is_empty(), "{command} {level}");
+        }
+    }
+}
+
+/// Runs the sidecar against a source that refuses connections, with
+/// `--log.format=format --log.level=level`, until its stderr shows a failed
+/// query; returns (stdout, stderr).
+async fn run_against_a_dead_source(
+    dir: &std::path::Path,
+    format: &str,
+    level: &str,
+) -> (String, String) {
+    let config = dir.join(format!("{format}-{level}.yml"));
+    // Nothing listens on port 9 of loopback: every query fails at once.
+    std::fs::write(
+        &config,
+        "prometheus: {url: 'http://127.0.0.1:9', timeout: 1s}\nevaluation: {interval: 1s}\nmonitors:\n  - name: m\n    signals:\n      confidence:\n        histogram: model_prediction_confidence\n        detectors: [{type: psi}]\n",
+    )
+    .unwrap();
+    let stdout_file = dir.join(format!("{format}-{level}.stdout"));
+    let stderr_file = dir.join(format!("{format}-{level}.stderr"));
+    let mut child = Command::new(model_monitor_binary())
+        .arg("run")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{}", free_port()))
+        .arg(format!(
+            "--storage.path={}",
+            dir.join(format!("data-{format}-{level}")).display()
+        ))
+        .arg(format!("--log.format={format}"))
+        .arg(format!("--log.level={level}"))
+        .stdout(std::fs::File::create(&stdout_file).unwrap())
+        .stderr(std::fs::File::create(&stderr_file).unwrap())
+        .spawn()
+        .unwrap();
+    let read = |path: &std::path::Path| std::fs::read_to_string(path).unwrap_or_default();
+    wait_for(
+        "a failed query in the log",
+        std::time::Duration::from_secs(20),
+        || async { read(&stderr_file).contains("query failed").then_some(()) },
+    )
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    (read(&stdout_file), read(&stderr_file))
+}
+
+#[tokio::test]
+async fn every_log_line_goes_to_stderr_in_both_formats_at_the_chosen_level() {
+    let dir = tempfile::tempdir().unwrap();
+    for format in ["logfmt", "json"] {
+        let (stdout, stderr) = run_against_a_dead_source(dir.path(), format, "info").await;
+        assert_eq!(
+            stdout, "",
+            "{format}: stdout must stay empty; stderr:\n{stderr}"
+        );
+        for line in stderr.lines() {
+            match format {
+                "logfmt" => assert!(line.starts_with("ts="), "not logfmt: {line}"),
+                _ => {
+                    serde_json::from_str::<serde_json::Value>(line)
+                        .unwrap_or_else(|error| panic!("not json ({error}): {line}"));
+                }
+            }
+        }
+        assert!(
+            stderr.contains("listening"),
+            "{format}: info lines missing:\n{stderr}"
+        );
+    }
+    // At warn, the failed queries are logged and the info lines are not.
+    let (stdout, stderr) = run_against_a_dead_source(dir.path(), "logfmt", "warn").await;
+    assert_eq!(stdout, "");
+    assert!(stderr.contains("level=warn"), "{stderr}");
+    assert!(!stderr.contains("level=info"), "{stderr}");
 }
