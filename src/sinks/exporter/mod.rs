@@ -2,7 +2,9 @@
 //! readiness, and the JSON status API.
 //!
 //! Handlers only read the monitor's last published snapshot: a scrape never
-//! queries Prometheus.
+//! queries Prometheus. `/metrics` is gzipped when the scraper asks
+//! (`Accept-Encoding: gzip`, as Prometheus does on every scrape), piece by
+//! piece as it is rendered. The server under the routes is `server.rs`.
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -14,6 +16,7 @@ use serde_json::json;
 use crate::engine::ModelMonitor;
 
 pub mod render;
+pub mod server;
 
 /// What the handlers read.
 #[derive(Clone)]
@@ -28,7 +31,10 @@ pub struct AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(landing))
-        .route("/metrics", get(metrics))
+        .route(
+            "/metrics",
+            get(metrics).layer(tower_http::compression::CompressionLayer::new()),
+        )
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
         .route("/api/v1/status", get(status))
@@ -76,11 +82,12 @@ async fn metrics(State(state): State<AppState>) -> Response {
             let _ = tx.blocking_send(bytes::Bytes::from(own));
         }
     });
-    let body = futures::stream::unfold(rx, |mut rx| async move {
+    // Fused: the gzip encoder polls its source once more after the end.
+    let body = futures::StreamExt::fuse(futures::stream::unfold(rx, |mut rx| async move {
         rx.recv()
             .await
             .map(|piece| (Ok::<_, std::convert::Infallible>(piece), rx))
-    });
+    }));
     (
         [(header::CONTENT_TYPE, crate::exposition::CONTENT_TYPE)],
         axum::body::Body::from_stream(body),
