@@ -1,7 +1,8 @@
 //! The sidecar's HTTP server as clients meet it on a real port: `/metrics`
 //! gzipped when the scraper asks, the connection cap
 //! (`--web.max-connections`), the idle timeout (`--web.idle-timeout`) and
-//! the header-read timeout (`--web.read-header-timeout`), against a real
+//! the header-read timeout (`--web.read-header-timeout`) and a graceful
+//! shutdown with connections open, against a real
 //! `model-monitor run` process watching the fake PromQL API.
 
 use std::collections::BTreeSet;
@@ -238,4 +239,27 @@ async fn a_client_that_sends_no_complete_headers_is_cut_after_the_header_read_ti
     let mut prompt = connect(&sidecar).await;
     prompt.write_all(HEALTHY_REQUEST).unwrap();
     read_healthy_answer(&mut prompt);
+}
+
+#[tokio::test]
+async fn sigterm_closes_idle_and_silent_connections_without_waiting_for_the_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut sidecar, _fake) = sidecar_with_flags(dir.path(), &[]).await;
+
+    // A kept-alive connection served once, and one that sent nothing.
+    let mut idle = connect(&sidecar).await;
+    idle.write_all(HEALTHY_REQUEST).unwrap();
+    read_healthy_answer(&mut idle);
+    let mut silent = connect(&sidecar).await;
+
+    let status = sidecar
+        .process
+        .signal_and_wait("TERM", Duration::from_secs(15))
+        .expect("the sidecar exits after SIGTERM");
+    let log = sidecar.process.log_text();
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(log.contains("message=stopped"), "{log}");
+    assert!(!log.contains("did not stop within the deadline"), "{log}");
+    wait_closed_by_server(&mut idle, "the idle connection");
+    wait_closed_by_server(&mut silent, "the silent connection");
 }

@@ -38,7 +38,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-/// The bounds on the HTTP server's connections.
+/// The bounds on the HTTP server's connections. Their defaults are the
+/// flags' (`src/main.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpLimits {
     /// How long a client has to send a request's headers.
@@ -47,16 +48,6 @@ pub struct HttpLimits {
     pub idle_timeout: Duration,
     /// How many connections are served at once.
     pub max_connections: usize,
-}
-
-impl Default for HttpLimits {
-    fn default() -> Self {
-        HttpLimits {
-            read_header_timeout: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(120),
-            max_connections: 512,
-        }
-    }
 }
 
 /// Serves `router` on `listener` within `limits` until `shutdown` is
@@ -106,6 +97,8 @@ pub async fn serve(
             drop(permit);
         });
     }
+    // New connections are refused from here on; the open ones finish.
+    drop(listener);
     while connections.join_next().await.is_some() {}
     Ok(())
 }
