@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config;
 use crate::engine::MonitorBuilder;
+use crate::sinks::exporter::server::HttpLimits;
 use crate::sinks::exporter::{self, AppState};
 use crate::sinks::webhooks::{Notifier, NotifierError};
 use crate::store::ErrorKind;
@@ -151,6 +152,7 @@ fn quarantined_files(dir: &Path) -> usize {
 pub async fn run(
     config_path: &Path,
     listen: SocketAddr,
+    limits: HttpLimits,
     storage: &Storage,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -167,15 +169,16 @@ pub async fn run(
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|error| anyhow::anyhow!("cannot listen on {listen}: {error}"))?;
-    serve(config, listener, storage, shutdown).await
+    serve(config, listener, limits, storage, shutdown).await
 }
 
 /// Runs the monitor for `config` and serves its HTTP endpoints on `listener`
-/// until `shutdown` is cancelled. Webhook notifications and the alert state
+/// within `limits` until `shutdown` is cancelled. Webhook notifications and the alert state
 /// are kept in `storage` (created when missing).
 pub async fn serve(
     config: config::Config,
     listener: TcpListener,
+    limits: HttpLimits,
     storage: &Storage,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -211,9 +214,12 @@ pub async fn serve(
         config_summary: summary,
     });
     let http_shutdown = shutdown.clone();
-    let server = axum::serve(listener, router)
-        .with_graceful_shutdown(async move { http_shutdown.cancelled().await });
-    let server = tokio::spawn(async move { server.await });
+    let server = tokio::spawn(exporter::server::serve(
+        listener,
+        router,
+        limits,
+        http_shutdown,
+    ));
     shutdown.cancelled().await;
     monitor.stop().await;
     notifier.stop().await;

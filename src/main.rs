@@ -73,6 +73,17 @@ enum Command {
             default_value = ":9847"
         )]
         listen_address: String,
+        /// How long a client has to send a request's headers (for HTTP/1.1
+        /// also how long a kept-alive connection waits for its next request).
+        #[arg(long = "web.read-header-timeout", value_name = "DURATION", default_value = "30s", value_parser = parse_positive_duration)]
+        read_header_timeout: std::time::Duration,
+        /// How long a connection may move no bytes before it is closed.
+        #[arg(long = "web.idle-timeout", value_name = "DURATION", default_value = "2m", value_parser = parse_positive_duration)]
+        idle_timeout: std::time::Duration,
+        /// How many HTTP connections are served at once; more wait to be
+        /// accepted until one closes.
+        #[arg(long = "web.max-connections", value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+        max_connections: u32,
         /// Directory for durable state (the webhook outbox).
         #[arg(long = "storage.path", value_name = "DIR", default_value = "data")]
         storage_path: PathBuf,
@@ -185,6 +196,13 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     duration::parse_duration(text).map_err(|error| error.to_string())
 }
 
+fn parse_positive_duration(text: &str) -> Result<std::time::Duration, String> {
+    match parse_duration(text)? {
+        zero if zero.is_zero() => Err("must be longer than 0s".to_owned()),
+        positive => Ok(positive),
+    }
+}
+
 /// Every log line goes to stderr, whatever the format: stdout is left to
 /// the commands' own output.
 fn init_logging(format: LogFormat, level: LogLevel) {
@@ -254,6 +272,9 @@ fn main() -> ExitCode {
             Command::Run {
                 config_file,
                 listen_address,
+                read_header_timeout,
+                idle_timeout,
+                max_connections,
                 storage_path,
                 quarantine_corrupt,
                 ..
@@ -264,7 +285,12 @@ fn main() -> ExitCode {
                     path: storage_path,
                     quarantine_corrupt,
                 };
-                app::run(&config_file, listen, &storage, shutdown).await
+                let limits = model_monitor::sinks::exporter::server::HttpLimits {
+                    read_header_timeout,
+                    idle_timeout,
+                    max_connections: max_connections as usize,
+                };
+                app::run(&config_file, listen, limits, &storage, shutdown).await
             }
             Command::Simulate {
                 listen_address,

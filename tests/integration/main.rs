@@ -18,6 +18,7 @@ mod end_to_end;
 mod fake_promql;
 mod fuzz;
 mod hostile_source;
+mod http;
 mod layers;
 mod monitor_loop;
 mod promql_client;

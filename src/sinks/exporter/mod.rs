@@ -2,7 +2,9 @@
 //! readiness, and the JSON status API.
 //!
 //! Handlers only read the monitor's last published snapshot: a scrape never
-//! queries Prometheus.
+//! queries Prometheus. `/metrics` is gzipped when the scraper asks
+//! (`Accept-Encoding: gzip`, as Prometheus does on every scrape), piece by
+//! piece as it is rendered. The server under the routes is `server.rs`.
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -14,6 +16,7 @@ use serde_json::json;
 use crate::engine::ModelMonitor;
 
 pub mod render;
+pub mod server;
 
 /// What the handlers read.
 #[derive(Clone)]
@@ -28,12 +31,18 @@ pub struct AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(landing))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(metrics).layer(metrics_compression()))
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
         .route("/api/v1/status", get(status))
         .fallback(not_found)
         .with_state(state)
+}
+
+/// gzip for `/metrics` when the client asks: the body is compressed as
+/// its pieces arrive, never gathered first.
+fn metrics_compression() -> tower_http::compression::CompressionLayer {
+    tower_http::compression::CompressionLayer::new()
 }
 
 const LANDING: &str = r#"<!doctype html>
@@ -76,11 +85,12 @@ async fn metrics(State(state): State<AppState>) -> Response {
             let _ = tx.blocking_send(bytes::Bytes::from(own));
         }
     });
-    let body = futures::stream::unfold(rx, |mut rx| async move {
+    // Fused: the gzip encoder polls its source once more after the end.
+    let body = futures::StreamExt::fuse(futures::stream::unfold(rx, |mut rx| async move {
         rx.recv()
             .await
             .map(|piece| (Ok::<_, std::convert::Infallible>(piece), rx))
-    });
+    }));
     (
         [(header::CONTENT_TYPE, crate::exposition::CONTENT_TYPE)],
         axum::body::Body::from_stream(body),
@@ -177,4 +187,53 @@ pub fn config_summary(config: &crate::config::Config) -> serde_json::Value {
             "max_age": crate::duration::format_duration(webhook.max_age),
         })).collect::<Vec<_>>(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    /// 300 KB of exposition-like text that does not compress to nothing,
+    /// then no end.
+    fn endless_body() -> axum::body::Body {
+        let mut seed = 0x2545_f491_u64;
+        let mut first = Vec::new();
+        while first.len() < 300_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            first.extend_from_slice(format!("m{{model=\"{seed}\"}} {}\n", seed % 997).as_bytes());
+        }
+        let pieces =
+            futures::stream::iter([Ok::<_, std::convert::Infallible>(bytes::Bytes::from(first))])
+                .chain(futures::stream::pending());
+        axum::body::Body::from_stream(pieces)
+    }
+
+    /// A body whose first 300 KB arrive and whose end never does: what the
+    /// client receives of it was compressed without waiting for the end.
+    #[tokio::test]
+    async fn gzip_sends_compressed_bytes_before_the_body_ends() {
+        let router: Router = Router::new().route(
+            "/metrics",
+            get(|| async { endless_body() }).layer(metrics_compression()),
+        );
+        let request = axum::http::Request::get("/metrics")
+            .header(header::ACCEPT_ENCODING, "gzip")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = router.oneshot(request).await.unwrap();
+        assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
+        let mut body = response.into_body();
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(30), body.frame())
+            .await
+            .expect("compressed bytes before the body ends")
+            .expect("a frame")
+            .expect("no error");
+        let data = frame.into_data().expect("data");
+        assert_eq!(&data[..2], &[0x1f, 0x8b]);
+    }
 }

@@ -168,6 +168,18 @@ impl Sidecar {
         Self::start_as("sidecar", dir, config, free_port(), &dir.join("data"))
     }
 
+    /// [`Sidecar::start`] with more flags for `model-monitor run`.
+    pub fn start_with_flags(dir: &Path, config: &SidecarConfig, flags: &[&str]) -> Sidecar {
+        Self::start_full(
+            "sidecar",
+            dir,
+            config,
+            free_port(),
+            &dir.join("data"),
+            flags,
+        )
+    }
+
     /// Starts a sidecar with its config in `<dir>/<name>.yml`, its log in
     /// `<dir>/<name>.log`, serving on `port` and storing into `storage`.
     pub fn start_as(
@@ -177,20 +189,28 @@ impl Sidecar {
         port: u16,
         storage: &Path,
     ) -> Sidecar {
+        Self::start_full(name, dir, config, port, storage, &[])
+    }
+
+    fn start_full(
+        name: &str,
+        dir: &Path,
+        config: &SidecarConfig,
+        port: u16,
+        storage: &Path,
+        flags: &[&str],
+    ) -> Sidecar {
         let file = dir.join(format!("{name}.yml"));
         std::fs::write(&file, &config.text).expect("writing the sidecar config");
-        let process = Process::start_with_env(
-            name,
-            &model_monitor_binary(),
-            &[
-                "run".into(),
-                format!("--config.file={}", file.display()),
-                format!("--web.listen-address=127.0.0.1:{port}"),
-                format!("--storage.path={}", storage.display()),
-            ],
-            &config.env,
-            dir,
-        );
+        let mut args = vec![
+            "run".into(),
+            format!("--config.file={}", file.display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            format!("--storage.path={}", storage.display()),
+        ];
+        args.extend(flags.iter().map(|flag| (*flag).to_owned()));
+        let process =
+            Process::start_with_env(name, &model_monitor_binary(), &args, &config.env, dir);
         Sidecar { process, port }
     }
 
