@@ -120,7 +120,7 @@ pub(super) struct Decoder<'a> {
     pub base_dir: &'a Path,
     pub problems: Vec<ConfigProblem>,
     /// The files the config names, in the order decoded.
-    pub files: Vec<super::files::FileReference>,
+    pub files: Vec<FileReference>,
 }
 
 impl Decoder<'_> {
@@ -392,4 +392,27 @@ pub(super) fn peek<'n>(node: &'n Node, key: &str) -> Option<(String, &'n Node)> 
             _ => None,
         },
     )
+}
+
+/// When the sidecar reads a file the config names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileRead {
+    /// At start: `run` stops when it cannot be read.
+    AtStart,
+    /// At each request: a file that cannot be read fails those requests only.
+    AtEachRequest,
+}
+
+/// A file the config names, and where it names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileReference {
+    /// The config file, as problems name it.
+    pub config_file: String,
+    /// The line of the value.
+    pub line: usize,
+    /// The key path, such as `webhooks[1].url_file`.
+    pub key: String,
+    /// The file, resolved against the config file's directory.
+    pub path: std::path::PathBuf,
+    pub read: FileRead,
 }

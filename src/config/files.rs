@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use super::Config;
-use super::decode::{ConfigProblem, Decoder};
+use super::decode::{ConfigProblem, Decoder, FileRead, FileReference};
 use super::tree::Node;
 
 /// The keys whose file is read at each request rather than when the sidecar
@@ -15,29 +15,6 @@ use super::tree::Node;
 /// auth password is resolved per request too). A missing one does not stop
 /// `run`, so `check-config` only warns about it.
 const READ_AT_EACH_REQUEST: [&str; 2] = ["bearer_token_file", "password_file"];
-
-/// When the sidecar reads a file the config names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileRead {
-    /// At start: `run` stops when it cannot be read.
-    AtStart,
-    /// At each request: a file that cannot be read fails those requests only.
-    AtEachRequest,
-}
-
-/// A file the config names, and where it names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileReference {
-    /// The config file, as problems name it.
-    pub config_file: String,
-    /// The line of the value.
-    pub line: usize,
-    /// The key path, such as `webhooks[1].url_file`.
-    pub key: String,
-    /// The file, resolved against the config file's directory.
-    pub path: PathBuf,
-    pub read: FileRead,
-}
 
 /// What [`check_files`] found: problems that stop `run`, and warnings about
 /// files read only at request time.

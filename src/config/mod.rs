@@ -58,13 +58,14 @@ pub use alerting::{
     AlertingConfig, DEFAULT_FOR_EVALUATIONS, DEFAULT_REPEAT_INTERVAL, DEFAULT_RESOLVE_AFTER,
 };
 pub use decode::{ConfigError, ConfigProblem};
+pub use decode::{FileRead, FileReference};
 pub use detectors::{
     DEFAULT_CHI_SQUARE_MIN_EFFECT, DEFAULT_DISTANCE_THRESHOLD, DEFAULT_FALSE_ALARM_RATE,
     DEFAULT_KS_MIN_EFFECT, DEFAULT_PSI_MIN_EFFECT, DEFAULT_ZSCORE_MIN_EFFECT, DETECTOR_TYPES,
     DetectorConfig, DetectorKind, TestRule, ZScoreBaseline,
 };
 pub use evaluation::{DEFAULT_CONCURRENCY, DEFAULT_INTERVAL, EvaluationConfig};
-pub use files::{FileCheck, FileRead, FileReference, check_files};
+pub use files::{FileCheck, check_files};
 pub use load::{load_file, load_file_with_env, parse_str, parse_str_with_env};
 pub use monitor::{
     DEFAULT_GROUP_BY, DEFAULT_MIN_SAMPLES, DEFAULT_WINDOW, MonitorConfig, SignalConfig,
