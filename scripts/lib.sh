@@ -1,25 +1,46 @@
 # Shared shell helpers for scripts/*.sh. Source it; it defines functions only.
 
-# Installs Prometheus, promtool, Alertmanager and amtool from the OS package
-# manager when any of them is missing (Debian and Ubuntu).
-ensure_prometheus_tools() {
-  local missing=0
-  for tool in prometheus promtool amtool; do
-    command -v "$tool" >/dev/null 2>&1 || missing=1
+# Installs, in one apt-get run, the Debian packages whose commands are
+# missing. Each argument is COMMAND:PACKAGE; COMMAND may be "a|b" when either
+# name will do. Prints what it installs on stderr.
+ensure_packages() {
+  local wanted=() pair cmd pkg found alt
+  for pair in "$@"; do
+    cmd=${pair%%:*}
+    pkg=${pair#*:}
+    found=0
+    IFS='|' read -ra alts <<<"$cmd"
+    for alt in "${alts[@]}"; do
+      command -v "$alt" >/dev/null 2>&1 && found=1
+    done
+    [ "$found" = 1 ] || wanted+=("$pkg")
   done
-  command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 || missing=1
-  command -v curl >/dev/null 2>&1 || missing=1
-  [ "$missing" = 0 ] && return 0
+  [ "${#wanted[@]}" = 0 ] && return 0
   if ! command -v apt-get >/dev/null 2>&1; then
-    echo "prometheus, promtool, alertmanager and amtool are needed; install them with your package manager" >&2
+    echo "missing packages: ${wanted[*]}; install them with your package manager" >&2
     return 1
   fi
   local sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
-  echo "installing prometheus and prometheus-alertmanager with apt-get" >&2
+  echo "installing ${wanted[*]} with apt-get" >&2
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-    prometheus prometheus-alertmanager curl ca-certificates >/dev/null
+    "${wanted[@]}" ca-certificates >/dev/null
+}
+
+# Prometheus, promtool, Alertmanager, amtool and curl.
+PROMETHEUS_PACKAGES=(
+  prometheus:prometheus
+  promtool:prometheus
+  amtool:prometheus-alertmanager
+  "prometheus-alertmanager|alertmanager:prometheus-alertmanager"
+  curl:curl
+)
+
+# Installs Prometheus, promtool, Alertmanager and amtool from the OS package
+# manager when any of them is missing (Debian and Ubuntu).
+ensure_prometheus_tools() {
+  ensure_packages "${PROMETHEUS_PACKAGES[@]}"
 }
 
 # Prints the first loopback port at or above $1 that nothing listens on.

@@ -6,7 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_prometheus_tools
+# Every Debian package a test needs, as COMMAND:PACKAGE, installed in one go.
+TEST_PACKAGES=(
+  "${PROMETHEUS_PACKAGES[@]}"
+)
+ensure_packages "${TEST_PACKAGES[@]}"
 ensure_python_venv
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
