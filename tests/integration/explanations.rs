@@ -12,7 +12,9 @@ use serde_json::Value;
 
 use crate::support::process::{get, http_client, wait_for};
 use crate::support::prometheus::PrometheusServer;
-use crate::support::sidecar::{Sidecar, SidecarConfig, start_drifting_simulation};
+use crate::support::sidecar::{
+    Sidecar, SidecarConfig, start_drifting_simulation, status_detectors,
+};
 use crate::support::webhook_receiver::WebhookReceiver;
 
 const DRIFT_AFTER_SECS: u64 = 45;
@@ -124,13 +126,8 @@ fn assert_moved_down(detail: &Value, what: &str) {
 /// The `explanation` of each detector of one model signal in the status
 /// API (`Value::Null` where there is none).
 fn status_explanations(status: &Value, model: &str, signal: &str) -> Vec<(String, Value)> {
-    status["data"]["evaluation"]["models"]
-        .as_array()
+    status_detectors(status, model, signal)
         .into_iter()
-        .flatten()
-        .filter(|m| m["labels"]["model"] == model)
-        .flat_map(|m| m["signals"][signal]["detectors"].as_array().cloned())
-        .flatten()
         .map(|d| {
             (
                 d["detector"].as_str().unwrap().to_owned(),
@@ -181,6 +178,7 @@ async fn drift_notifications_and_the_status_api_say_what_moved() {
     // detector's own ranking.
     let alertmanager = alertmanager_explanations(&receiver);
     for (detector, line, detail) in &alertmanager {
+        eprintln!("{detector}: {line}");
         let method = match detector.as_str() {
             "psi" | "ks" | "chi_square" => detector.as_str(),
             _ => "share",

@@ -435,6 +435,18 @@ async fn a_long_drift_episode_triggers_one_retrain_per_cooldown_and_one_resoluti
     let firing = slack.iter().filter(|r| r.body.contains("[FIRING")).count();
     assert!(firing >= 4, "two alerts, each fired and repeated: {firing}");
     assert!(slack.iter().all(|r| !r.body.contains("steady")));
+    // Firing and repeated messages say what moved; so do resolutions, from
+    // the clean decision of the detector that had the alert.
+    for request in &slack {
+        let text = serde_json::from_str::<Value>(&request.body).unwrap()["text"].to_string();
+        let moved = if text.contains("RESOLVED") {
+            "confidence bucket shares unchanged"
+        } else {
+            "confidence mass moved from "
+        };
+        assert!(text.contains(moved), "{text}");
+        assert!(request.body.contains("*What moved*"), "{}", request.body);
+    }
 }
 
 #[test]
