@@ -1,6 +1,7 @@
 //! The records every layer shares: which model ([`ModelKey`], [`ModelId`]),
 //! what its signals looked like in one evaluation ([`SignalSummary`],
-//! [`InferenceMetrics`]) and what a detector found ([`DetectionRecord`], with what moved).
+//! [`InferenceMetrics`]) and what a detector found ([`DetectionRecord`],
+//! with what moved).
 //!
 //! These are plain data: sources produce keys, the engine fills in the
 //! metrics, the alert lifecycle and the sinks read them.

@@ -186,9 +186,20 @@ async fn flaky_receiver_gets_each_notification_once_and_bad_receivers_delay_no_o
         Duration::from_secs(20),
         || async {
             let metrics = sidecar.fetch("/metrics").await;
+            // The expiry is counted before its dead letter is written and
+            // the gauge refreshed, so the gauge is waited for too.
+            let dead_letters = |receiver: &str| {
+                sample(
+                    &metrics,
+                    "model_monitor_webhook_dead_letters",
+                    &[("receiver", receiver)],
+                )
+            };
             (deliveries(&metrics, "hanging", "expired") == 2.0
-                && deliveries(&metrics, "rejecting", "dead_letter") == 4.0)
-                .then_some(())
+                && deliveries(&metrics, "rejecting", "dead_letter") == 4.0
+                && dead_letters("hanging") == Some(2.0)
+                && dead_letters("rejecting") == Some(4.0))
+            .then_some(())
         },
     )
     .await;
