@@ -53,6 +53,7 @@ fn signal(numbers: &mut Numbers, detectors: &[(&str, bool)]) -> SignalResult {
                     p_value: has_p_value.then(|| numbers.next()),
                     verdict: Verdict::NoDrift,
                 }),
+                explanation: None,
             })
             .collect(),
         evaluated_at: Utc::now(),

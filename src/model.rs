@@ -1,15 +1,18 @@
 //! The records every layer shares: which model ([`ModelKey`], [`ModelId`]),
 //! what its signals looked like in one evaluation ([`SignalSummary`],
-//! [`InferenceMetrics`]) and what a detector found ([`DetectionRecord`]).
+//! [`InferenceMetrics`]) and what a detector found ([`DetectionRecord`],
+//! with what moved).
 //!
 //! These are plain data: sources produce keys, the engine fills in the
 //! metrics, the alert lifecycle and the sinks read them.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::detectors::Explanation;
 use crate::stats::Distribution;
 
 /// Identifies a model: the values of the monitor's `group_by` labels, in
@@ -102,4 +105,9 @@ pub struct DetectionRecord {
     pub p_value: Option<f64>,
     pub current_samples: f64,
     pub reference_samples: f64,
+    /// What moved, for a drifting or alerted detector
+    /// (`docs/statistics.md`, section 10); absent in rows stored before
+    /// explanations existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Arc<Explanation>>,
 }

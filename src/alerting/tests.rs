@@ -87,6 +87,7 @@ pub(crate) fn record(score: f64) -> DetectionRecord {
         p_value: None,
         current_samples: 500.0,
         reference_samples: 500.0,
+        explanation: None,
     }
 }
 

@@ -59,6 +59,14 @@ pub struct TemplateAlert {
     pub grafana_url: Option<String>,
     pub confidence_mean: Option<f64>,
     pub p99_latency_ms: Option<f64>,
+    /// What moved, in one line (`docs/statistics.md`, section 10); `None`
+    /// when the detection has no explanation.
+    pub explanation: Option<String>,
+    /// The same explanation as an object: `method`, `buckets` (`range`,
+    /// `lower`, `upper`, `reference_share`, `current_share`,
+    /// `contribution`), `cdf_gap` (KS), `mean`, `p50`, `p95`, `p99`
+    /// (`reference`, `current`, `change`, `direction`) and `summary`.
+    pub explanation_detail: Option<Value>,
 }
 
 impl TemplateContext {
@@ -99,6 +107,8 @@ impl TemplateContext {
                 grafana_url: None,
                 confidence_mean: Some(0.71),
                 p99_latency_ms: Some(85.0),
+                explanation: Some(SAMPLE_EXPLANATION.to_owned()),
+                explanation_detail: Some(sample_explanation_detail()),
             },
         }
     }
@@ -107,6 +117,34 @@ impl TemplateContext {
     pub fn to_value(&self) -> Value {
         serde_json::to_value(self).expect("strings, numbers and string-keyed maps serialize")
     }
+}
+
+/// The sample's one-line explanation.
+const SAMPLE_EXPLANATION: &str =
+    "confidence mass moved from 0.90-1.00 (62% -> 41%) to 0.70-0.80 (5% -> 19%); p50 0.93 -> 0.81";
+
+/// The sample's explanation object.
+fn sample_explanation_detail() -> Value {
+    let bucket = |range: &str, lower: f64, upper: f64, before: f64, after: f64, term: f64| {
+        serde_json::json!({"range": range, "lower": lower, "upper": upper,
+            "reference_share": before, "current_share": after, "contribution": term})
+    };
+    let shift = |reference: f64, current: f64, direction: &str| {
+        serde_json::json!({"reference": reference, "current": current,
+            "change": current - reference, "direction": direction})
+    };
+    serde_json::json!({
+        "method": "psi",
+        "buckets": [
+            bucket("0.70-0.80", 0.7, 0.8, 0.05, 0.19, 0.1869),
+            bucket("0.90-1.00", 0.9, 1.0, 0.62, 0.41, 0.0868),
+        ],
+        "mean": shift(0.88, 0.71, "down"),
+        "p50": shift(0.93, 0.81, "down"),
+        "p95": shift(0.99, 0.98, "down"),
+        "p99": shift(1.0, 1.0, "unchanged"),
+        "summary": SAMPLE_EXPLANATION,
+    })
 }
 
 /// A compiled body template. Undefined variables are errors, so a typo such

@@ -3,8 +3,9 @@
 //! holds, and a size-free Cramér's V as the effect size.
 
 use crate::config::{DEFAULT_CHI_SQUARE_MIN_EFFECT, TestRule};
-use crate::stats::{chi_squared_isf, chi_squared_sf};
+use crate::stats::{Distribution, chi_squared_isf, chi_squared_sf};
 
+use super::explain::Method;
 use super::{
     DEFAULT_MIN_SAMPLES, DetectError, Detection, DriftDetector, TestResult, Windows,
     builder_methods, comparable, decide,
@@ -68,42 +69,23 @@ impl DriftDetector for ChiSquareDetector {
         let (reference, current) = comparable(windows)?;
         let m = reference.total();
         let n = current.total();
-        let total = n + m;
-        let smaller = n.min(m);
-        // The pooled buckets' contributions to the statistic: a pooled
-        // bucket is held back until the next one is complete, since a short
-        // remainder at the end joins the last complete one.
-        let contribution = |(p, q): (f64, f64)| {
-            let column = p + q;
-            let expected_p = m * column / total;
-            let expected_q = n * column / total;
-            (p - expected_p).powi(2) / expected_p + (q - expected_q).powi(2) / expected_q
+        let pools = pools(reference, current);
+        let score: f64 = if pools.len() >= 2 {
+            pools.iter().map(|pool| pool_term(pool, m, n)).sum()
+        } else {
+            0.0
         };
-        let mut score = 0.0;
-        let mut pooled_buckets = 0_usize;
-        let mut complete: Option<(f64, f64)> = None;
-        let mut open = (0.0, 0.0);
-        for (&p, &q) in reference.counts().iter().zip(current.counts()) {
-            open = (open.0 + p, open.1 + q);
-            if smaller * (open.0 + open.1) / total >= Self::MIN_EXPECTED {
-                score += complete.replace(open).map_or(0.0, contribution);
-                open = (0.0, 0.0);
-                pooled_buckets += 1;
-            }
-        }
-        let (p_value, critical) = match complete {
-            Some(last) if pooled_buckets >= 2 => {
-                score += contribution((last.0 + open.0, last.1 + open.1));
-                let degrees_of_freedom = (pooled_buckets - 1) as f64;
-                (
-                    chi_squared_sf(score, degrees_of_freedom),
-                    chi_squared_isf(self.rule.false_alarm_rate, degrees_of_freedom),
-                )
-            }
-            _ => (1.0, f64::INFINITY),
+        let (p_value, critical) = if pools.len() >= 2 {
+            let degrees_of_freedom = (pools.len() - 1) as f64;
+            (
+                chi_squared_sf(score, degrees_of_freedom),
+                chi_squared_isf(self.rule.false_alarm_rate, degrees_of_freedom),
+            )
+        } else {
+            (1.0, f64::INFINITY)
         };
         // Size-free V >= min_effect <=> chi2 >= 4 n m min_effect^2 / (n + m).
-        let size = 4.0 * n * m / total;
+        let size = 4.0 * n * m / (n + m);
         let min_effect = self.rule.min_effect;
         let result = TestResult {
             score,
@@ -114,4 +96,69 @@ impl DriftDetector for ChiSquareDetector {
         };
         decide(&self.rule, result, windows, self.min_samples)
     }
+
+    fn explanation_method(&self) -> Method {
+        Method::ChiSquare
+    }
+}
+
+/// Adjacent buckets pooled for the test: the range of bucket indices and
+/// the counts of both windows.
+pub(super) struct Pool {
+    pub(super) first: usize,
+    pub(super) last: usize,
+    pub(super) reference: f64,
+    pub(super) current: f64,
+}
+
+/// The pooled buckets of two non-empty windows, in bound order: each closes
+/// once its expected count in the smaller window reaches
+/// [`ChiSquareDetector::MIN_EXPECTED`], and a short remainder at the end
+/// joins the last. Empty when no pool closes.
+pub(super) fn pools(reference: &Distribution, current: &Distribution) -> Vec<Pool> {
+    let m = reference.total();
+    let n = current.total();
+    let total = n + m;
+    let smaller = n.min(m);
+    let mut pools: Vec<Pool> = Vec::new();
+    let mut open = Pool {
+        first: 0,
+        last: 0,
+        reference: 0.0,
+        current: 0.0,
+    };
+    let buckets = reference.counts().iter().zip(current.counts());
+    for (index, (&p, &q)) in buckets.enumerate() {
+        open.last = index;
+        open.reference += p;
+        open.current += q;
+        if smaller * (open.reference + open.current) / total >= ChiSquareDetector::MIN_EXPECTED {
+            let next = Pool {
+                first: index + 1,
+                last: index + 1,
+                reference: 0.0,
+                current: 0.0,
+            };
+            pools.push(std::mem::replace(&mut open, next));
+        }
+    }
+    if let Some(last) = pools.last_mut()
+        && open.first < reference.counts().len()
+    {
+        last.last = open.last;
+        last.reference += open.reference;
+        last.current += open.current;
+    }
+    pools
+}
+
+/// A pool's term of Pearson's statistic, with `m` and `n` the windows'
+/// totals.
+pub(super) fn pool_term(pool: &Pool, m: f64, n: f64) -> f64 {
+    let total = n + m;
+    let (p, q) = (pool.reference, pool.current);
+    let column = p + q;
+    let expected_p = m * column / total;
+    let expected_q = n * column / total;
+    (p - expected_p).powi(2) / expected_p + (q - expected_q).powi(2) / expected_q
 }

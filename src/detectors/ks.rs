@@ -2,8 +2,9 @@
 //! Kolmogorov's limiting distribution for `sqrt(n m / (n + m)) * D`.
 
 use crate::config::{DEFAULT_KS_MIN_EFFECT, TestRule};
-use crate::stats::{kolmogorov_isf, kolmogorov_sf};
+use crate::stats::{Distribution, kolmogorov_isf, kolmogorov_sf};
 
+use super::explain::Method;
 use super::{
     DEFAULT_MIN_SAMPLES, DetectError, Detection, DriftDetector, TestResult, Windows,
     builder_methods, comparable, decide,
@@ -49,18 +50,8 @@ impl DriftDetector for KsDetector {
         let (reference, current) = comparable(windows)?;
         let m = reference.total();
         let n = current.total();
-        let finite = reference.bounds().len();
-        let mut below_p = 0.0;
-        let mut below_q = 0.0;
-        let mut score = 0.0_f64;
-        for (p, q) in reference.counts()[..finite]
-            .iter()
-            .zip(&current.counts()[..finite])
-        {
-            below_p += p;
-            below_q += q;
-            score = score.max((below_p / m - below_q / n).abs());
-        }
+        let (_, below_p, below_q) = largest_gap(reference, current);
+        let score = (below_p - below_q).abs();
         let effective_size = (n * m / (n + m)).sqrt();
         let result = TestResult {
             score,
@@ -71,4 +62,35 @@ impl DriftDetector for KsDetector {
         };
         decide(&self.rule, result, windows, self.min_samples)
     }
+
+    fn explanation_method(&self) -> Method {
+        Method::Ks
+    }
+}
+
+/// The finite bound where the cumulative proportions of two non-empty
+/// windows differ most (the first, on ties): its index, `F_p` and `F_q`
+/// there. `D` is the absolute difference of the two.
+pub(super) fn largest_gap(reference: &Distribution, current: &Distribution) -> (usize, f64, f64) {
+    let m = reference.total();
+    let n = current.total();
+    let finite = reference.bounds().len();
+    let mut below_p = 0.0;
+    let mut below_q = 0.0;
+    let mut largest = (0, 0.0, 0.0);
+    let mut gap = -1.0_f64;
+    for (index, (p, q)) in reference.counts()[..finite]
+        .iter()
+        .zip(&current.counts()[..finite])
+        .enumerate()
+    {
+        below_p += p;
+        below_q += q;
+        let (f_p, f_q) = (below_p / m, below_q / n);
+        if (f_p - f_q).abs() > gap {
+            gap = (f_p - f_q).abs();
+            largest = (index, f_p, f_q);
+        }
+    }
+    largest
 }

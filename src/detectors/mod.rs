@@ -18,6 +18,7 @@
 
 mod chi_square;
 mod distance;
+mod explain;
 mod ks;
 mod psi;
 mod quantile;
@@ -27,6 +28,7 @@ pub use chi_square::ChiSquareDetector;
 pub use distance::{
     DEFAULT_DISTANCE_THRESHOLD, HellingerDetector, JensenShannonDetector, WassersteinDetector,
 };
+pub use explain::{BucketShift, CdfGap, Direction, Explanation, Method, Shift, TOP_BUCKETS};
 pub use ks::KsDetector;
 pub use psi::PsiDetector;
 pub use quantile::{QuantileRatioDetector, QuantileSloDetector};
@@ -124,6 +126,10 @@ pub trait DriftDetector: Send + Sync {
     /// detectors that judge the current window alone).
     fn reads_reference(&self) -> bool {
         true
+    }
+    /// How an [`Explanation`] of its decisions ranks the buckets.
+    fn explanation_method(&self) -> Method {
+        Method::Share
     }
 }
 

@@ -2,8 +2,9 @@
 //! (Yurdakul 2018): `PSI ~ (1/n + 1/m) chi2(B - 1)`.
 
 use crate::config::{DEFAULT_PSI_MIN_EFFECT, TestRule};
-use crate::stats::{chi_squared_isf, chi_squared_sf};
+use crate::stats::{Distribution, chi_squared_isf, chi_squared_sf};
 
+use super::explain::Method;
 use super::{
     DEFAULT_MIN_SAMPLES, DetectError, Detection, DriftDetector, TestResult, Windows,
     builder_methods, comparable, decide,
@@ -49,21 +50,8 @@ impl DriftDetector for PsiDetector {
         let (reference, current) = comparable(windows)?;
         let m = reference.total();
         let n = current.total();
-        let occupied = reference
-            .counts()
-            .iter()
-            .zip(current.counts())
-            .filter(|(p, q)| **p > 0.0 || **q > 0.0);
-        let buckets = occupied.clone().count() as f64;
-        let p_denominator = m + 0.5 * buckets;
-        let q_denominator = n + 0.5 * buckets;
-        let score: f64 = occupied
-            .map(|(p, q)| {
-                let p = (p + 0.5) / p_denominator;
-                let q = (q + 0.5) / q_denominator;
-                (q - p) * (q / p).ln()
-            })
-            .sum();
+        let (buckets, terms) = terms(reference, current);
+        let score: f64 = terms.map(|(_, term)| term).sum();
         let scale = 1.0 / n + 1.0 / m;
         let degrees_of_freedom = buckets - 1.0;
         let (p_value, critical) = if degrees_of_freedom >= 1.0 {
@@ -83,4 +71,33 @@ impl DriftDetector for PsiDetector {
         };
         decide(&self.rule, result, windows, self.min_samples)
     }
+
+    fn explanation_method(&self) -> Method {
+        Method::Psi
+    }
+}
+
+/// The number `K` of buckets holding a count in either window, and the PSI
+/// term of each of them with its index, in bucket order: PSI is their sum.
+pub(super) fn terms<'a>(
+    reference: &'a Distribution,
+    current: &'a Distribution,
+) -> (f64, impl Iterator<Item = (usize, f64)> + 'a) {
+    let m = reference.total();
+    let n = current.total();
+    let occupied = reference
+        .counts()
+        .iter()
+        .zip(current.counts())
+        .enumerate()
+        .filter(|(_, (p, q))| **p > 0.0 || **q > 0.0);
+    let buckets = occupied.clone().count() as f64;
+    let p_denominator = m + 0.5 * buckets;
+    let q_denominator = n + 0.5 * buckets;
+    let terms = occupied.map(move |(index, (p, q))| {
+        let p = (p + 0.5) / p_denominator;
+        let q = (q + 0.5) / q_denominator;
+        (index, (q - p) * (q / p).ln())
+    });
+    (buckets, terms)
 }

@@ -33,6 +33,7 @@ fn observe(
         p_value: detection.p_value,
         current_samples: result.current.as_ref().map_or(0.0, |c| c.samples),
         reference_samples: result.reference_samples.unwrap_or(0.0),
+        explanation: outcome.explanation.clone(),
     };
     match detection.verdict {
         Verdict::Drift => (Observation::Drifting, Some(record)),

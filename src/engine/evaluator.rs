@@ -17,6 +17,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use futures::future::join_all;
 
 use super::events::MonitorEvent;
+use super::explanations::{AlertedDetectors, explain_decisions};
 use super::handle::Shared;
 use super::snapshot::{
     DetectorOutcome, DetectorResult, STATUS_ALERT_LIMIT, SignalResult, Snapshot, SourceStatus,
@@ -226,14 +227,16 @@ impl Evaluation {
         self.record_source_status(name, &collection, &shared.metrics);
         self.keep_failed_signals(name, &collection);
         let mut rejected = RejectionTally::default();
+        let alerted = AlertedDetectors::of(lifecycle, name);
         for observation in collection.observations {
-            let result = evaluate_signal(
+            let mut result = evaluate_signal(
                 source,
                 &observation,
                 self.at,
                 &shared.metrics,
                 &mut rejected,
             );
+            explain_decisions(&mut result, source, &observation, &alerted);
             let id = ModelId {
                 source: name.to_owned(),
                 model: observation.model,
@@ -399,6 +402,7 @@ fn evaluate_signal(
             detector: Arc::clone(&scoped.name),
             kind: detector.kind(),
             result: outcome,
+            explanation: None,
         });
     }
     result

@@ -18,6 +18,7 @@ mod alerts;
 mod builder;
 mod evaluator;
 mod events;
+mod explanations;
 mod handle;
 mod snapshot;
 mod summary;

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::summary::RejectedHistograms;
 use crate::alerting::AlertSummary;
-use crate::detectors::{AlertKind, Detection};
+use crate::detectors::{AlertKind, Detection, Explanation};
 use crate::model::{ModelId, SignalSummary};
 
 /// The most alerts a [`Snapshot`] lists (the counts cover all of them).
@@ -24,6 +24,9 @@ pub struct DetectorOutcome {
     /// The detection, or why none could be made.
     #[serde(flatten)]
     pub result: DetectorResult,
+    /// What moved: only for a drift verdict or a detector with an alert.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Arc<Explanation>>,
 }
 
 /// A detection or the reason there is none.

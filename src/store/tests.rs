@@ -202,3 +202,53 @@ fn a_failed_transaction_keeps_nothing() {
     let stored = record(&store, &[candidate("retrain", "b", gate)], &changes).unwrap();
     assert_eq!(stored, ["retrain"], "the cooldown did not start");
 }
+
+/// An alert's explanation is stored in its row and restored after a
+/// restart; rows without one (written before explanations existed, or of
+/// a detection without one) load with none.
+#[test]
+fn an_alerts_explanation_survives_a_restart() {
+    use crate::alerting::AlertState::Firing;
+    use crate::detectors::{Explanation, Method, Windows};
+    use crate::stats::Distribution;
+    let dir = tempfile::tempdir().unwrap();
+    let reference =
+        Distribution::from_bucket_counts(vec![0.5, 1.0], vec![10.0, 90.0, 0.0], None).unwrap();
+    let current =
+        Distribution::from_bucket_counts(vec![0.5, 1.0], vec![40.0, 60.0, 0.0], None).unwrap();
+    let windows = Windows {
+        reference: &reference,
+        current: &current,
+    };
+    let mut explained = alert("a", Firing);
+    explained.detection.explanation =
+        Explanation::of(windows, Method::Psi, "confidence").map(std::sync::Arc::new);
+    assert!(explained.detection.explanation.is_some());
+    let plain = alert("b", Firing);
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let changes = AlertChanges {
+            upserted: vec![explained.clone(), plain.clone()],
+            removed: vec![],
+        };
+        record(&store, &[], &changes).unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let restored = store.load_alerts().unwrap().unwrap();
+    // serde_json reads some floats back one unit in the last place off, so
+    // the numbers are compared to 1e-12 and the rest exactly.
+    let explanation = |alert: &crate::alerting::Alert| alert.detection.explanation.clone();
+    let before = explanation(&explained).unwrap();
+    let after = explanation(&restored.alerts[&explained.key]).unwrap();
+    assert_eq!(after.summary, before.summary);
+    assert_eq!(after.buckets.len(), before.buckets.len());
+    for (after, before) in after.buckets.iter().zip(&before.buckets) {
+        assert_eq!(
+            (&after.range, after.lower, after.upper),
+            (&before.range, before.lower, before.upper)
+        );
+        assert!((after.contribution - before.contribution).abs() < 1e-12);
+    }
+    assert!((after.p50.current - before.p50.current).abs() < 1e-12);
+    assert_eq!(explanation(&restored.alerts[&plain.key]), None);
+}

@@ -835,6 +835,7 @@ fn signal_result() -> impl Strategy<Value = SignalResult> {
                     detector: Arc::from(name),
                     kind: AlertKind::Drift,
                     result,
+                    explanation: None,
                 })
                 .collect(),
             evaluated_at: DateTime::<Utc>::from_timestamp(1_767_225_600, 0).expect("a valid time"),

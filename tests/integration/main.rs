@@ -15,6 +15,7 @@ mod cli;
 mod config_examples;
 mod doc_paths;
 mod end_to_end;
+mod explanations;
 mod fake_promql;
 mod fuzz;
 mod hostile_source;

@@ -186,9 +186,20 @@ async fn flaky_receiver_gets_each_notification_once_and_bad_receivers_delay_no_o
         Duration::from_secs(20),
         || async {
             let metrics = sidecar.fetch("/metrics").await;
+            // The expiry is counted before its dead letter is written and
+            // the gauge refreshed, so the gauge is waited for too.
+            let dead_letters = |receiver: &str| {
+                sample(
+                    &metrics,
+                    "model_monitor_webhook_dead_letters",
+                    &[("receiver", receiver)],
+                )
+            };
             (deliveries(&metrics, "hanging", "expired") == 2.0
-                && deliveries(&metrics, "rejecting", "dead_letter") == 4.0)
-                .then_some(())
+                && deliveries(&metrics, "rejecting", "dead_letter") == 4.0
+                && dead_letters("hanging") == Some(2.0)
+                && dead_letters("rejecting") == Some(4.0))
+            .then_some(())
         },
     )
     .await;
@@ -435,6 +446,18 @@ async fn a_long_drift_episode_triggers_one_retrain_per_cooldown_and_one_resoluti
     let firing = slack.iter().filter(|r| r.body.contains("[FIRING")).count();
     assert!(firing >= 4, "two alerts, each fired and repeated: {firing}");
     assert!(slack.iter().all(|r| !r.body.contains("steady")));
+    // Firing and repeated messages say what moved; so do resolutions, from
+    // the clean decision of the detector that had the alert.
+    for request in &slack {
+        let text = serde_json::from_str::<Value>(&request.body).unwrap()["text"].to_string();
+        let moved = if text.contains("RESOLVED") {
+            "confidence bucket shares unchanged"
+        } else {
+            "confidence mass moved from "
+        };
+        assert!(text.contains(moved), "{text}");
+        assert!(request.body.contains("*What moved*"), "{}", request.body);
+    }
 }
 
 #[test]

@@ -19,7 +19,9 @@ use serde_json::Value;
 use crate::support::exposition::sample;
 use crate::support::process::{get, http_client};
 use crate::support::prometheus::PrometheusServer;
-use crate::support::sidecar::{Sidecar, SidecarConfig, start_drifting_simulation};
+use crate::support::sidecar::{
+    Sidecar, SidecarConfig, start_drifting_simulation, status_detectors,
+};
 use crate::support::webhook_receiver::WebhookReceiver;
 
 const WINDOW_SECS: u64 = 15;
@@ -80,13 +82,8 @@ fn notified(receiver: &WebhookReceiver) -> Vec<(String, String, String)> {
 
 /// The verdict object of one model's detector in the status API.
 fn verdict(status: &Value, model: &str, signal: &str, detector: &str) -> Value {
-    status["data"]["evaluation"]["models"]
-        .as_array()
+    status_detectors(status, model, signal)
         .into_iter()
-        .flatten()
-        .filter(|m| m["labels"]["model"] == model)
-        .flat_map(|m| m["signals"][signal]["detectors"].as_array().cloned())
-        .flatten()
         .find(|d| d["detector"] == detector)
         .map(|d| d["verdict"].clone())
         .unwrap_or(Value::Null)

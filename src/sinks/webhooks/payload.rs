@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::alerting::{AlertKey, AlertNotice, Transition};
 pub use crate::config::Template;
 use crate::config::{TemplateAlert, TemplateContext};
-use crate::detectors::AlertKind;
+use crate::detectors::{AlertKind, BucketShift, Explanation, Method, Shift};
 
 /// External URLs used to build links in notifications.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -179,9 +179,16 @@ pub fn slack(notice: &AlertNotice, links: &Links) -> Value {
     let mut blocks = vec![
         json!({"type": "header", "text": {"type": "plain_text", "text": format!("{title}: {}", model_name(key))}}),
         json!({"type": "section", "text": {"type": "mrkdwn", "text": slack_escape(&summary(notice))}}),
-        json!({"type": "section", "fields": fields}),
-        json!({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]}),
     ];
+    let mut text = summary(notice);
+    if let Some(explanation) = &detection.explanation {
+        let line = &explanation.summary;
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*What moved*\n{}", slack_escape(line))}}));
+        text.push('\n');
+        text.push_str(line);
+    }
+    blocks.push(json!({"type": "section", "fields": fields}));
+    blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]}));
     let buttons: Vec<Value> = [
         ("Prometheus", links.prometheus_graph(key)),
         ("Grafana", links.grafana_dashboard(key)),
@@ -194,7 +201,7 @@ pub fn slack(notice: &AlertNotice, links: &Links) -> Value {
     if !buttons.is_empty() {
         blocks.push(json!({"type": "actions", "elements": buttons}));
     }
-    json!({"text": summary(notice), "blocks": blocks})
+    json!({"text": text, "blocks": blocks})
 }
 
 /// The labels of an alert as Alertmanager would carry them.
@@ -281,6 +288,13 @@ pub fn alertmanager(receiver: &str, notice: &AlertNotice, links: &Links) -> Valu
     if let Some(p_value) = detection.p_value {
         annotations.insert("p_value".to_owned(), p_value.to_string());
     }
+    if let Some(explanation) = &detection.explanation {
+        annotations.insert("explanation".to_owned(), explanation.summary.clone());
+        annotations.insert(
+            "explanation_json".to_owned(),
+            serde_json::to_string(explanation.as_ref()).expect("an explanation serializes"),
+        );
+    }
     if let Some(dashboard) = links.grafana_dashboard(&notice.key) {
         annotations.insert("dashboard".to_owned(), dashboard);
     }
@@ -341,6 +355,11 @@ pub fn template_context(receiver: &str, id: &str, notice: &AlertNotice, links: &
             grafana_url: links.grafana_dashboard(key),
             confidence_mean: metrics.confidence_mean,
             p99_latency_ms: metrics.p99_latency_ms,
+            explanation: detection.explanation.as_ref().map(|e| e.summary.clone()),
+            explanation_detail: detection
+                .explanation
+                .as_ref()
+                .map(|e| serde_json::to_value(e.as_ref()).expect("an explanation serializes")),
         },
     }
     .to_value()
@@ -372,6 +391,7 @@ pub fn sample_notice() -> AlertNotice {
             p_value: Some(1.5e-9),
             current_samples: 1200.0,
             reference_samples: 9800.0,
+            explanation: Some(std::sync::Arc::new(sample_explanation())),
         },
         metrics: std::sync::Arc::new(crate::model::InferenceMetrics {
             model_name: "fraud".to_owned(),
@@ -390,6 +410,34 @@ pub fn sample_notice() -> AlertNotice {
             signals: BTreeMap::new(),
         }),
     }
+}
+
+/// What moved in the sample notice: PSI on confidence buckets 0.1 wide,
+/// mass from the top bucket to 0.70-0.80.
+fn sample_explanation() -> Explanation {
+    let bucket =
+        |lower: f64, upper: f64, reference_share, current_share, contribution| BucketShift {
+            range: format!("{lower:.2}-{upper:.2}"),
+            lower: Some(lower),
+            upper: Some(upper),
+            reference_share,
+            current_share,
+            contribution,
+        };
+    Explanation {
+        method: Method::Psi,
+        buckets: vec![
+            bucket(0.7, 0.8, 0.05, 0.19, 0.1869),
+            bucket(0.9, 1.0, 0.62, 0.41, 0.0868),
+        ],
+        cdf_gap: None,
+        mean: Shift::new(0.88, 0.71),
+        p50: Shift::new(0.93, 0.81),
+        p95: Shift::new(0.99, 0.98),
+        p99: Shift::new(1.0, 1.0),
+        summary: String::new(),
+    }
+    .summarized("confidence", 2)
 }
 
 #[cfg(test)]

@@ -252,3 +252,20 @@ pub fn start_drifting_simulation(dir: &Path, drift_after: Duration) -> (Process,
     );
     (process, port)
 }
+
+/// The detector entries of one model signal in a `/api/v1/status` answer,
+/// the model found by its `model` label.
+pub fn status_detectors(
+    status: &serde_json::Value,
+    model: &str,
+    signal: &str,
+) -> Vec<serde_json::Value> {
+    status["data"]["evaluation"]["models"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["labels"]["model"] == model)
+        .flat_map(|m| m["signals"][signal]["detectors"].as_array().cloned())
+        .flatten()
+        .collect()
+}
