@@ -536,3 +536,53 @@ async fn a_real_prometheus_scrapes_the_sidecar_over_mtls_with_basic_auth() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn the_example_web_config_is_valid_and_lets_the_demo_client_in_with_the_documented_password()
+{
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let example = examples.join("web-config.yml");
+    let (code, stdout, stderr) = model_monitor(&["check-web-config", example.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("ok (tls on, client certificates RequireAndVerifyClientCert"),
+        "{stdout}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakePromql::start(steady_models()).await;
+    let flag = format!("--web.config.file={}", example.display());
+    let sidecar = Sidecar::start_with_flags(
+        dir.path(),
+        &SidecarConfig::fake_source(&fake.url, "5s"),
+        &[&flag],
+    );
+    let secret =
+        |name: &str| std::fs::read_to_string(examples.join("secrets/tls").join(name)).unwrap();
+    let client = tls_client(
+        &secret("ca.crt"),
+        Some(&(secret("client.crt"), secret("client.key"))),
+    );
+    let url = https(&sidecar, "/-/healthy");
+    wait_for(
+        "the sidecar with the example web config",
+        Duration::from_secs(30),
+        || async { client.get(&url).send().await.ok().map(|_| ()) },
+    )
+    .await;
+    let denied = client
+        .get(&url)
+        .basic_auth("prometheus", Some("not-demo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 401);
+    let admitted = client
+        .get(&url)
+        .basic_auth("prometheus", Some("demo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admitted.status(), 200);
+    assert_eq!(admitted.headers()["x-content-type-options"], "nosniff");
+}
