@@ -586,3 +586,46 @@ async fn the_example_web_config_is_valid_and_lets_the_demo_client_in_with_the_do
     assert_eq!(admitted.status(), 200);
     assert_eq!(admitted.headers()["x-content-type-options"], "nosniff");
 }
+
+#[tokio::test]
+async fn without_tls_basic_auth_and_the_rate_limit_apply_and_a_broken_reload_answers_500() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = password_hash();
+    let web = format!(
+        "basic_auth_users:\n  prometheus: {hash}\nrate_limit:\n  interval: 1h\n  burst: 3\n"
+    );
+    let (sidecar, _fake) = secured_sidecar(dir.path(), &web, &[]).await;
+    // Every request takes a token: wait for the port without one.
+    let port = sidecar.port;
+    wait_for(
+        "the sidecar to listen",
+        Duration::from_secs(30),
+        || async move { TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ()) },
+    )
+    .await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let url = sidecar.url("/-/healthy");
+    let status = |password: &'static str| {
+        let request = client.get(&url).basic_auth("prometheus", Some(password));
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(PASSWORD).await, 200);
+    assert_eq!(status("wrong").await, 401);
+    assert_eq!(status(PASSWORD).await, 200);
+    assert_eq!(status(PASSWORD).await, 429, "the burst of 3 is spent");
+
+    std::fs::write(
+        dir.path().join("web.yml"),
+        "basic_auth_users: [not, a, mapping]\n",
+    )
+    .unwrap();
+    assert_eq!(status(PASSWORD).await, 500);
+    let log = sidecar.process.log_text();
+    assert!(
+        log.contains("basic_auth_users: expected a mapping"),
+        "{log}"
+    );
+}

@@ -139,39 +139,20 @@ async fn accept_connection(
 ) {
     let _ = stream.set_nodelay(true);
     let started = Instant::now();
-    let Some(security) = security else {
-        return serve_connection(
-            &builders.auto,
-            stream,
-            started,
-            router,
-            limits,
-            None,
-            shutdown,
-        )
-        .await;
+    // A web config that cannot be read now refuses a TLS connection, and
+    // answers a plain one's requests with 500 (its error is logged once, by
+    // `current`).
+    let loaded = security.as_ref().map(|security| security.current());
+    let (builder, tls) = match &loaded {
+        None => (&builders.auto, None),
+        Some(Ok(loaded)) if !loaded.config.http2 => (&builders.http1, loaded.tls.clone()),
+        Some(Ok(loaded)) => (&builders.auto, loaded.tls.clone()),
+        Some(Err(_)) if security.as_ref().is_some_and(|s| s.uses_tls()) => return,
+        Some(Err(_)) => (&builders.auto, None),
     };
-    // A web config that cannot be read now refuses the connection (its
-    // error is logged once by `current`).
-    let Ok(loaded) = security.current() else {
-        return;
-    };
-    let builder = if loaded.config.http2 {
-        &builders.auto
-    } else {
-        &builders.http1
-    };
-    let Some(tls) = loaded.tls.clone() else {
-        return serve_connection(
-            builder,
-            stream,
-            started,
-            router,
-            limits,
-            Some(security),
-            shutdown,
-        )
-        .await;
+    let Some(tls) = tls else {
+        return serve_connection(builder, stream, started, router, limits, security, shutdown)
+            .await;
     };
     let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
     let stream = tokio::select! {
@@ -188,16 +169,7 @@ async fn accept_connection(
             }
         },
     };
-    serve_connection(
-        builder,
-        stream,
-        started,
-        router,
-        limits,
-        Some(security),
-        shutdown,
-    )
-    .await;
+    serve_connection(builder, stream, started, router, limits, security, shutdown).await;
 }
 
 /// Serves one connection until it closes, is idle too long, or sends no
