@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::decode::{ConfigError, ConfigProblem, Decoder, FileReference};
+use super::decode::{ConfigError, Decoder, FileReference};
 use super::tree::{self, Node};
 
 /// The headers `http_server_config.headers` may set, as exporter-toolkit
@@ -202,15 +202,7 @@ pub struct RateLimit {
 
 /// Reads and validates a web config file.
 pub fn load_web_config(path: &Path) -> Result<WebConfig, ConfigError> {
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|error| ConfigError {
-        problems: vec![ConfigProblem {
-            file: file.clone(),
-            line: None,
-            path: String::new(),
-            message: format!("cannot read the file: {error}"),
-        }],
-    })?;
+    let (text, file) = super::load::read_text(path)?;
     let base_dir = path.parent().unwrap_or(Path::new(""));
     parse_web_config(&text, &file, base_dir)
 }

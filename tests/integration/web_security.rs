@@ -9,7 +9,6 @@
 use std::io::Read;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +16,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
 };
 
-use crate::support::process::{model_monitor_binary, wait_for, wait_until_ok};
+use crate::support::process::{wait_for, wait_until_ok};
 use crate::support::prometheus::PrometheusServer;
 use crate::support::promql::{FakePromql, STEADY, Script, model, vector};
 use crate::support::sidecar::{Sidecar, SidecarConfig};
@@ -171,15 +170,7 @@ fn der_of(pem: &str) -> Vec<u8> {
 
 /// `model-monitor ARGS`: exit code, stdout, stderr.
 fn model_monitor(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(model_monitor_binary())
-        .args(args)
-        .output()
-        .expect("running model-monitor");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    crate::storage::run_binary(&args.iter().map(|arg| (*arg).to_owned()).collect::<Vec<_>>())
 }
 
 #[tokio::test]
@@ -627,5 +618,30 @@ async fn without_tls_basic_auth_and_the_rate_limit_apply_and_a_broken_reload_ans
     assert!(
         log.contains("basic_auth_users: expected a mapping"),
         "{log}"
+    );
+}
+
+#[tokio::test]
+async fn verify_client_cert_if_given_lets_clients_without_one_in_but_checks_those_that_send_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path());
+    let web = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ca.crt\n";
+    let (sidecar, _fake) = secured_sidecar(dir.path(), web, &[]).await;
+    let without = tls_client(&pki.ca.pem, None);
+    let url = https(&sidecar, "/-/healthy");
+    wait_until_ok(
+        &without,
+        "the sidecar over tls",
+        &url,
+        Duration::from_secs(30),
+    )
+    .await;
+    let good = tls_client(&pki.ca.pem, Some(&pki.client));
+    assert_eq!(good.get(&url).send().await.unwrap().status(), 200);
+    let stranger = tls_client(&pki.ca.pem, Some(&pki.stranger));
+    let answer = stranger.get(&url).send().await;
+    assert!(
+        answer.is_err(),
+        "a certificate from another ca was accepted: {answer:?}"
     );
 }
