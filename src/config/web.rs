@@ -518,7 +518,13 @@ impl Decoder<'_> {
 
     fn rate_limit(&mut self, node: &Node, path: &str) -> Option<Option<RateLimit>> {
         self.section(node, path, |d, fields| {
-            let interval = d.optional(fields, "interval", Duration::ZERO, Self::duration);
+            // Go reads `interval: 0` (no unit) as zero too.
+            let interval = d.optional(fields, "interval", Duration::ZERO, |d, n, p| {
+                match &n.kind {
+                    super::tree::Kind::Scalar(scalar) if scalar.text == "0" => Some(Duration::ZERO),
+                    _ => d.duration(n, p),
+                }
+            });
             let burst = d.optional(fields, "burst", 0, |d, n, p| d.integer_at_least(n, p, 0));
             let (interval, burst) = (interval?, burst?);
             if interval.is_zero() {

@@ -194,6 +194,11 @@ async fn tls_serves_clients_that_trust_the_ca_with_the_configured_headers_and_re
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.version(),
+        reqwest::Version::HTTP_2,
+        "h2 is offered by default"
+    );
     assert_eq!(response.headers()["x-frame-options"], "deny");
     assert_eq!(
         response.headers()["strict-transport-security"],
@@ -622,10 +627,11 @@ async fn without_tls_basic_auth_and_the_rate_limit_apply_and_a_broken_reload_ans
 }
 
 #[tokio::test]
-async fn verify_client_cert_if_given_lets_clients_without_one_in_but_checks_those_that_send_one() {
+async fn verify_client_cert_if_given_lets_clients_without_one_in_but_checks_those_that_send_one_over_http1_when_http2_is_off()
+ {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path());
-    let web = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ca.crt\n";
+    let web = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ca.crt\nhttp_server_config:\n  http2: false\n";
     let (sidecar, _fake) = secured_sidecar(dir.path(), web, &[]).await;
     let without = tls_client(&pki.ca.pem, None);
     let url = https(&sidecar, "/-/healthy");
@@ -637,7 +643,13 @@ async fn verify_client_cert_if_given_lets_clients_without_one_in_but_checks_thos
     )
     .await;
     let good = tls_client(&pki.ca.pem, Some(&pki.client));
-    assert_eq!(good.get(&url).send().await.unwrap().status(), 200);
+    let response = good.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.version(),
+        reqwest::Version::HTTP_11,
+        "http2: false"
+    );
     let stranger = tls_client(&pki.ca.pem, Some(&pki.stranger));
     let answer = stranger.get(&url).send().await;
     assert!(

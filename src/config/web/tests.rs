@@ -167,6 +167,12 @@ fn a_password_where_a_hash_belongs_is_refused_without_showing_it() {
 #[test]
 fn a_rate_limit_needs_a_burst_and_a_zero_interval_disables_it() {
     assert_eq!(
+        parse("rate_limit: {interval: 0, burst: 5}\n")
+            .unwrap()
+            .rate_limit,
+        None
+    );
+    assert_eq!(
         parse("rate_limit: {interval: 0s, burst: 0}\n")
             .unwrap()
             .rate_limit,
