@@ -377,6 +377,54 @@ mod tests {
         assert!(!bucket.take(start + Duration::from_millis(1000)));
     }
 
+    fn basic(user: &str, password: &str) -> axum::http::HeaderMap {
+        use base64::Engine;
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Basic {encoded}")).unwrap(),
+        );
+        headers
+    }
+
+    #[tokio::test]
+    async fn only_successful_checks_are_cached_and_a_new_hash_is_checked_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("web.yml");
+        let write = |password: &str| {
+            let hash = bcrypt::hash(password, 4).unwrap();
+            std::fs::write(&path, format!("basic_auth_users:\n  alice: {hash}\n")).unwrap();
+        };
+        write("first");
+        let security = WebSecurity::open(&path).unwrap();
+        let cached = || security.auth_cache.lock().unwrap().len();
+        let loaded = security.current().unwrap();
+        assert!(!security.authorized(&loaded, &basic("alice", "wrong")).await);
+        assert!(!security.authorized(&loaded, &basic("bob", "first")).await);
+        assert_eq!(cached(), 0, "failures are not cached");
+        assert!(security.authorized(&loaded, &basic("alice", "first")).await);
+        assert!(security.authorized(&loaded, &basic("alice", "first")).await);
+        assert_eq!(cached(), 1);
+
+        // The key holds the hash: after a password change the old password
+        // is checked against the new hash, not found in the cache.
+        write("second");
+        let reloaded = load(&path).unwrap();
+        assert!(
+            !security
+                .authorized(&reloaded, &basic("alice", "first"))
+                .await
+        );
+        assert!(
+            security
+                .authorized(&reloaded, &basic("alice", "second"))
+                .await
+        );
+        assert_eq!(cached(), 2);
+    }
+
     #[test]
     fn basic_credentials_are_read_from_the_authorization_header() {
         let mut headers = axum::http::HeaderMap::new();
