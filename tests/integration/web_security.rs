@@ -151,6 +151,18 @@ fn https(sidecar: &Sidecar, path: &str) -> String {
     format!("https://localhost:{}{path}", sidecar.port)
 }
 
+/// Waits until the sidecar answers `/-/healthy` over https to `client`.
+async fn wait_served(client: &reqwest::Client, sidecar: &Sidecar) {
+    let url = https(sidecar, "/-/healthy");
+    wait_until_ok(
+        client,
+        "the sidecar over tls",
+        &url,
+        Duration::from_secs(30),
+    )
+    .await;
+}
+
 /// The DER of the certificate the server presented.
 fn peer_certificate(response: &reqwest::Response) -> Vec<u8> {
     response
@@ -180,13 +192,7 @@ async fn tls_serves_clients_that_trust_the_ca_with_the_configured_headers_and_re
     let web = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nhttp_server_config:\n  headers:\n    X-Frame-Options: deny\n    Strict-Transport-Security: max-age=31536000\n";
     let (sidecar, _fake) = secured_sidecar(dir.path(), web, &[]).await;
     let trusting = tls_client(&pki.ca.pem, None);
-    wait_until_ok(
-        &trusting,
-        "the sidecar over tls",
-        &https(&sidecar, "/-/ready"),
-        Duration::from_secs(30),
-    )
-    .await;
+    wait_served(&trusting, &sidecar).await;
 
     let response = trusting
         .get(https(&sidecar, "/metrics"))
@@ -233,13 +239,7 @@ async fn client_certificates_are_required_and_verified_against_the_client_ca() {
     let web = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n  client_allowed_sans: [prometheus]\n";
     let (sidecar, _fake) = secured_sidecar(dir.path(), web, &[]).await;
     let good = tls_client(&pki.ca.pem, Some(&pki.client));
-    wait_until_ok(
-        &good,
-        "the sidecar over mtls",
-        &https(&sidecar, "/-/healthy"),
-        Duration::from_secs(30),
-    )
-    .await;
+    wait_served(&good, &sidecar).await;
 
     let without = tls_client(&pki.ca.pem, None);
     let answer = without.get(https(&sidecar, "/-/healthy")).send().await;
@@ -332,13 +332,7 @@ async fn a_rotated_certificate_is_served_on_the_next_connection_and_a_broken_one
     let web = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n";
     let (sidecar, _fake) = secured_sidecar(dir.path(), web, &[]).await;
     let client = tls_client(&pki.ca.pem, None);
-    wait_until_ok(
-        &client,
-        "the sidecar over tls",
-        &https(&sidecar, "/-/healthy"),
-        Duration::from_secs(30),
-    )
-    .await;
+    wait_served(&client, &sidecar).await;
     let first = client
         .get(https(&sidecar, "/-/healthy"))
         .send()
@@ -389,12 +383,7 @@ fn a_connection_that_never_finishes_the_handshake_is_dropped_after_the_header_re
         &["--web.read-header-timeout=1s"],
     ));
     let client = tls_client(&pki.ca.pem, None);
-    runtime.block_on(wait_until_ok(
-        &client,
-        "the sidecar over tls",
-        &https(&sidecar, "/-/healthy"),
-        Duration::from_secs(30),
-    ));
+    runtime.block_on(wait_served(&client, &sidecar));
 
     let mut silent = TcpStream::connect(("127.0.0.1", sidecar.port)).unwrap();
     silent.set_read_timeout(Some(READ_BOUND)).unwrap();
@@ -635,13 +624,7 @@ async fn verify_client_cert_if_given_lets_clients_without_one_in_but_checks_thos
     let (sidecar, _fake) = secured_sidecar(dir.path(), web, &[]).await;
     let without = tls_client(&pki.ca.pem, None);
     let url = https(&sidecar, "/-/healthy");
-    wait_until_ok(
-        &without,
-        "the sidecar over tls",
-        &url,
-        Duration::from_secs(30),
-    )
-    .await;
+    wait_served(&without, &sidecar).await;
     let good = tls_client(&pki.ca.pem, Some(&pki.client));
     let response = good.get(&url).send().await.unwrap();
     assert_eq!(response.status(), 200);
