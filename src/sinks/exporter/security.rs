@@ -58,6 +58,14 @@ pub struct Loaded {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     headers: Vec<(HeaderName, HeaderValue)>,
     limiter: Option<Mutex<Bucket>>,
+    /// The files as they were just before they were read.
+    stamps: Vec<Stamp>,
+}
+
+/// Why a web config cannot be used, and the files to watch for a fix.
+struct Failure {
+    problems: String,
+    stamps: Vec<Stamp>,
 }
 
 /// A file as last seen: size, modification time and inode, or absent.
@@ -78,26 +86,36 @@ fn stamp(path: &Path) -> Stamp {
 /// Reads the web config at `path` and builds what it sets up; the error
 /// lists every problem, one a line, each naming its file and key.
 pub fn load(path: &Path) -> Result<Loaded, String> {
-    let config = config::load_web_config(path).map_err(|error| {
-        error
-            .problems
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n")
+    read(path).map_err(|failure| failure.problems)
+}
+
+/// The problems, one a line.
+fn lines(problems: &[config::ConfigProblem]) -> String {
+    let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    lines.join("\n")
+}
+
+/// [`load`], noting each file as it was before it was read.
+fn read(path: &Path) -> Result<Loaded, Failure> {
+    let mut stamps = vec![stamp(path)];
+    let config = config::load_web_config(path).map_err(|error| Failure {
+        problems: lines(&error.problems),
+        stamps: stamps.clone(),
     })?;
+    stamps.extend(config.files.iter().map(|file| stamp(&file.path)));
+    let failure = |problems| Failure {
+        problems,
+        stamps: stamps.clone(),
+    };
     let unreadable = config::check_file_references(&config.files).problems;
     if !unreadable.is_empty() {
-        return Err(unreadable
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n"));
+        return Err(failure(lines(&unreadable)));
     }
     let tls = match &config.tls {
         Some(tls) => Some(Arc::new(
-            super::tls::server_config(tls, config.http2)
-                .map_err(|error| format!("{}: tls_server_config: {error}", path.display()))?,
+            super::tls::server_config(tls, config.http2).map_err(|error| {
+                failure(format!("{}: tls_server_config: {error}", path.display()))
+            })?,
         )),
         None => None,
     };
@@ -119,22 +137,21 @@ pub fn load(path: &Path) -> Result<Loaded, String> {
         tls,
         headers,
         limiter,
+        stamps,
     })
 }
 
 impl WebSecurity {
     /// Reads the web config at `path`; any problem stops here.
     pub fn open(path: &Path) -> Result<WebSecurity, String> {
-        let before = stamp(path);
         let loaded = load(path)?;
-        let stamps = stamps_of(before, &loaded.config);
         let mut salt = [0u8; 32];
         rand::fill(&mut salt);
         Ok(WebSecurity {
             path: path.to_owned(),
             tls_at_start: loaded.tls.is_some(),
             active: Mutex::new(Arc::new(Active {
-                stamps,
+                stamps: loaded.stamps.clone(),
                 outcome: Ok(Arc::new(loaded)),
             })),
             auth_cache: Mutex::new(HashSet::new()),
@@ -150,43 +167,49 @@ impl WebSecurity {
     /// The web config in force, read again first when a file changed.
     pub fn current(&self) -> Result<Arc<Loaded>, String> {
         let active = self.active.lock().expect("never poisoned").clone();
-        if active
-            .stamps
-            .iter()
-            .all(|(path, seen)| stamp(path).1 == *seen)
-        {
+        // Taken before reading: a file that changes while it is read is
+        // read again next time.
+        let fresh: Vec<Stamp> = active.stamps.iter().map(|(path, _)| stamp(path)).collect();
+        if fresh == active.stamps {
             return active.outcome.clone();
         }
-        let before = stamp(&self.path);
-        let outcome = load(&self.path).and_then(|loaded| {
+        let read = read(&self.path).and_then(|loaded| {
             if loaded.tls.is_some() == self.tls_at_start {
                 Ok(loaded)
             } else {
-                Err(format!(
-                    "{}: the web config turns tls {}, which takes a restart",
-                    self.path.display(),
-                    if self.tls_at_start { "off" } else { "on" }
-                ))
+                Err(Failure {
+                    problems: format!(
+                        "{}: the web config turns tls {}, which takes a restart",
+                        self.path.display(),
+                        if self.tls_at_start { "off" } else { "on" }
+                    ),
+                    stamps: loaded.stamps,
+                })
             }
         });
-        let stamps = match &outcome {
-            Ok(loaded) => stamps_of(before, &loaded.config),
-            // Watch the files of the last good reading too: fixing any of
-            // them is a reason to try again.
-            Err(_) => match &active.outcome {
-                Ok(previous) => stamps_of(before, &previous.config),
-                Err(_) => active.stamps.iter().map(|(path, _)| stamp(path)).collect(),
-            },
+        let (stamps, outcome) = match read {
+            Ok(loaded) => {
+                tracing::info!(file = %self.path.display(), "web config reloaded");
+                (loaded.stamps.clone(), Ok(Arc::new(loaded)))
+            }
+            Err(failure) => {
+                tracing::error!(
+                    file = %self.path.display(),
+                    error = %failure.problems,
+                    "web config is invalid: connections are refused until it is fixed"
+                );
+                // The files of the last reading and of this one: a change
+                // to any of them is a reason to try again.
+                let mut stamps = fresh;
+                stamps.extend(
+                    failure
+                        .stamps
+                        .into_iter()
+                        .filter(|(path, _)| !active.stamps.iter().any(|(seen, _)| seen == path)),
+                );
+                (stamps, Err(failure.problems))
+            }
         };
-        match &outcome {
-            Ok(_) => tracing::info!(file = %self.path.display(), "web config reloaded"),
-            Err(error) => tracing::error!(
-                file = %self.path.display(),
-                error = %error,
-                "web config is invalid: connections are refused until it is fixed"
-            ),
-        }
-        let outcome = outcome.map(Arc::new);
         *self.active.lock().expect("never poisoned") = Arc::new(Active {
             stamps,
             outcome: outcome.clone(),
@@ -285,14 +308,6 @@ impl WebSecurity {
         key.copy_from_slice(digest.as_ref());
         key
     }
-}
-
-/// The stamps of the web config (taken before it was read) and of the files
-/// it names.
-fn stamps_of(web_config: Stamp, config: &WebConfig) -> Vec<Stamp> {
-    std::iter::once(web_config)
-        .chain(config.files.iter().map(|file| stamp(&file.path)))
-        .collect()
 }
 
 /// The user and password of an `Authorization: Basic` header.
@@ -423,6 +438,36 @@ mod tests {
                 .await
         );
         assert_eq!(cached(), 2);
+    }
+
+    #[test]
+    fn a_file_named_by_a_broken_reload_is_watched_so_creating_it_fixes_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/secrets/tls");
+        for name in ["server.crt", "server.key"] {
+            std::fs::copy(demo.join(name), dir.path().join(name)).unwrap();
+        }
+        let path = dir.path().join("web.yml");
+        let web = |cert: &str| {
+            format!("tls_server_config:\n  cert_file: {cert}\n  key_file: server.key\n")
+        };
+        std::fs::write(&path, web("server.crt")).unwrap();
+        let security = WebSecurity::open(&path).unwrap();
+        assert!(security.uses_tls());
+
+        std::fs::write(&path, web("rotated.crt")).unwrap();
+        let error = security
+            .current()
+            .err()
+            .expect("rotated.crt does not exist yet");
+        assert!(
+            error.contains("tls_server_config.cert_file: cannot read"),
+            "{error}"
+        );
+        assert!(security.current().is_err(), "nothing changed since");
+
+        std::fs::copy(demo.join("server.crt"), dir.path().join("rotated.crt")).unwrap();
+        assert!(security.current().is_ok());
     }
 
     #[test]
