@@ -10,12 +10,24 @@
 # window plus reference (examples/demo.yml: 1m + 3m), so a drift before that
 # would already be in the reference when decisions begin.
 #
+# --tls serves the sidecar's endpoints behind examples/web-config.yml (TLS,
+# client certificates from the demo CA, basic auth as prometheus/demo), and
+# Prometheus scrapes it over https with the demo client certificate.
+#
 # Environment: DEMO_DRIFT_AFTER (default 5m), DEMO_ALERT_FOR (default 1m),
 # DEMO_DURATION (seconds; stop by itself after that long, for unattended
 # runs), DEMO_DIR (work directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
+
+tls=false
+for arg in "$@"; do
+  case "$arg" in
+    --tls) tls=true ;;
+    *) echo "usage: scripts/demo.sh [--tls]" >&2; exit 2 ;;
+  esac
+done
 
 ensure_prometheus_tools
 command -v python3 >/dev/null 2>&1 || { echo "the demo's alert receiver needs python3" >&2; exit 1; }
@@ -43,6 +55,20 @@ mon_port=$(free_port $((prom_port + 1)))
 am_port=$(free_port 9893)
 hook_port=$(free_port $((am_port + 1)))
 drift_after="${DEMO_DRIFT_AFTER:-5m}"
+mon_url="http://127.0.0.1:$mon_port"
+mon_curl=()
+mon_scrape=""
+mon_flags=()
+if $tls; then
+  secrets="$PWD/examples/secrets/tls"
+  mon_url="https://127.0.0.1:$mon_port"
+  mon_curl=(--cacert "$secrets/ca.crt" --cert "$secrets/client.crt" --key "$secrets/client.key" -u prometheus:demo)
+  mon_scrape="
+    scheme: https
+    tls_config: {ca_file: '$secrets/ca.crt', cert_file: '$secrets/client.crt', key_file: '$secrets/client.key'}
+    basic_auth: {username: prometheus, password: demo}"
+  mon_flags=(--web.config.file=examples/web-config.yml)
+fi
 alert_for="${DEMO_ALERT_FOR:-1m}"
 
 "$bin" simulate --web.listen-address="127.0.0.1:$sim_port" --models=3 --seed=42 \
@@ -91,7 +117,7 @@ scrape_configs:
   - job_name: model-server
     static_configs:
       - targets: ['127.0.0.1:$sim_port']
-  - job_name: model-monitor
+  - job_name: model-monitor$mon_scrape
     static_configs:
       - targets: ['127.0.0.1:$mon_port']
 YAML
@@ -103,17 +129,17 @@ wait_http "http://127.0.0.1:$am_port/-/ready" 30
 
 MODEL_MONITOR_PROMETHEUS_URL="http://127.0.0.1:$prom_port" "$bin" run \
   --config.file=examples/demo.yml --web.listen-address="127.0.0.1:$mon_port" \
-  --storage.path="$work/model-monitor-data" >"$work/model-monitor.log" 2>&1 &
+  --storage.path="$work/model-monitor-data" "${mon_flags[@]}" >"$work/model-monitor.log" 2>&1 &
 pids+=($!)
-wait_http "http://127.0.0.1:$mon_port/-/healthy" 30
+wait_http "$mon_url/-/healthy" 30 "${mon_curl[@]}"
 
 cat <<TEXT
 
 model-monitor demo is running (work directory: $work)
   simulated model server  http://127.0.0.1:$sim_port/metrics   (model-1 drifts after $drift_after)
   Prometheus              http://127.0.0.1:$prom_port/graph
-  model-monitor           http://127.0.0.1:$mon_port/metrics
-  status API              http://127.0.0.1:$mon_port/api/v1/status
+  model-monitor           $mon_url/metrics
+  status API              $mon_url/api/v1/status
   alert rules (alerts/)   http://127.0.0.1:$prom_port/alerts   (for: shortened to $alert_for)
   Alertmanager            http://127.0.0.1:$am_port/#/alerts
                           amtool alert query --alertmanager.url=http://127.0.0.1:$am_port
@@ -128,7 +154,7 @@ TEXT
 
 # One row per model from the sidecar's /metrics.
 table() {
-  curl -fsS "http://127.0.0.1:$mon_port/metrics" 2>/dev/null | awk '
+  curl -fsS "${mon_curl[@]}" "$mon_url/metrics" 2>/dev/null | awk '
     function label(s, name,   r) { r = s; if (!sub(".*" name "=\"", "", r)) return ""; sub("\".*", "", r); return r }
     /^model_monitor_(drift_score|drift_detected|signal_mean|signal_quantile|signal_samples)\{/ {
       split($0, parts, " "); series = parts[1]; value = parts[2]

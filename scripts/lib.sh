@@ -52,10 +52,12 @@ free_port() {
   echo "$port"
 }
 
-# Waits up to $2 seconds for URL $1 to answer 200.
+# Waits up to $2 seconds for URL $1 to answer 200; further arguments are
+# curl options (a CA, a client certificate, credentials).
 wait_http() {
   local url=$1 deadline=$((SECONDS + $2))
-  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+  shift 2
+  until curl -fsS -o /dev/null "$@" "$url" 2>/dev/null; do
     if [ "$SECONDS" -ge "$deadline" ]; then
       echo "timed out waiting for $url" >&2
       return 1

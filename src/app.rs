@@ -1,8 +1,10 @@
 //! The commands of the binary, as library functions: `run`, `check-config`
-//! and `simulate`, and the operator's `outbox` tools (`app/outbox.rs`).
+//! and `simulate`, the operator's `outbox` tools (`app/outbox.rs`) and
+//! `check-web-config` (`app/web.rs`).
 //! `src/main.rs` only parses flags and calls in here.
 
 pub mod outbox;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config;
 use crate::engine::MonitorBuilder;
+use crate::sinks::exporter::security::WebSecurity;
 use crate::sinks::exporter::server::HttpLimits;
 use crate::sinks::exporter::{self, AppState};
 use crate::sinks::webhooks::{Notifier, NotifierError};
@@ -147,12 +150,14 @@ fn quarantined_files(dir: &Path) -> usize {
     })
 }
 
-/// `model-monitor run`: loads the config, starts the evaluation loop and the
-/// HTTP server, and runs until `shutdown` is cancelled.
+/// `model-monitor run`: loads the config (and the web config, when
+/// given), starts the evaluation loop and the HTTP server, and runs until
+/// `shutdown` is cancelled.
 pub async fn run(
     config_path: &Path,
     listen: SocketAddr,
     limits: HttpLimits,
+    web_config: Option<&Path>,
     storage: &Storage,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -166,19 +171,22 @@ pub async fn run(
             config_path.display()
         )
     })?;
+    let security = web::open(web_config)?;
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|error| anyhow::anyhow!("cannot listen on {listen}: {error}"))?;
-    serve(config, listener, limits, storage, shutdown).await
+    serve(config, listener, limits, security, storage, shutdown).await
 }
 
 /// Runs the monitor for `config` and serves its HTTP endpoints on `listener`
-/// within `limits` until `shutdown` is cancelled. Webhook notifications and the alert state
+/// within `limits` (and behind the web config `security`, when given) until
+/// `shutdown` is cancelled. Webhook notifications and the alert state
 /// are kept in `storage` (created when missing).
 pub async fn serve(
     config: config::Config,
     listener: TcpListener,
     limits: HttpLimits,
+    security: Option<std::sync::Arc<WebSecurity>>,
     storage: &Storage,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -218,6 +226,7 @@ pub async fn serve(
         listener,
         router,
         limits,
+        security,
         http_shutdown,
     ));
     shutdown.cancelled().await;

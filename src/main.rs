@@ -84,6 +84,10 @@ enum Command {
         /// accepted until one closes.
         #[arg(long = "web.max-connections", value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
         max_connections: u32,
+        /// TLS, basic auth and headers of the endpoints, in Prometheus'
+        /// web config format (exporter-toolkit); re-read when it changes.
+        #[arg(long = "web.config.file", value_name = "FILE")]
+        web_config_file: Option<PathBuf>,
         /// Directory for durable state (the webhook outbox).
         #[arg(long = "storage.path", value_name = "DIR", default_value = "data")]
         storage_path: PathBuf,
@@ -111,7 +115,14 @@ enum Command {
         command: OutboxCommand,
     },
     /// Validates a configuration file: exit 0 when valid, 1 with every problem listed.
-    CheckConfig { file: PathBuf },
+    CheckConfig {
+        file: PathBuf,
+        /// Checks this web config file too (as check-web-config does).
+        #[arg(long = "web.config.file", value_name = "FILE")]
+        web_config_file: Option<PathBuf>,
+    },
+    /// Validates a web config file (--web.config.file): exit 0 when valid, 1 with every problem listed.
+    CheckWebConfig { file: PathBuf },
     /// Serves a synthetic model server's /metrics for demos and tests.
     Simulate {
         #[arg(
@@ -240,7 +251,18 @@ fn main() -> ExitCode {
             log_level,
             ..
         } => (*log_format, *log_level),
-        Command::CheckConfig { file } => return ExitCode::from(app::check_config(file) as u8),
+        Command::CheckConfig {
+            file,
+            web_config_file,
+        } => {
+            let web = web_config_file
+                .as_deref()
+                .map_or(0, app::web::check_web_config);
+            return ExitCode::from(app::check_config(file).max(web) as u8);
+        }
+        Command::CheckWebConfig { file } => {
+            return ExitCode::from(app::web::check_web_config(file) as u8);
+        }
         Command::Outbox {
             storage_path,
             command,
@@ -275,6 +297,7 @@ fn main() -> ExitCode {
                 read_header_timeout,
                 idle_timeout,
                 max_connections,
+                web_config_file,
                 storage_path,
                 quarantine_corrupt,
                 ..
@@ -290,7 +313,15 @@ fn main() -> ExitCode {
                     idle_timeout,
                     max_connections: max_connections as usize,
                 };
-                app::run(&config_file, listen, limits, &storage, shutdown).await
+                app::run(
+                    &config_file,
+                    listen,
+                    limits,
+                    web_config_file.as_deref(),
+                    &storage,
+                    shutdown,
+                )
+                .await
             }
             Command::Simulate {
                 listen_address,
@@ -318,7 +349,9 @@ fn main() -> ExitCode {
                 };
                 simulate::run(options, listen, shutdown).await
             }
-            Command::CheckConfig { .. } | Command::Outbox { .. } => {
+            Command::CheckConfig { .. }
+            | Command::CheckWebConfig { .. }
+            | Command::Outbox { .. } => {
                 unreachable!("handled before the runtime starts")
             }
         }

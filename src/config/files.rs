@@ -27,8 +27,13 @@ pub struct FileCheck {
 /// Checks that every file `config` names can be opened for reading; a file
 /// read at each request is a warning, any other a problem.
 pub fn check_files(config: &Config) -> FileCheck {
+    check_file_references(&config.files)
+}
+
+/// [`check_files`] for the files of any config file (the web config's too).
+pub fn check_file_references(files: &[FileReference]) -> FileCheck {
     let mut check = FileCheck::default();
-    for file in &config.files {
+    for file in files {
         let Err(error) = readable(file) else {
             continue;
         };

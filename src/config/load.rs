@@ -28,6 +28,14 @@ pub fn load_file_with_env(
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
+    let (text, file) = read_text(path)?;
+    let base_dir = path.parent().unwrap_or(Path::new(""));
+    parse_in(&text, &file, base_dir, env)
+}
+
+/// A config file's text and its name as problems give it; a file that
+/// cannot be read is the one problem.
+pub(super) fn read_text(path: &Path) -> Result<(String, String), ConfigError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|error| ConfigError {
         problems: vec![ConfigProblem {
@@ -37,8 +45,7 @@ pub fn load_file_with_env(
             message: format!("cannot read the file: {error}"),
         }],
     })?;
-    let base_dir = path.parent().unwrap_or(Path::new(""));
-    parse_in(&text, &file, base_dir, env)
+    Ok((text, file))
 }
 
 /// Validates config text; `file` names it in problems, and relative paths in

@@ -12,7 +12,9 @@
 //! its types, its defaults (one constant or `Default` each, used everywhere
 //! else too) and its decoding: `prometheus`, `evaluation`, `monitor`,
 //! `reference`, `alerting`, `detectors`, `webhooks` (with `template`, the
-//! language of webhook bodies). Under them, `tree` is the line-numbered YAML,
+//! language of webhook bodies), and `web`, the separate web config file
+//! (`--web.config.file`: TLS and basic auth of the endpoints). Under them,
+//! `tree` is the line-numbered YAML,
 //! `decode` the generic decoder (problems, sections and their keys),
 //! `scalars` the readers of single values, `secret` inline-or-file secrets,
 //! `files` the files a config names (checked on disk in a separate pass),
@@ -49,6 +51,7 @@ mod scalars;
 mod secret;
 mod template;
 mod tree;
+mod web;
 mod webhooks;
 
 use self::decode::Decoder;
@@ -65,7 +68,7 @@ pub use detectors::{
     DetectorConfig, DetectorKind, TestRule, ZScoreBaseline,
 };
 pub use evaluation::{DEFAULT_CONCURRENCY, DEFAULT_INTERVAL, EvaluationConfig};
-pub use files::{FileCheck, check_files};
+pub use files::{FileCheck, check_file_references, check_files};
 pub use load::{load_file, load_file_with_env, parse_str, parse_str_with_env};
 pub use monitor::{
     DEFAULT_GROUP_BY, DEFAULT_MIN_SAMPLES, DEFAULT_WINDOW, MonitorConfig, SignalConfig,
@@ -78,6 +81,10 @@ pub use prometheus::{
 pub use reference::{DEFAULT_REFERENCE_OFFSET, ReferenceConfig};
 pub use secret::SecretSource;
 pub use template::{Template, TemplateAlert, TemplateContext, check_template};
+pub use web::{
+    ALLOWED_HEADERS, BasicAuthUsers, CLIENT_AUTH_TYPES, CURVES, ClientAuth, Pem, RateLimit,
+    TLS12_CIPHER_SUITES, TlsServerConfig, WebConfig, load_web_config, parse_web_config,
+};
 pub use webhooks::{
     DEFAULT_COOLDOWN, DEFAULT_MAX_AGE, DEFAULT_MAX_BACKOFF, DEFAULT_METHOD, DEFAULT_MIN_BACKOFF,
     WebhookConfig, WebhookFormat, WebhookMatch,

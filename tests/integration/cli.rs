@@ -62,7 +62,8 @@ fn check_config_accepts_the_shipped_examples() {
     let mut checked = 0;
     for entry in std::fs::read_dir(&examples).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "yml") {
+        // web-config.yml is a web config: `web_security.rs` checks it.
+        if path.extension().is_some_and(|e| e == "yml") && !path.ends_with("web-config.yml") {
             let (code, stdout, stderr) = check_config(&path);
             assert_eq!(code, 0, "{}: {stdout}{stderr}", path.display());
             checked += 1;

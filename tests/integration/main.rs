@@ -26,5 +26,6 @@ mod promql_client;
 mod signals;
 mod statistics;
 mod storage;
+mod web_security;
 mod webhooks;
 mod young_series;

@@ -212,7 +212,7 @@ async fn an_episode_during_a_full_disk_is_delivered_when_space_frees_without_a_r
 }
 
 /// `model-monitor ARGS` to its end: (exit code, stdout, stderr).
-fn run_binary(args: &[String]) -> (i32, String, String) {
+pub(crate) fn run_binary(args: &[String]) -> (i32, String, String) {
     let output = Command::new(model_monitor_binary())
         .args(args)
         .output()

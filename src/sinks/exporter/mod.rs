@@ -16,7 +16,9 @@ use serde_json::json;
 use crate::engine::ModelMonitor;
 
 pub mod render;
+pub mod security;
 pub mod server;
+pub mod tls;
 
 /// What the handlers read.
 #[derive(Clone)]

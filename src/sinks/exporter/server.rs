@@ -15,6 +15,12 @@
 //! request too, counting from when the connection is ready for it, so a kept
 //! alive HTTP/1 connection closes after the shorter of the two timeouts.
 //!
+//! With a web config (`--web.config.file`, `security.rs`), a TLS connection
+//! is set up from the configuration in force when it is accepted, and its
+//! handshake counts against the header-read timeout: a client that opens a
+//! connection and never finishes the handshake is dropped like one that
+//! sends no request. Each request then passes the rate limit and basic auth.
+//!
 //! At the cap the server stops accepting: further connections wait in the
 //! kernel's accept queue, holding no file descriptor of the process, and are
 //! served as soon as an open connection closes (as Prometheus' own
@@ -38,6 +44,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+use super::security::WebSecurity;
+
 /// The bounds on the HTTP server's connections. Their defaults are the
 /// flags' (`src/main.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,22 +58,20 @@ pub struct HttpLimits {
     pub max_connections: usize,
 }
 
-/// Serves `router` on `listener` within `limits` until `shutdown` is
-/// cancelled, then waits for the open connections to finish their
-/// in-flight requests and close.
+/// Serves `router` on `listener` within `limits`, behind the web config
+/// `security` when given, until `shutdown` is cancelled, then waits for the
+/// open connections to finish their in-flight requests and close.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: HttpLimits,
+    security: Option<Arc<WebSecurity>>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.read_header_timeout);
-    builder.http2().timer(TokioTimer::new());
-    let builder = Arc::new(builder);
+    let builders = Arc::new(Builders {
+        auto: builder(limits),
+        http1: builder(limits).http1_only(),
+    });
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut connections = JoinSet::new();
     loop {
@@ -89,11 +95,12 @@ pub async fn serve(
                 }
             },
         };
-        let builder = builder.clone();
+        let builders = builders.clone();
         let router = router.clone();
+        let security = security.clone();
         let shutdown = shutdown.clone();
         connections.spawn(async move {
-            serve_connection(&builder, stream, router, limits, shutdown).await;
+            accept_connection(&builders, stream, router, limits, security, shutdown).await;
             drop(permit);
         });
     }
@@ -103,17 +110,81 @@ pub async fn serve(
     Ok(())
 }
 
-/// Serves one connection until it closes, is idle too long, or sends no
-/// first request in time.
-async fn serve_connection(
-    builder: &Builder<TokioExecutor>,
+/// The HTTP server of a connection: HTTP/1.1 and HTTP/2, or HTTP/1.1 only
+/// (`http_server_config.http2: false`).
+struct Builders {
+    auto: Builder<TokioExecutor>,
+    http1: Builder<TokioExecutor>,
+}
+
+fn builder(limits: HttpLimits) -> Builder<TokioExecutor> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.read_header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    builder
+}
+
+/// Sets up one accepted connection (the TLS handshake, within the
+/// header-read timeout, when the web config has TLS) and serves it.
+async fn accept_connection(
+    builders: &Builders,
     stream: TcpStream,
     router: Router,
     limits: HttpLimits,
+    security: Option<Arc<WebSecurity>>,
     shutdown: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
     let started = Instant::now();
+    // A web config that cannot be read now refuses a TLS connection, and
+    // answers a plain one's requests with 500 (its error is logged once, by
+    // `current`).
+    let loaded = security.as_ref().map(|security| security.current());
+    let (builder, tls) = match &loaded {
+        None => (&builders.auto, None),
+        Some(Ok(loaded)) if !loaded.config.http2 => (&builders.http1, loaded.tls.clone()),
+        Some(Ok(loaded)) => (&builders.auto, loaded.tls.clone()),
+        Some(Err(_)) if security.as_ref().is_some_and(|s| s.uses_tls()) => return,
+        Some(Err(_)) => (&builders.auto, None),
+    };
+    let Some(tls) = tls else {
+        return serve_connection(builder, stream, started, router, limits, security, shutdown)
+            .await;
+    };
+    let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+    let stream = tokio::select! {
+        _ = shutdown.cancelled() => return,
+        _ = tokio::time::sleep_until(started + limits.read_header_timeout) => {
+            tracing::debug!("tls handshake not finished within the header-read timeout");
+            return;
+        }
+        result = handshake => match result {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::debug!(%error, "tls handshake failed");
+                return;
+            }
+        },
+    };
+    serve_connection(builder, stream, started, router, limits, security, shutdown).await;
+}
+
+/// Serves one connection until it closes, is idle too long, or sends no
+/// first request in time (counted from `started`, when it was accepted).
+async fn serve_connection<S>(
+    builder: &Builder<TokioExecutor>,
+    stream: S,
+    started: Instant,
+    router: Router,
+    limits: HttpLimits,
+    security: Option<Arc<WebSecurity>>,
+    shutdown: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let activity = Arc::new(AtomicU64::new(0));
     let requested = Arc::new(AtomicBool::new(false));
     let io = TokioIo::new(Tracked {
@@ -125,7 +196,14 @@ async fn serve_connection(
         let requested = requested.clone();
         hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             requested.store(true, Ordering::Relaxed);
-            router.clone().oneshot(request)
+            let router = router.clone();
+            let security = security.clone();
+            async move {
+                match security {
+                    Some(security) => Ok(security.serve(request, router).await),
+                    None => router.oneshot(request).await,
+                }
+            }
         })
     };
     let connection = builder.serve_connection_with_upgrades(io, service);
@@ -164,22 +242,22 @@ async fn serve_connection(
     }
 }
 
-/// A connection's socket that notes when bytes last moved, in milliseconds
-/// since the connection was accepted.
-struct Tracked {
-    inner: TcpStream,
+/// A connection's socket (or TLS stream) that notes when bytes last moved,
+/// in milliseconds since the connection was accepted.
+struct Tracked<S> {
+    inner: S,
     started: Instant,
     activity: Arc<AtomicU64>,
 }
 
-impl Tracked {
+impl<S> Tracked<S> {
     fn touch(&self) {
         let elapsed = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.activity.store(elapsed, Ordering::Relaxed);
     }
 }
 
-impl AsyncRead for Tracked {
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -194,7 +272,7 @@ impl AsyncRead for Tracked {
     }
 }
 
-impl AsyncWrite for Tracked {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
