@@ -84,6 +84,10 @@ enum Command {
         /// accepted until one closes.
         #[arg(long = "web.max-connections", value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
         max_connections: u32,
+        /// Enables `POST /-/reload`, which reloads the configuration file as
+        /// SIGHUP does.
+        #[arg(long = "web.enable-lifecycle")]
+        enable_lifecycle: bool,
         /// Directory for durable state (the webhook outbox).
         #[arg(long = "storage.path", value_name = "DIR", default_value = "data")]
         storage_path: PathBuf,
@@ -277,6 +281,7 @@ fn main() -> ExitCode {
                 max_connections,
                 storage_path,
                 quarantine_corrupt,
+                enable_lifecycle,
                 ..
             } => {
                 let listen =
@@ -290,7 +295,15 @@ fn main() -> ExitCode {
                     idle_timeout,
                     max_connections: max_connections as usize,
                 };
-                app::run(&config_file, listen, limits, &storage, shutdown).await
+                app::run(
+                    &config_file,
+                    listen,
+                    limits,
+                    &storage,
+                    enable_lifecycle,
+                    shutdown,
+                )
+                .await
             }
             Command::Simulate {
                 listen_address,

@@ -128,6 +128,17 @@ impl Process {
         }
     }
 
+    /// Sends a signal (e.g. "HUP") without waiting for anything.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.pid().expect("the process runs");
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -{signal} {pid} failed");
+    }
+
     /// The process id, while the process runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
