@@ -434,3 +434,38 @@ impl Default for SelfMetrics {
         SelfMetrics::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forgetting_a_source_or_receiver_removes_only_its_series() {
+        let metrics = SelfMetrics::new();
+        for source in ["gone", "kept"] {
+            metrics.up.with_label_values(&[source]).set(1);
+            metrics
+                .query_failures
+                .with_label_values(&[source, "timeout"])
+                .inc();
+            metrics
+                .detector_errors
+                .with_label_values(&[source, "confidence", "ks"])
+                .inc();
+            metrics.init_receiver(source);
+        }
+        metrics.forget_source("gone");
+        metrics.forget_receiver("gone");
+        let text = metrics.render();
+        assert!(!text.contains("\"gone\""), "{text}");
+        for series in [
+            "model_monitor_up{source=\"kept\"} 1",
+            "model_monitor_query_failures_total{reason=\"timeout\",source=\"kept\"} 1",
+            "model_monitor_detector_errors_total{detector=\"ks\",monitor=\"kept\",signal=\"confidence\"} 1",
+            "model_monitor_webhook_queue_depth{receiver=\"kept\"} 0",
+            "model_monitor_webhook_oldest_pending_age_seconds{receiver=\"kept\"} 0",
+        ] {
+            assert!(text.contains(series), "{series} in\n{text}");
+        }
+    }
+}
