@@ -26,7 +26,8 @@ use super::evaluator::{Evaluation, Evaluator, ScopedDetector, Source};
 use super::handle::ModelMonitor;
 use crate::config::Config;
 
-/// What a reload changed, by monitor name.
+/// What a reload changed, by name: of monitors here, of receivers in the
+/// notifier.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReloadSummary {
     pub added: Vec<String>,

@@ -20,12 +20,7 @@ use super::notifier::{Notifier, Routing, count_orphans, publish_counts};
 use crate::store::StoreError;
 
 /// What a reload changed, by receiver name.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReceiverChanges {
-    pub added: Vec<String>,
-    pub removed: Vec<String>,
-    pub kept: Vec<String>,
-}
+pub type ReceiverChanges = crate::engine::ReloadSummary;
 
 impl Notifier {
     /// Delivers to the receivers of `routing` from now on (see the module
