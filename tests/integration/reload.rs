@@ -441,3 +441,42 @@ async fn a_removed_receiver_keeps_its_pending_notifications_until_it_is_configur
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_of_a_detector_removed_by_a_reload_resolves() {
+    let fake = FakePromql::start(drifting_models(&["fraud"], &["fraud"])).await;
+    let receiver = WebhookReceiver::start(&[], None).await;
+    let hook = [("hook", format!("{}/hook", receiver.url))];
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(&fake.url, &["alpha"], &hook);
+    let sidecar = start(dir.path(), &text, &[]).await;
+    receiver
+        .wait_until("alpha to fire", |r| {
+            count(r, "hook", "alpha", "firing") == 1
+        })
+        .await;
+    let detector = |r: &WebhookReceiver, status: &str| {
+        r.received("hook")
+            .iter()
+            .filter(|r| {
+                let body: Value = serde_json::from_str(&r.body).unwrap();
+                body["alerts"][0]["status"] == status
+            })
+            .map(|r| {
+                let body: Value = serde_json::from_str(&r.body).unwrap();
+                body["alerts"][0]["labels"]["detector"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect::<Vec<_>>()
+    };
+
+    rewrite(dir.path(), &text.replace("{type: psi}", "{type: ks}"));
+    sidecar.process.signal("HUP");
+    receiver
+        .wait_until("psi to resolve and ks to fire", |r| {
+            detector(r, "resolved") == ["psi"] && detector(r, "firing") == ["psi", "ks"]
+        })
+        .await;
+}
