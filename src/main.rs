@@ -170,6 +170,11 @@ enum OutboxCommand {
         /// Only this receiver's.
         #[arg(long)]
         receiver: Option<String>,
+        /// Deletes the receiver's pending notifications (created longer ago
+        /// than --older-than) instead: those of a receiver no longer
+        /// configured. Needs --receiver.
+        #[arg(long, requires = "receiver")]
+        pending: bool,
     },
 }
 
@@ -184,12 +189,19 @@ impl OutboxCommand {
             OutboxCommand::Purge {
                 older_than,
                 receiver,
+                pending,
             } => {
                 let age = chrono::Duration::from_std(older_than)
                     .map_err(|_| "--older-than is too long".to_owned())?;
-                app::outbox::OutboxCommand::Purge {
-                    selection: Selection { receiver, id: None },
-                    before: chrono::Utc::now() - age,
+                let before = chrono::Utc::now() - age;
+                match (pending, receiver) {
+                    (true, Some(receiver)) => {
+                        app::outbox::OutboxCommand::PurgePending { receiver, before }
+                    }
+                    (_, receiver) => app::outbox::OutboxCommand::Purge {
+                        selection: Selection { receiver, id: None },
+                        before,
+                    },
                 }
             }
         })

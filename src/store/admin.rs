@@ -1,6 +1,7 @@
 //! What an operator does to a stopped sidecar's store (`model-monitor
 //! outbox`): list every receiver's pending notifications and dead letters,
-//! put dead letters back into the outbox, and purge old ones.
+//! put dead letters back into the outbox, and purge old ones (and a
+//! removed receiver's pending notifications).
 //!
 //! These open the file as the sidecar does, so a running sidecar (which
 //! holds redb's lock on it) makes them fail with [`ErrorKind::Locked`].
@@ -142,6 +143,32 @@ impl Store {
             Ok(())
         })?;
         Ok(ids(chosen))
+    }
+
+    /// Deletes `receiver`'s pending notifications created before `before`
+    /// (those of a receiver no longer configured, which no one will send).
+    /// Returns (receiver, id) of each.
+    pub fn purge_pending(
+        &self,
+        receiver: &str,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let chosen: Vec<(String, u64, Notification)> = self
+            .all_pending()?
+            .into_iter()
+            .filter(|(r, _, n)| r == receiver && n.created_at < before)
+            .collect();
+        self.write(|txn| {
+            let mut outbox = txn.open_table(OUTBOX)?;
+            for (receiver, sequence, _) in &chosen {
+                outbox.remove((receiver.as_str(), *sequence))?;
+            }
+            Ok(())
+        })?;
+        Ok(chosen
+            .into_iter()
+            .map(|(receiver, _, notification)| (receiver, notification.id))
+            .collect())
     }
 
     /// Deletes the selected dead letters that died before `before`.

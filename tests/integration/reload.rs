@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::exposition::sample;
-use crate::support::process::{get, http_client, model_monitor_binary, wait_for};
+use crate::support::process::{get, http_client, run_binary, wait_for};
 use crate::support::promql::{FakePromql, drifting_models};
 use crate::support::sidecar::{Sidecar, SidecarConfig};
 use crate::support::webhook_receiver::{Behaviour, WebhookReceiver};
@@ -95,21 +95,9 @@ async fn wait_evaluations(sidecar: &Sidecar, more: f64) {
 /// What `model-monitor check-config` prints on stderr for `file` (it must
 /// reject it).
 fn check_config_lines(file: &Path) -> Vec<String> {
-    let output = std::process::Command::new(model_monitor_binary())
-        .arg("check-config")
-        .arg(file)
-        .output()
-        .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "check-config rejects the file"
-    );
-    let lines: Vec<String> = String::from_utf8(output.stderr)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let (code, _, stderr) = run_binary(&["check-config".to_owned(), file.display().to_string()]);
+    assert_eq!(code, 1, "check-config rejects the file");
+    let lines: Vec<String> = stderr.lines().map(str::to_owned).collect();
     assert!(lines.len() >= 3, "two problems and their count: {lines:?}");
     lines
 }
@@ -479,4 +467,58 @@ async fn an_alert_of_a_detector_removed_by_a_reload_resolves() {
             detector(r, "resolved") == ["psi"] && detector(r, "firing") == ["psi", "ks"]
         })
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_receivers_pending_notifications_are_listed_and_purged_offline() {
+    let fake = FakePromql::start(drifting_models(&["fraud"], &["fraud"])).await;
+    let receiver = WebhookReceiver::start(&[("gone", Behaviour::Down)], None).await;
+    let gone = [("gone", format!("{}/gone", receiver.url))];
+    let dir = tempfile::tempdir().unwrap();
+    let mut sidecar = start(dir.path(), &config_text(&fake.url, &["alpha"], &gone), &[]).await;
+    receiver
+        .wait_until("gone to refuse alpha", |r| !r.received("gone").is_empty())
+        .await;
+    let id = receiver.received("gone")[0].id.clone();
+    rewrite(dir.path(), &config_text(&fake.url, &["alpha"], &[]));
+    sidecar.process.signal("HUP");
+    wait_for("the orphaned notification to be counted", WAIT, || async {
+        let text = metrics(&sidecar).await?;
+        let orphaned = &[("receiver", "gone")];
+        (value(
+            &text,
+            "model_monitor_webhook_orphaned_notifications",
+            orphaned,
+        ) == Some(1.0))
+        .then_some(())
+    })
+    .await;
+    let stopped = sidecar.process.signal_and_wait("TERM", WAIT);
+    assert!(stopped.is_some_and(|status| status.success()));
+
+    let data = format!("--storage.path={}", dir.path().join("data").display());
+    let outbox = |args: &[&str]| {
+        let mut all = vec!["outbox".to_owned(), data.clone()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        run_binary(&all)
+    };
+    let (code, stdout, stderr) = outbox(&["list"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("pending\tgone\t{id}\t"))),
+        "{stdout}"
+    );
+    let (code, _, stderr) = outbox(&["purge", "--pending", "--older-than=0s"]);
+    assert_eq!(code, 2, "--pending needs --receiver: {stderr}");
+    let (code, stdout, stderr) =
+        outbox(&["purge", "--pending", "--receiver=gone", "--older-than=0s"]);
+    assert_eq!(
+        (code, stdout),
+        (0, format!("purged\tgone\t{id}\n")),
+        "{stderr}"
+    );
+    let (_, stdout, _) = outbox(&["list"]);
+    assert!(!stdout.contains("\tgone\t"), "{stdout}");
 }

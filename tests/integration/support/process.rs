@@ -50,6 +50,19 @@ pub fn model_monitor_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_model-monitor"))
 }
 
+/// `model-monitor ARGS` to its end: (exit code, stdout, stderr).
+pub fn run_binary(args: &[String]) -> (i32, String, String) {
+    let output = Command::new(model_monitor_binary())
+        .args(args)
+        .output()
+        .expect("running model-monitor");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// A child process killed (SIGKILL) and reaped when dropped. Its output goes
 /// to a log file so a failing test can show it.
 pub struct Process {
