@@ -522,3 +522,32 @@ async fn a_removed_receivers_pending_notifications_are_listed_and_purged_offline
     let (_, stdout, _) = outbox(&["list"]);
     assert!(!stdout.contains("\tgone\t"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_reads_the_files_the_config_names_again() {
+    let fake = FakePromql::start(drifting_models(&["fraud"], &["fraud"])).await;
+    let receiver = WebhookReceiver::start(&[], None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url_file = dir.path().join("hook-url");
+    std::fs::write(&url_file, format!("{}/first\n", receiver.url)).unwrap();
+    let with_url_file = |monitors: &[&str]| {
+        config_text(&fake.url, monitors, &[("hook", "URL".to_owned())])
+            .replace("url: 'URL'", &format!("url_file: '{}'", url_file.display()))
+    };
+    let sidecar = start(dir.path(), &with_url_file(&["alpha"]), &[]).await;
+    receiver
+        .wait_until("alpha to reach the first url", |r| {
+            count(r, "first", "alpha", "firing") == 1
+        })
+        .await;
+
+    std::fs::write(&url_file, format!("{}/second\n", receiver.url)).unwrap();
+    rewrite(dir.path(), &with_url_file(&["alpha", "beta"]));
+    sidecar.process.signal("HUP");
+    receiver
+        .wait_until("beta to reach the second url", |r| {
+            count(r, "second", "beta", "firing") == 1
+        })
+        .await;
+    assert_eq!(count(&receiver, "first", "beta", "firing"), 0);
+}
