@@ -158,17 +158,26 @@ impl Store {
             .into_iter()
             .filter(|(r, _, n)| r == receiver && n.created_at < before)
             .collect();
-        self.write(|txn| {
-            let mut outbox = txn.open_table(OUTBOX)?;
-            for (receiver, sequence, _) in &chosen {
-                outbox.remove((receiver.as_str(), *sequence))?;
-            }
-            Ok(())
-        })?;
+        self.remove_rows(OUTBOX, &chosen)?;
         Ok(chosen
             .into_iter()
             .map(|(receiver, _, notification)| (receiver, notification.id))
             .collect())
+    }
+
+    /// Deletes the `(receiver, sequence)` rows of `rows` from `table`.
+    fn remove_rows<T>(
+        &self,
+        table: TableDefinition<(&str, u64), &[u8]>,
+        rows: &[(String, u64, T)],
+    ) -> Result<(), StoreError> {
+        self.write(|txn| {
+            let mut table = txn.open_table(table)?;
+            for (receiver, sequence, _) in rows {
+                table.remove((receiver.as_str(), *sequence))?;
+            }
+            Ok(())
+        })
     }
 
     /// Deletes the selected dead letters that died before `before`.
@@ -179,13 +188,7 @@ impl Store {
         before: DateTime<Utc>,
     ) -> Result<Vec<(String, String)>, StoreError> {
         let chosen = self.selected(selection, |letter| letter.dead_at < before)?;
-        self.write(|txn| {
-            let mut dead = txn.open_table(DEAD_LETTERS)?;
-            for (receiver, sequence, _) in &chosen {
-                dead.remove((receiver.as_str(), *sequence))?;
-            }
-            Ok(())
-        })?;
+        self.remove_rows(DEAD_LETTERS, &chosen)?;
         Ok(ids(chosen))
     }
 }

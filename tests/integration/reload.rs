@@ -132,12 +132,24 @@ fn count(receiver: &WebhookReceiver, path: &str, monitor: &str, status: &str) ->
         .count()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sighup_adds_and_removes_monitors_and_keeps_a_firing_alert_without_a_second_notification() {
+/// Model `fraud` drifting on the fake PromQL API, the receiver with its
+/// `hook` path configured as receiver `hook`, and a directory for the
+/// sidecar.
+async fn drifting_with_a_hook() -> (
+    FakePromql,
+    WebhookReceiver,
+    [(&'static str, String); 1],
+    tempfile::TempDir,
+) {
     let fake = FakePromql::start(drifting_models(&["fraud"], &["fraud"])).await;
     let receiver = WebhookReceiver::start(&[], None).await;
     let hook = [("hook", format!("{}/hook", receiver.url))];
-    let dir = tempfile::tempdir().unwrap();
+    (fake, receiver, hook, tempfile::tempdir().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_adds_and_removes_monitors_and_keeps_a_firing_alert_without_a_second_notification() {
+    let (fake, receiver, hook, dir) = drifting_with_a_hook().await;
     let sidecar = start(
         dir.path(),
         &config_text(&fake.url, &["alpha", "beta"], &hook),
@@ -432,10 +444,7 @@ async fn a_removed_receiver_keeps_its_pending_notifications_until_it_is_configur
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alert_of_a_detector_removed_by_a_reload_resolves() {
-    let fake = FakePromql::start(drifting_models(&["fraud"], &["fraud"])).await;
-    let receiver = WebhookReceiver::start(&[], None).await;
-    let hook = [("hook", format!("{}/hook", receiver.url))];
-    let dir = tempfile::tempdir().unwrap();
+    let (fake, receiver, hook, dir) = drifting_with_a_hook().await;
     let text = config_text(&fake.url, &["alpha"], &hook);
     let sidecar = start(dir.path(), &text, &[]).await;
     receiver
