@@ -4,6 +4,7 @@
 //! `src/main.rs` only parses flags and calls in here.
 
 pub mod outbox;
+pub mod reload;
 pub mod web;
 
 use std::net::SocketAddr;
@@ -73,16 +74,57 @@ pub fn shutdown_on_signals() -> CancellationToken {
 /// (`bearer_token_file`, `password_file`) that cannot be read are warnings:
 /// printed, exit 0. Returns the exit code.
 pub fn check_config(path: &Path) -> i32 {
-    let config = match config::load_file(path) {
-        Ok(config) => config,
-        Err(error) => return report_problems(path, &error.problems),
-    };
-    let files = config::check_files(&config);
-    for warning in &files.warnings {
+    let checked = check_file(path);
+    for warning in &checked.warnings {
         eprintln!("{warning}");
     }
+    for problem in &checked.problems {
+        eprintln!("{problem}");
+    }
+    match checked.config {
+        Some(config) => {
+            println!(
+                "{}: ok ({} monitor(s), {} webhook(s))",
+                path.display(),
+                config.monitors.len(),
+                config.webhooks.len()
+            );
+            0
+        }
+        None => 1,
+    }
+}
+
+/// What `check-config` finds in a file.
+pub struct Checked {
+    /// The configuration, when it has no problem.
+    pub config: Option<config::Config>,
+    pub warnings: Vec<String>,
+    /// Each problem, then their count: the lines `check-config` prints.
+    pub problems: Vec<String>,
+}
+
+/// Loads `path` and checks the files it names and its baseline files, as
+/// `check-config` and a reload do.
+pub fn check_file(path: &Path) -> Checked {
+    let failed = |warnings, problems: Vec<String>| {
+        let count = format!("{}: {} problem(s) found", path.display(), problems.len());
+        Checked {
+            config: None,
+            warnings,
+            problems: problems.into_iter().chain([count]).collect(),
+        }
+    };
+    let lines =
+        |problems: &[config::ConfigProblem]| problems.iter().map(|p| p.to_string()).collect();
+    let config = match config::load_file(path) {
+        Ok(config) => config,
+        Err(error) => return failed(Vec::new(), lines(&error.problems)),
+    };
+    let files = config::check_files(&config);
+    let warnings: Vec<String> = files.warnings.iter().map(|w| w.to_string()).collect();
     if !files.problems.is_empty() {
-        return report_problems(path, &files.problems);
+        return failed(warnings, lines(&files.problems));
     }
     let baseline_errors: Vec<String> = config
         .monitors
@@ -91,38 +133,21 @@ pub fn check_config(path: &Path) -> i32 {
             config::ReferenceConfig::BaselineFile(file) => {
                 crate::sources::baseline::load(file, &monitor.group_by)
                     .err()
-                    .map(|error| format!("monitors {:?}: {error}", monitor.name))
+                    .map(|error| {
+                        format!("{}: monitors {:?}: {error}", path.display(), monitor.name)
+                    })
             }
             _ => None,
         })
         .collect();
     if !baseline_errors.is_empty() {
-        for error in &baseline_errors {
-            eprintln!("{}: {error}", path.display());
-        }
-        eprintln!(
-            "{}: {} problem(s) found",
-            path.display(),
-            baseline_errors.len()
-        );
-        return 1;
+        return failed(warnings, baseline_errors);
     }
-    println!(
-        "{}: ok ({} monitor(s), {} webhook(s))",
-        path.display(),
-        config.monitors.len(),
-        config.webhooks.len()
-    );
-    0
-}
-
-/// Prints `problems` and their count on stderr; returns exit code 1.
-fn report_problems(path: &Path, problems: &[config::ConfigProblem]) -> i32 {
-    for problem in problems {
-        eprintln!("{problem}");
+    Checked {
+        config: Some(config),
+        warnings,
+        problems: Vec::new(),
     }
-    eprintln!("{}: {} problem(s) found", path.display(), problems.len());
-    1
 }
 
 /// Where and how the durable state is kept.
@@ -152,15 +177,19 @@ fn quarantined_files(dir: &Path) -> usize {
 
 /// `model-monitor run`: loads the config (and the web config, when
 /// given), starts the evaluation loop and the HTTP server, and runs until
-/// `shutdown` is cancelled.
+/// `shutdown` is cancelled. SIGHUP, and `POST /-/reload` when `lifecycle`
+/// is set (`--web.enable-lifecycle`), read the config again
+/// (`app/reload.rs`).
 pub async fn run(
     config_path: &Path,
     listen: SocketAddr,
     limits: HttpLimits,
     web_config: Option<&Path>,
     storage: &Storage,
+    lifecycle: bool,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let signals = reload::Signals::install()?;
     let config = config::load_file(config_path).map_err(|error| {
         for problem in &error.problems {
             tracing::error!(problem = %problem, "invalid configuration");
@@ -175,7 +204,25 @@ pub async fn run(
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|error| anyhow::anyhow!("cannot listen on {listen}: {error}"))?;
-    serve(config, listener, limits, security, storage, shutdown).await
+    let reloading = Reloading {
+        config_path: config_path.to_owned(),
+        lifecycle,
+        signals: Some(signals),
+    };
+    serve(
+        config, listener, limits, security, storage, reloading, shutdown,
+    )
+    .await
+}
+
+/// How `serve` reloads its configuration.
+pub struct Reloading {
+    /// The file read again on a reload.
+    pub config_path: PathBuf,
+    /// Whether `POST /-/reload` reloads (`--web.enable-lifecycle`).
+    pub lifecycle: bool,
+    /// The handlers of SIGHUP, SIGUSR1 and SIGUSR2, when `serve` handles them.
+    pub signals: Option<reload::Signals>,
 }
 
 /// Runs the monitor for `config` and serves its HTTP endpoints on `listener`
@@ -188,11 +235,12 @@ pub async fn serve(
     limits: HttpLimits,
     security: Option<std::sync::Arc<WebSecurity>>,
     storage: &Storage,
+    reloading: Reloading,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let metrics = std::sync::Arc::new(SelfMetrics::new());
-    metrics.config_last_reload_successful.set(1);
-    let summary = exporter::config_summary(&config);
+    metrics.config_loaded(reload::unix_now());
+    let summary = exporter::ConfigSummary::from(exporter::config_summary(&config));
     let notifier = Notifier::open_with(
         &config,
         &storage.path,
@@ -215,12 +263,26 @@ pub async fn serve(
         .with_self_metrics(metrics)
         .with_alert_sink(notifier.clone())
         .spawn()?;
+    let reloader = std::sync::Arc::new(reload::Reloader::new(
+        reloading.config_path,
+        monitor.clone(),
+        notifier.clone(),
+        summary.clone(),
+        monitor.self_metrics().clone(),
+    ));
+    if let Some(signals) = reloading.signals {
+        signals.spawn(reloader.clone(), shutdown.clone());
+    }
+    let lifecycle = reloading
+        .lifecycle
+        .then_some(reloader as std::sync::Arc<dyn exporter::lifecycle::Reload>);
     let address = listener.local_addr()?;
     tracing::info!(%address, "listening");
     let router = exporter::app(AppState {
         monitor: monitor.clone(),
         config_summary: summary,
-    });
+    })
+    .merge(exporter::lifecycle::routes(lifecycle));
     let http_shutdown = shutdown.clone();
     let server = tokio::spawn(exporter::server::serve(
         listener,

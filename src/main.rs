@@ -88,6 +88,10 @@ enum Command {
         /// web config format (exporter-toolkit); re-read when it changes.
         #[arg(long = "web.config.file", value_name = "FILE")]
         web_config_file: Option<PathBuf>,
+        /// Enables `POST /-/reload`, which reloads the configuration file as
+        /// SIGHUP does.
+        #[arg(long = "web.enable-lifecycle")]
+        enable_lifecycle: bool,
         /// Directory for durable state (the webhook outbox).
         #[arg(long = "storage.path", value_name = "DIR", default_value = "data")]
         storage_path: PathBuf,
@@ -177,6 +181,11 @@ enum OutboxCommand {
         /// Only this receiver's.
         #[arg(long)]
         receiver: Option<String>,
+        /// Deletes the receiver's pending notifications (created longer ago
+        /// than --older-than) instead: those of a receiver no longer
+        /// configured. Needs --receiver.
+        #[arg(long, requires = "receiver")]
+        pending: bool,
     },
 }
 
@@ -191,12 +200,19 @@ impl OutboxCommand {
             OutboxCommand::Purge {
                 older_than,
                 receiver,
+                pending,
             } => {
                 let age = chrono::Duration::from_std(older_than)
                     .map_err(|_| "--older-than is too long".to_owned())?;
-                app::outbox::OutboxCommand::Purge {
-                    selection: Selection { receiver, id: None },
-                    before: chrono::Utc::now() - age,
+                let before = chrono::Utc::now() - age;
+                match (pending, receiver) {
+                    (true, Some(receiver)) => {
+                        app::outbox::OutboxCommand::PurgePending { receiver, before }
+                    }
+                    (_, receiver) => app::outbox::OutboxCommand::Purge {
+                        selection: Selection { receiver, id: None },
+                        before,
+                    },
                 }
             }
         })
@@ -300,6 +316,7 @@ fn main() -> ExitCode {
                 web_config_file,
                 storage_path,
                 quarantine_corrupt,
+                enable_lifecycle,
                 ..
             } => {
                 let listen =
@@ -319,6 +336,7 @@ fn main() -> ExitCode {
                     limits,
                     web_config_file.as_deref(),
                     &storage,
+                    enable_lifecycle,
                     shutdown,
                 )
                 .await

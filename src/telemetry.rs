@@ -31,6 +31,9 @@ pub struct SelfMetrics {
     pub detector_errors: IntCounterVec,
     pub bucket_corrections: IntCounterVec,
     pub config_last_reload_successful: IntGauge,
+    /// Unix time of the last successful configuration load: the start, or
+    /// a reload.
+    pub config_last_reload_success_timestamp: Gauge,
     pub build_info: GaugeVec,
     /// Active alerts by `state` (pending, firing).
     pub alerts: IntGaugeVec,
@@ -43,6 +46,9 @@ pub struct SelfMetrics {
     pub webhook_oldest_pending: PendingAge,
     /// Notifications in the dead-letter table per receiver.
     pub webhook_dead_letters: IntGaugeVec,
+    /// Pending notifications in the outbox of receivers that are not
+    /// configured (removed by a reload, or before a restart), by `receiver`.
+    pub webhook_orphaned_notifications: IntGaugeVec,
     /// Notifications held in memory because the store cannot write.
     pub webhook_notifications_held: IntGauge,
     /// Notifications dropped because the store could not write and the
@@ -71,6 +77,37 @@ impl PendingAge {
             .lock()
             .expect("no panics while held")
             .insert(receiver.to_owned(), created);
+    }
+}
+
+impl PendingAge {
+    /// Removes `receiver`'s series.
+    fn forget(&self, receiver: &str) {
+        self.oldest
+            .lock()
+            .expect("no panics while held")
+            .remove(receiver);
+        let _ = self.gauge.remove_label_values(&[receiver]);
+    }
+}
+
+/// Removes every series of `vec` whose label `name` is `value`.
+fn remove_matching<T: prometheus::core::MetricVecBuilder>(
+    vec: &prometheus::core::MetricVec<T>,
+    name: &str,
+    value: &str,
+) {
+    for family in vec.collect() {
+        for metric in family.get_metric() {
+            let labels: std::collections::HashMap<&str, &str> = metric
+                .get_label()
+                .iter()
+                .map(|pair| (pair.name(), pair.value()))
+                .collect();
+            if labels.get(name) == Some(&value) {
+                let _ = vec.remove(&labels);
+            }
+        }
     }
 }
 
@@ -182,6 +219,10 @@ impl SelfMetrics {
             "model_monitor_config_last_reload_successful",
             "Whether the last configuration load succeeded.",
         ));
+        let config_last_reload_success_timestamp = must(Gauge::new(
+            "model_monitor_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful configuration load (the start, or a reload).",
+        ));
         let build_info = must(GaugeVec::new(
             Opts::new(
                 "model_monitor_build_info",
@@ -237,6 +278,13 @@ impl SelfMetrics {
             ),
             &["receiver"],
         ));
+        let webhook_orphaned_notifications = must(IntGaugeVec::new(
+            Opts::new(
+                "model_monitor_webhook_orphaned_notifications",
+                "Pending notifications in the outbox of a receiver that is not configured: kept, not delivered, resumed if it is configured again.",
+            ),
+            &["receiver"],
+        ));
         let webhook_notifications_held = must(IntGauge::new(
             "model_monitor_webhook_notifications_held",
             "Notifications held in memory because the store cannot write; written when it can.",
@@ -275,6 +323,7 @@ impl SelfMetrics {
             Box::new(detector_errors.clone()),
             Box::new(bucket_corrections.clone()),
             Box::new(config_last_reload_successful.clone()),
+            Box::new(config_last_reload_success_timestamp.clone()),
             Box::new(build_info.clone()),
             Box::new(alerts.clone()),
             Box::new(webhook_deliveries.clone()),
@@ -282,6 +331,7 @@ impl SelfMetrics {
             Box::new(webhook_queue_depth.clone()),
             Box::new(webhook_oldest_pending.clone()),
             Box::new(webhook_dead_letters.clone()),
+            Box::new(webhook_orphaned_notifications.clone()),
             Box::new(webhook_notifications_held.clone()),
             Box::new(webhook_notifications_dropped.clone()),
             Box::new(storage_errors.clone()),
@@ -303,6 +353,7 @@ impl SelfMetrics {
             detector_errors,
             bucket_corrections,
             config_last_reload_successful,
+            config_last_reload_success_timestamp,
             build_info,
             alerts,
             webhook_deliveries,
@@ -310,6 +361,7 @@ impl SelfMetrics {
             webhook_queue_depth,
             webhook_oldest_pending,
             webhook_dead_letters,
+            webhook_orphaned_notifications,
             webhook_notifications_held,
             webhook_notifications_dropped,
             storage_errors,
@@ -336,6 +388,36 @@ impl SelfMetrics {
         self.webhook_oldest_pending.set_oldest(receiver, None);
     }
 
+    /// Records a successful configuration load (at start or by a reload)
+    /// at Unix time `now`.
+    pub fn config_loaded(&self, now: f64) {
+        self.config_last_reload_successful.set(1);
+        self.config_last_reload_success_timestamp.set(now);
+    }
+
+    /// Removes every series of a monitor (source) that a reload removed:
+    /// what is not watched any more leaves `/metrics`.
+    pub fn forget_source(&self, source: &str) {
+        remove_matching(&self.up, "source", source);
+        remove_matching(&self.query_duration, "source", source);
+        remove_matching(&self.query_failures, "source", source);
+        remove_matching(&self.promql_warnings, "source", source);
+        remove_matching(&self.model_errors, "monitor", source);
+        remove_matching(&self.detector_errors, "monitor", source);
+        remove_matching(&self.bucket_corrections, "monitor", source);
+    }
+
+    /// Removes the delivery series of a receiver that a reload removed (its
+    /// pending notifications are counted in
+    /// `model_monitor_webhook_orphaned_notifications` instead).
+    pub fn forget_receiver(&self, receiver: &str) {
+        remove_matching(&self.webhook_deliveries, "receiver", receiver);
+        remove_matching(&self.webhook_delivery_duration, "receiver", receiver);
+        remove_matching(&self.webhook_queue_depth, "receiver", receiver);
+        remove_matching(&self.webhook_dead_letters, "receiver", receiver);
+        self.webhook_oldest_pending.forget(receiver);
+    }
+
     /// The registry in the text exposition format.
     pub fn render(&self) -> String {
         let families = self.registry.gather();
@@ -350,5 +432,40 @@ impl SelfMetrics {
 impl Default for SelfMetrics {
     fn default() -> Self {
         SelfMetrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forgetting_a_source_or_receiver_removes_only_its_series() {
+        let metrics = SelfMetrics::new();
+        for source in ["gone", "kept"] {
+            metrics.up.with_label_values(&[source]).set(1);
+            metrics
+                .query_failures
+                .with_label_values(&[source, "timeout"])
+                .inc();
+            metrics
+                .detector_errors
+                .with_label_values(&[source, "confidence", "ks"])
+                .inc();
+            metrics.init_receiver(source);
+        }
+        metrics.forget_source("gone");
+        metrics.forget_receiver("gone");
+        let text = metrics.render();
+        assert!(!text.contains("\"gone\""), "{text}");
+        for series in [
+            "model_monitor_up{source=\"kept\"} 1",
+            "model_monitor_query_failures_total{reason=\"timeout\",source=\"kept\"} 1",
+            "model_monitor_detector_errors_total{detector=\"ks\",monitor=\"kept\",signal=\"confidence\"} 1",
+            "model_monitor_webhook_queue_depth{receiver=\"kept\"} 0",
+            "model_monitor_webhook_oldest_pending_age_seconds{receiver=\"kept\"} 0",
+        ] {
+            assert!(text.contains(series), "{series} in\n{text}");
+        }
     }
 }

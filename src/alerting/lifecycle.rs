@@ -289,6 +289,27 @@ impl Lifecycle {
         notices
     }
 
+    /// Ends every alert of a source that is no longer evaluated (a monitor
+    /// removed by a reload): a firing alert resolves, a pending one is
+    /// forgotten. Returns the resolutions, in key order.
+    pub fn end_source(&mut self, source: &str, at: DateTime<Utc>) -> Vec<AlertNotice> {
+        let keys: Vec<AlertKey> = self
+            .alerts
+            .keys()
+            .filter(|key| &*key.source == source)
+            .cloned()
+            .collect();
+        let mut notices = Vec::new();
+        for key in keys {
+            let alert = self.alerts.remove(&key).expect("listed above");
+            let transition =
+                (alert.progress.state == AlertState::Firing).then_some(Transition::Resolved);
+            self.finish(alert, None, transition, at, &mut notices);
+            self.unstored.insert(key);
+        }
+        notices
+    }
+
     fn finish(
         &mut self,
         mut alert: Alert,

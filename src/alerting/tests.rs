@@ -229,3 +229,29 @@ fn changes_name_what_a_sink_must_write() {
     assert_eq!(upserted(&changes), ["c"]);
     assert_eq!(changes.removed, [key("a")]);
 }
+
+#[test]
+fn ending_a_removed_source_resolves_its_firing_alerts_and_forgets_its_pending_ones() {
+    let other = Alert {
+        key: AlertKey {
+            source: "kept".into(),
+            ..key("c")
+        },
+        ..alert("c", AlertState::Firing)
+    };
+    let mut lifecycle = Lifecycle::from_alerts([
+        alert("a", AlertState::Firing),
+        alert("b", AlertState::Pending),
+        other.clone(),
+    ]);
+    let notices = lifecycle.end_source("m", t(60));
+    let ended: Vec<(&str, Transition)> = notices
+        .iter()
+        .map(|n| (n.key.label("model").unwrap(), n.transition))
+        .collect();
+    assert_eq!(ended, [("a", Transition::Resolved)]);
+    assert_eq!(lifecycle.alerts.keys().collect::<Vec<_>>(), [&other.key]);
+    let changes = lifecycle.changes();
+    assert!(changes.upserted.is_empty());
+    assert_eq!(changes.removed, [key("a"), key("b")]);
+}

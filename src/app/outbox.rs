@@ -1,7 +1,8 @@
 //! `model-monitor outbox`: an operator's tools for a stopped sidecar's
 //! store, offline, on its `--storage.path`: `list` the pending
 //! notifications and dead letters, `replay` dead letters back into the
-//! outbox, `purge` old dead letters. A running sidecar holds the file's
+//! outbox, `purge` old dead letters (or, with `--pending`, a removed
+//! receiver's pending notifications). A running sidecar holds the file's
 //! lock: the commands then refuse, and change nothing.
 
 use std::io::Write;
@@ -21,6 +22,13 @@ pub enum OutboxCommand {
     /// The selected dead letters that died before this time, deleted.
     Purge {
         selection: Selection,
+        before: DateTime<Utc>,
+    },
+    /// A receiver's pending notifications created before this time,
+    /// deleted (a receiver a reload removed, whose notifications no one
+    /// will send).
+    PurgePending {
+        receiver: String,
         before: DateTime<Utc>,
     },
 }
@@ -112,6 +120,15 @@ fn execute(dir: &Path, command: &OutboxCommand, out: &mut impl Write) -> Result<
                 writeln!(out, "purged\t{receiver}\t{id}").map_err(text)?;
             }
             eprintln!("{} dead letter(s) purged", purged.len());
+        }
+        OutboxCommand::PurgePending { receiver, before } => {
+            let purged = store
+                .purge_pending(receiver, *before)
+                .map_err(|e| e.to_string())?;
+            for (receiver, id) in &purged {
+                writeln!(out, "purged\t{receiver}\t{id}").map_err(text)?;
+            }
+            eprintln!("{} pending notification(s) purged", purged.len());
         }
     }
     Ok(())

@@ -119,12 +119,15 @@ impl Evaluation {
         }
         // An alert whose model is still there but whose detector produced
         // nothing (a rejected window) has no decision; only a model missing
-        // from the answer is absent.
+        // from the answer, or a detector the monitor no longer runs (a
+        // reload removed it), is absent.
         for alert in lifecycle.alerts.values() {
             if &*alert.key.source != name || seen.contains_key(&alert.key) {
                 continue;
             }
-            if let Some(metrics) = present.get(&*alert.key.labels) {
+            if let Some(metrics) = present.get(&*alert.key.labels)
+                && source.runs(&alert.key.signal, &alert.key.detector)
+            {
                 let unknown = Seen {
                     kind: alert.kind,
                     observation: Observation::Unknown,
@@ -136,6 +139,15 @@ impl Evaluation {
         }
         let notices = lifecycle.evaluate_source(name, seen, at, &source.policy);
         self.notices.extend(notices);
+    }
+}
+
+impl Source {
+    /// Whether this source runs `detector` on `signal`.
+    fn runs(&self, signal: &str, detector: &str) -> bool {
+        self.detectors.iter().any(|scoped| {
+            &*scoped.name == detector && scoped.signal.as_deref().is_none_or(|s| s == signal)
+        })
     }
 }
 

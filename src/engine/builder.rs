@@ -101,6 +101,7 @@ impl MonitorBuilder {
             detectors: Vec::new(),
             group_by: crate::config::default_group_by(),
             policy: AlertPolicy::default(),
+            from_config: false,
         });
         self
     }
@@ -198,22 +199,7 @@ impl MonitorBuilder {
             sources.push(source);
         }
         for config in self.configs {
-            let client = PromClient::new(&config.prometheus)?;
-            for monitor in config.monitors {
-                let baseline = match &monitor.reference {
-                    ReferenceConfig::BaselineFile(path) => Some(Arc::new(
-                        crate::sources::baseline::load(path, &monitor.group_by)?,
-                    )),
-                    _ => None,
-                };
-                sources.push(prometheus_source(
-                    monitor,
-                    client.clone(),
-                    &permits,
-                    &metrics,
-                    baseline,
-                ));
-            }
+            sources.extend(config_sources(config, &permits, &metrics)?);
         }
         for source in &mut sources {
             source
@@ -235,33 +221,21 @@ impl MonitorBuilder {
             task: Mutex::new(None),
             metrics,
             sink: self.sink,
+            reload: super::reload::Pending::new(self.global_detectors, &sources),
         });
         for state in ["pending", "firing"] {
             shared.metrics.alerts.with_label_values(&[state]).set(0);
         }
         let lifecycle = super::alerts::restore(shared.sink.as_ref());
         for source in &sources {
-            let name = source.collector.name();
-            shared.metrics.up.with_label_values(&[name]).set(0);
-            shared
-                .metrics
-                .promql_warnings
-                .with_label_values(&[name])
-                .inc_by(0);
-            // Failure counters start at 0 for every reason: a counter that
-            // first appears at 1 hides its first increase from rate().
-            for reason in crate::sources::prometheus::PromError::REASONS {
-                shared
-                    .metrics
-                    .query_failures
-                    .with_label_values(&[name, reason]);
-            }
+            init_source_metrics(&shared.metrics, source.collector.name());
         }
         let evaluator = Evaluator {
             sources,
             shared: shared.clone(),
             interval: self.sampling_interval.unwrap_or(DEFAULT_SAMPLING_INTERVAL),
             lifecycle,
+            removed: Vec::new(),
         };
         let task = tokio::spawn(evaluator.run());
         *shared
@@ -269,6 +243,42 @@ impl MonitorBuilder {
             .try_lock()
             .expect("no one else holds the new lock") = Some(task);
         Ok(ModelMonitor { shared })
+    }
+}
+
+/// The sources of a config's monitors: one PromQL client for all of them,
+/// their queries bounded by `permits`.
+pub(super) fn config_sources(
+    config: Config,
+    permits: &Arc<Semaphore>,
+    metrics: &Arc<SelfMetrics>,
+) -> Result<Vec<Source>, BuildError> {
+    let client = PromClient::new(&config.prometheus)?;
+    let mut sources = Vec::with_capacity(config.monitors.len());
+    for monitor in config.monitors {
+        let baseline = match &monitor.reference {
+            ReferenceConfig::BaselineFile(path) => Some(Arc::new(crate::sources::baseline::load(
+                path,
+                &monitor.group_by,
+            )?)),
+            _ => None,
+        };
+        let mut source = prometheus_source(monitor, client.clone(), permits, metrics, baseline);
+        source.from_config = true;
+        sources.push(source);
+    }
+    Ok(sources)
+}
+
+/// Creates a source's per-source self-metrics at 0, so that they exist
+/// before its first evaluation.
+pub(super) fn init_source_metrics(metrics: &SelfMetrics, name: &str) {
+    metrics.up.with_label_values(&[name]).set(0);
+    metrics.promql_warnings.with_label_values(&[name]).inc_by(0);
+    // Failure counters start at 0 for every reason: a counter that first
+    // appears at 1 hides its first increase from rate().
+    for reason in crate::sources::prometheus::PromError::REASONS {
+        metrics.query_failures.with_label_values(&[name, reason]);
     }
 }
 
@@ -303,6 +313,7 @@ fn prometheus_source(
         detectors,
         group_by,
         policy,
+        from_config: false,
     }
 }
 

@@ -61,6 +61,8 @@ pub(super) struct Source {
     pub(super) group_by: Vec<String>,
     /// When its alerts fire, repeat and resolve.
     pub(super) policy: AlertPolicy,
+    /// Built from a config's monitor: a reload replaces it.
+    pub(super) from_config: bool,
 }
 
 pub(super) struct Evaluator {
@@ -69,6 +71,8 @@ pub(super) struct Evaluator {
     pub(super) interval: Duration,
     /// Every pending and firing alert.
     pub(super) lifecycle: Lifecycle,
+    /// Sources removed by a reload whose alerts the next evaluation ends.
+    pub(super) removed: Vec<String>,
 }
 
 /// One evaluation in progress: its time, what the previous evaluation
@@ -89,6 +93,10 @@ impl Evaluator {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep_until(next) => {}
+                _ = self.shared.reload.ready.notified() => {
+                    next = self.apply_reload(next);
+                    continue;
+                }
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -123,7 +131,11 @@ impl Evaluator {
             snapshot: Snapshot {
                 timestamp: Some(at),
                 evaluations: previous.evaluations + 1,
-                group_by: previous.group_by.clone(),
+                group_by: self
+                    .sources
+                    .iter()
+                    .map(|s| (s.collector.name().to_owned(), s.group_by.clone()))
+                    .collect(),
                 ..Snapshot::default()
             },
             previous,
@@ -135,6 +147,7 @@ impl Evaluator {
                 .unwrap_or_else(|error| failed_collection(source, &evaluation.previous, &error));
             evaluation.apply(source, collection, &self.shared, &mut self.lifecycle);
         }
+        self.end_removed_alerts(&mut evaluation);
         self.publish(evaluation, started).await;
     }
 

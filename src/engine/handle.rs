@@ -24,6 +24,8 @@ pub(super) struct Shared {
     pub(super) metrics: Arc<SelfMetrics>,
     /// Where alert notices are stored for delivery, if anywhere.
     pub(super) sink: Option<Arc<dyn AlertSink>>,
+    /// A reloaded config's sources, waiting for the loop to take them.
+    pub(super) reload: super::reload::Pending,
 }
 
 /// A cheap-clone handle on a running monitor.

@@ -13,6 +13,8 @@
 //!   notices out to the [`AlertSink`](crate::alerting::AlertSink).
 //! - `snapshot.rs`: [`Snapshot`], what an evaluation publishes.
 //! - `events.rs`: [`MonitorEvent`], what it tells observers.
+//! - `reload.rs`: a new config's sources swapped in between evaluations,
+//!   the alert lifecycle kept.
 
 mod alerts;
 mod builder;
@@ -20,12 +22,14 @@ mod evaluator;
 mod events;
 mod explanations;
 mod handle;
+mod reload;
 mod snapshot;
 mod summary;
 
 pub use builder::{BuildError, DEFAULT_SAMPLING_INTERVAL, MonitorBuilder};
 pub use events::{EventReceiver, MonitorEvent};
 pub use handle::ModelMonitor;
+pub use reload::ReloadSummary;
 pub use snapshot::{
     DetectorOutcome, DetectorResult, STATUS_ALERT_LIMIT, SignalResult, Snapshot, SourceStatus,
 };

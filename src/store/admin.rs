@@ -1,6 +1,7 @@
 //! What an operator does to a stopped sidecar's store (`model-monitor
 //! outbox`): list every receiver's pending notifications and dead letters,
-//! put dead letters back into the outbox, and purge old ones.
+//! put dead letters back into the outbox, and purge old ones (and a
+//! removed receiver's pending notifications).
 //!
 //! These open the file as the sidecar does, so a running sidecar (which
 //! holds redb's lock on it) makes them fail with [`ErrorKind::Locked`].
@@ -144,6 +145,41 @@ impl Store {
         Ok(ids(chosen))
     }
 
+    /// Deletes `receiver`'s pending notifications created before `before`
+    /// (those of a receiver no longer configured, which no one will send).
+    /// Returns (receiver, id) of each.
+    pub fn purge_pending(
+        &self,
+        receiver: &str,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let chosen: Vec<(String, u64, Notification)> = self
+            .all_pending()?
+            .into_iter()
+            .filter(|(r, _, n)| r == receiver && n.created_at < before)
+            .collect();
+        self.remove_rows(OUTBOX, &chosen)?;
+        Ok(chosen
+            .into_iter()
+            .map(|(receiver, _, notification)| (receiver, notification.id))
+            .collect())
+    }
+
+    /// Deletes the `(receiver, sequence)` rows of `rows` from `table`.
+    fn remove_rows<T>(
+        &self,
+        table: TableDefinition<(&str, u64), &[u8]>,
+        rows: &[(String, u64, T)],
+    ) -> Result<(), StoreError> {
+        self.write(|txn| {
+            let mut table = txn.open_table(table)?;
+            for (receiver, sequence, _) in rows {
+                table.remove((receiver.as_str(), *sequence))?;
+            }
+            Ok(())
+        })
+    }
+
     /// Deletes the selected dead letters that died before `before`.
     /// Returns (receiver, id) of each.
     pub fn purge(
@@ -152,13 +188,7 @@ impl Store {
         before: DateTime<Utc>,
     ) -> Result<Vec<(String, String)>, StoreError> {
         let chosen = self.selected(selection, |letter| letter.dead_at < before)?;
-        self.write(|txn| {
-            let mut dead = txn.open_table(DEAD_LETTERS)?;
-            for (receiver, sequence, _) in &chosen {
-                dead.remove((receiver.as_str(), *sequence))?;
-            }
-            Ok(())
-        })?;
+        self.remove_rows(DEAD_LETTERS, &chosen)?;
         Ok(ids(chosen))
     }
 }

@@ -416,7 +416,7 @@ async fn readiness_waits_for_the_first_evaluation_and_status_hides_secrets() {
         .unwrap();
     let app = exporter::app(AppState {
         monitor: monitor.clone(),
-        config_summary: summary,
+        config_summary: summary.into(),
     });
     let (status, _) = fetch_from(app.clone(), "/-/ready").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);

@@ -23,6 +23,7 @@ mod http;
 mod layers;
 mod monitor_loop;
 mod promql_client;
+mod reload;
 mod signals;
 mod statistics;
 mod storage;

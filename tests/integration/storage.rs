@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::support::exposition::sample;
 use crate::support::process::{
-    free_port, get as http_get, http_client, model_monitor_binary, wait_for,
+    free_port, get as http_get, http_client, model_monitor_binary, run_binary, wait_for,
 };
 use crate::support::promql::{FakePromql, drifting_models};
 use crate::support::sidecar::{Sidecar, SidecarConfig};
@@ -209,19 +209,6 @@ async fn an_episode_during_a_full_disk_is_delivered_when_space_frees_without_a_r
     );
     let log = sidecar.process.log_text();
     assert!(log.contains("reopened the store"), "{log}");
-}
-
-/// `model-monitor ARGS` to its end: (exit code, stdout, stderr).
-pub(crate) fn run_binary(args: &[String]) -> (i32, String, String) {
-    let output = Command::new(model_monitor_binary())
-        .args(args)
-        .output()
-        .expect("running model-monitor");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 /// The two broken files a store can be: one left headerless by a full disk

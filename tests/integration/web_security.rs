@@ -182,7 +182,9 @@ fn der_of(pem: &str) -> Vec<u8> {
 
 /// `model-monitor ARGS`: exit code, stdout, stderr.
 fn model_monitor(args: &[&str]) -> (i32, String, String) {
-    crate::storage::run_binary(&args.iter().map(|arg| (*arg).to_owned()).collect::<Vec<_>>())
+    crate::support::process::run_binary(
+        &args.iter().map(|arg| (*arg).to_owned()).collect::<Vec<_>>(),
+    )
 }
 
 #[tokio::test]

@@ -15,18 +15,21 @@ use serde_json::json;
 
 use crate::engine::ModelMonitor;
 
+pub mod lifecycle;
 pub mod render;
 pub mod security;
 pub mod server;
 pub mod tls;
+
+pub use lifecycle::ConfigSummary;
 
 /// What the handlers read.
 #[derive(Clone)]
 pub struct AppState {
     pub monitor: ModelMonitor,
     /// A summary of the configuration with every secret left out, shown in
-    /// the status API.
-    pub config_summary: serde_json::Value,
+    /// the status API (replaced by a reload).
+    pub config_summary: ConfigSummary,
 }
 
 /// The sidecar's routes.

@@ -209,7 +209,11 @@ async fn blocking<T: Send + 'static>(
 
 /// One receiver's delivery loop.
 pub struct Worker {
-    pub receiver: Arc<Receiver>,
+    /// The receiver's name, which a reload never changes.
+    pub name: String,
+    /// The receiver's settings: a reload swaps them, and the next attempt
+    /// uses the new ones.
+    pub receiver: Arc<arc_swap::ArcSwap<Receiver>>,
     pub store: Arc<Store>,
     pub client: reqwest::Client,
     pub metrics: Arc<SelfMetrics>,
@@ -220,7 +224,7 @@ pub struct Worker {
 
 impl Worker {
     fn name(&self) -> &str {
-        &self.receiver.config.name
+        &self.name
     }
 
     /// Refreshes the queue and dead-letter gauges. Sequences grow with
@@ -271,7 +275,8 @@ impl Worker {
                 }
             };
             let now = Utc::now();
-            let config = &self.receiver.config;
+            let receiver = self.receiver.load_full();
+            let config = &receiver.config;
             let expires = notification.created_at
                 + chrono::Duration::from_std(config.max_age).unwrap_or(chrono::Duration::MAX);
             if now >= expires {
@@ -290,7 +295,7 @@ impl Worker {
             }
             let started = std::time::Instant::now();
             let outcome = tokio::select! {
-                outcome = attempt(&self.client, &self.receiver, &notification) => outcome,
+                outcome = attempt(&self.client, &receiver, &notification) => outcome,
                 _ = async {
                     self.shutdown.cancelled().await;
                     tokio::time::sleep(SHUTDOWN_DEADLINE).await;
@@ -344,7 +349,8 @@ impl Worker {
                 reason,
                 retry_after,
             } => {
-                let config = &self.receiver.config;
+                let settings = self.receiver.load();
+                let config = &settings.config;
                 let delay = retry_after.unwrap_or_else(|| {
                     backoff(
                         notification.attempts,

@@ -71,15 +71,24 @@ pub(super) struct Holding {
     held: Mutex<Held>,
     store: Arc<Store>,
     metrics: Arc<SelfMetrics>,
-    wakes: BTreeMap<String, Arc<Notify>>,
+    wakes: Arc<Wakes>,
+}
+
+/// Each receiver's wake-up, by name, made when first asked for: a receiver
+/// added by a reload gets one, and one removed keeps its own in case it
+/// comes back.
+#[derive(Default)]
+pub(super) struct Wakes(Mutex<BTreeMap<String, Arc<Notify>>>);
+
+impl Wakes {
+    pub(super) fn get(&self, receiver: &str) -> Arc<Notify> {
+        let mut wakes = self.0.lock().expect("no panics while held");
+        wakes.entry(receiver.to_owned()).or_default().clone()
+    }
 }
 
 impl Holding {
-    pub(super) fn new(
-        store: Arc<Store>,
-        metrics: Arc<SelfMetrics>,
-        wakes: BTreeMap<String, Arc<Notify>>,
-    ) -> Holding {
+    pub(super) fn new(store: Arc<Store>, metrics: Arc<SelfMetrics>, wakes: Arc<Wakes>) -> Holding {
         Holding {
             held: Mutex::default(),
             store,
@@ -134,9 +143,7 @@ impl Holding {
         *held = Held::default();
         self.metrics.webhook_notifications_held.set(0);
         for receiver in receivers {
-            if let Some(wake) = self.wakes.get(&receiver) {
-                wake.notify_one();
-            }
+            self.wakes.get(&receiver).notify_one();
         }
         Ok(())
     }

@@ -16,18 +16,22 @@
 //!   and the delivery status.
 //! - `holding.rs`: notifications held in memory while the store cannot
 //!   write.
+//! - `reconfigure.rs`: a reload's receivers, swapped in while delivery
+//!   goes on.
 //! - `delivery.rs`: sending, retries and dead letters.
 //! - `payload.rs`: the bodies.
 //!
-//! URLs, header values and secrets are resolved once at start and never
-//! logged, shown in the status API or put into an error message.
+//! URLs, header values and secrets are resolved at start and at each
+//! reload, and never logged, shown in the status API or put into an error message.
 
 pub mod delivery;
 mod holding;
 mod notifier;
 pub mod payload;
 mod receiver;
+mod reconfigure;
 
 pub use holding::HELD_LIMIT;
-pub use notifier::{Notifier, NotifierError};
+pub use notifier::{Notifier, NotifierError, Routing};
 pub use receiver::{Receiver, ReceiverError, matches, signer};
+pub use reconfigure::ReceiverChanges;

@@ -10,12 +10,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::json;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use arc_swap::ArcSwap;
+
 use super::delivery;
-use super::holding::Holding;
+use super::holding::{Holding, Wakes};
 use super::payload::{self, Links};
 use super::receiver::{Receiver, ReceiverError};
 use crate::alerting::{
@@ -57,22 +58,64 @@ fn model_key(notice: &AlertNotice) -> String {
     format!("{}/{}", notice.key.source, labels.join(","))
 }
 
+/// The receivers of one config and the links their bodies carry: what a
+/// reload replaces.
+pub struct Routing {
+    pub(super) receivers: Vec<Arc<Receiver>>,
+    pub(super) links: Links,
+}
+
+impl Routing {
+    /// Resolves every receiver of `config` (reading its `url_file` and
+    /// `secret_file` now) and the links of its bodies.
+    pub fn resolve(config: &Config) -> Result<Routing, ReceiverError> {
+        let receivers = config
+            .webhooks
+            .iter()
+            .cloned()
+            .map(|c| Receiver::new(c).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Routing {
+            receivers,
+            links: Links {
+                prometheus: config.prometheus.external_url.clone(),
+                grafana: config.grafana_url.clone(),
+            },
+        })
+    }
+
+    /// The receivers' names, in config order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.receivers.iter().map(|r| r.config.name.as_str())
+    }
+}
+
+/// A running delivery task, and the settings it reads.
+pub(super) struct WorkerHandle {
+    pub(super) receiver: Arc<ArcSwap<Receiver>>,
+    pub(super) stop: CancellationToken,
+    pub(super) task: JoinHandle<()>,
+}
+
 /// The receivers, the store and the delivery tasks.
 pub struct Notifier {
-    receivers: Vec<Arc<Receiver>>,
-    store: Arc<Store>,
-    links: Links,
-    metrics: Arc<SelfMetrics>,
-    wakes: BTreeMap<String, Arc<Notify>>,
+    pub(super) routing: ArcSwap<Routing>,
+    pub(super) store: Arc<Store>,
+    pub(super) metrics: Arc<SelfMetrics>,
+    pub(super) wakes: Arc<Wakes>,
     holding: Arc<Holding>,
-    tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
-    shutdown: CancellationToken,
+    pub(super) client: reqwest::Client,
+    /// The delivery task of each configured receiver, once started.
+    pub(super) workers: std::sync::Mutex<BTreeMap<String, WorkerHandle>>,
+    /// The keeper of what is held while the store cannot write.
+    keeper: std::sync::Mutex<Option<JoinHandle<()>>>,
+    pub(super) shutdown: CancellationToken,
 }
 
 impl std::fmt::Debug for Notifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Notifier")
-            .field("receivers", &self.receivers)
+            .field("receivers", &self.routing.load().receivers)
             .field("store", &self.store)
             .finish_non_exhaustive()
     }
@@ -98,54 +141,37 @@ impl Notifier {
         quarantine_corrupt: bool,
         metrics: Arc<SelfMetrics>,
     ) -> Result<Notifier, NotifierError> {
-        let receivers = config
-            .webhooks
-            .iter()
-            .cloned()
-            .map(|c| Receiver::new(c).map(Arc::new))
-            .collect::<Result<Vec<_>, _>>()?;
+        let routing = Routing::resolve(config)?;
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| NotifierError::Client(e.without_url().to_string()))?;
         let options = OpenOptions {
             quarantine_corrupt,
             errors: Some(metrics.storage_errors.clone()),
         };
         let store = Arc::new(Store::open_with(storage, options)?);
-        for receiver in &receivers {
-            let name = &receiver.config.name;
+        for name in routing.names() {
             metrics.init_receiver(name);
-            let (pending, dead) = store.counts(name)?;
-            metrics
-                .webhook_queue_depth
-                .with_label_values(&[name])
-                .set(pending as i64);
-            metrics
-                .webhook_dead_letters
-                .with_label_values(&[name])
-                .set(dead as i64);
+            let pending = publish_counts(&store, &metrics, name)?;
             if pending > 0 {
                 tracing::info!(receiver = %name, pending, "resuming pending notifications");
             }
         }
-        for orphan in store.receivers()? {
-            if !receivers.iter().any(|r| r.config.name == orphan) {
-                tracing::warn!(receiver = %orphan, "the outbox holds notifications for a receiver that is no longer configured; they stay there until it is configured again");
-            }
+        for (orphan, pending) in count_orphans(&store, &metrics, &routing)? {
+            tracing::warn!(receiver = %orphan, pending, "the outbox holds notifications for a receiver that is no longer configured; they stay there until it is configured again");
         }
-        let wakes: BTreeMap<String, Arc<Notify>> = receivers
-            .iter()
-            .map(|r| (r.config.name.clone(), Arc::new(Notify::new())))
-            .collect();
+        let wakes = Arc::new(Wakes::default());
         let holding = Arc::new(Holding::new(store.clone(), metrics.clone(), wakes.clone()));
         Ok(Notifier {
-            receivers,
+            routing: ArcSwap::from_pointee(routing),
             store,
-            links: Links {
-                prometheus: config.prometheus.external_url.clone(),
-                grafana: config.grafana_url.clone(),
-            },
             metrics,
             wakes,
             holding,
-            tasks: std::sync::Mutex::new(Vec::new()),
+            client,
+            workers: std::sync::Mutex::default(),
+            keeper: std::sync::Mutex::new(None),
             shutdown: CancellationToken::new(),
         })
     }
@@ -159,34 +185,50 @@ impl Notifier {
     /// Starts one delivery task per receiver, and the keeper of what is
     /// held while the store cannot write, on the current runtime.
     pub fn start(&self) -> Result<(), NotifierError> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| NotifierError::Client(e.without_url().to_string()))?;
-        let mut tasks = self.tasks.lock().expect("no panics while held");
-        for receiver in &self.receivers {
-            let worker = delivery::Worker {
-                receiver: receiver.clone(),
-                store: self.store.clone(),
-                client: client.clone(),
-                metrics: self.metrics.clone(),
-                wake: self.wakes[&receiver.config.name].clone(),
-                shutdown: self.shutdown.clone(),
-            };
-            tasks.push(tokio::spawn(worker.run()));
+        for receiver in &self.routing.load().receivers {
+            self.spawn_worker(receiver.clone());
         }
-        tasks.push(tokio::spawn(
+        *self.keeper.lock().expect("no panics while held") = Some(tokio::spawn(
             self.holding.clone().run_keeper(self.shutdown.clone()),
         ));
         Ok(())
+    }
+
+    /// Starts the delivery task of `receiver`.
+    pub(super) fn spawn_worker(&self, receiver: Arc<Receiver>) {
+        let name = receiver.config.name.clone();
+        let cell = Arc::new(ArcSwap::new(receiver));
+        let stop = self.shutdown.child_token();
+        let worker = delivery::Worker {
+            name: name.clone(),
+            receiver: cell.clone(),
+            store: self.store.clone(),
+            client: self.client.clone(),
+            metrics: self.metrics.clone(),
+            wake: self.wakes.get(&name),
+            shutdown: stop.clone(),
+        };
+        let handle = WorkerHandle {
+            receiver: cell,
+            stop,
+            task: tokio::spawn(worker.run()),
+        };
+        self.workers
+            .lock()
+            .expect("no panics while held")
+            .insert(name, handle);
     }
 
     /// Stops delivery: attempts in flight get [`delivery::SHUTDOWN_DEADLINE`],
     /// everything undelivered stays in the store.
     pub async fn stop(&self) {
         self.shutdown.cancel();
-        let tasks: Vec<JoinHandle<()>> =
-            std::mem::take(&mut *self.tasks.lock().expect("no panics while held"));
+        let workers = std::mem::take(&mut *self.workers.lock().expect("no panics while held"));
+        let keeper = self.keeper.lock().expect("no panics while held").take();
+        let tasks = workers
+            .into_values()
+            .map(|worker| worker.task)
+            .chain(keeper);
         for task in tasks {
             if let Err(error) = task.await {
                 tracing::error!(%error, "delivery task ended abnormally");
@@ -197,9 +239,10 @@ impl Notifier {
     /// The candidates of one notice, one per receiver that wants it.
     fn candidates(&self, notice: &AlertNotice, candidates: &mut Vec<Candidate>) {
         let fingerprint = payload::fingerprint(&payload::alert_labels(notice));
-        for receiver in self.receivers.iter().filter(|r| r.wants(notice)) {
+        let routing = self.routing.load();
+        for receiver in routing.receivers.iter().filter(|r| r.wants(notice)) {
             let id = new_id();
-            let body = match receiver.render(&id, notice, &self.links) {
+            let body = match receiver.render(&id, notice, &routing.links) {
                 Ok(body) => body,
                 Err(error) => {
                     tracing::error!(receiver = %receiver.config.name, %error, "cannot render the notification");
@@ -270,6 +313,54 @@ impl Notifier {
     }
 }
 
+/// Sets `receiver`'s queue and dead-letter gauges from the store; returns
+/// its pending count.
+pub(super) fn publish_counts(
+    store: &Store,
+    metrics: &SelfMetrics,
+    receiver: &str,
+) -> Result<u64, StoreError> {
+    let (pending, dead) = store.counts(receiver)?;
+    metrics
+        .webhook_queue_depth
+        .with_label_values(&[receiver])
+        .set(pending as i64);
+    metrics
+        .webhook_dead_letters
+        .with_label_values(&[receiver])
+        .set(dead as i64);
+    Ok(pending)
+}
+
+/// Sets `model_monitor_webhook_orphaned_notifications` from the store: a
+/// series for each receiver with pending notifications that `routing` does
+/// not configure, none for the others. Returns those receivers and counts.
+pub(super) fn count_orphans(
+    store: &Store,
+    metrics: &SelfMetrics,
+    routing: &Routing,
+) -> Result<Vec<(String, u64)>, StoreError> {
+    let configured: std::collections::BTreeSet<&str> = routing.names().collect();
+    let mut orphans = Vec::new();
+    for receiver in configured.iter().copied() {
+        let _ = metrics
+            .webhook_orphaned_notifications
+            .remove_label_values(&[receiver]);
+    }
+    for receiver in store.receivers()? {
+        if configured.contains(receiver.as_str()) {
+            continue;
+        }
+        let (pending, _) = store.counts(&receiver)?;
+        metrics
+            .webhook_orphaned_notifications
+            .with_label_values(&[&receiver])
+            .set(pending as i64);
+        orphans.push((receiver, pending));
+    }
+    Ok(orphans)
+}
+
 impl AlertSink for Notifier {
     fn record(&self, notices: &[AlertNotice], changes: &AlertChanges) -> Result<(), SinkError> {
         let mut candidates = Vec::new();
@@ -294,6 +385,8 @@ impl AlertSink for Notifier {
 
     fn status(&self) -> serde_json::Value {
         let receivers: Vec<serde_json::Value> = self
+            .routing
+            .load()
             .receivers
             .iter()
             .map(|receiver| self.receiver_status(receiver))

@@ -64,7 +64,7 @@ pub fn has_line(text: &str, prefix: &str, suffix: &str) -> bool {
 pub async fn fetch(monitor: &ModelMonitor, path: &str) -> (StatusCode, String) {
     let app = exporter::app(AppState {
         monitor: monitor.clone(),
-        config_summary: serde_json::json!({}),
+        config_summary: serde_json::json!({}).into(),
     });
     fetch_from(app, path).await
 }

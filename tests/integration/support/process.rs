@@ -50,6 +50,19 @@ pub fn model_monitor_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_model-monitor"))
 }
 
+/// `model-monitor ARGS` to its end: (exit code, stdout, stderr).
+pub fn run_binary(args: &[String]) -> (i32, String, String) {
+    let output = Command::new(model_monitor_binary())
+        .args(args)
+        .output()
+        .expect("running model-monitor");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// A child process killed (SIGKILL) and reaped when dropped. Its output goes
 /// to a log file so a failing test can show it.
 pub struct Process {
@@ -126,6 +139,17 @@ impl Process {
                 None
             }
         }
+    }
+
+    /// Sends a signal (e.g. "HUP") without waiting for anything.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.pid().expect("the process runs");
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -{signal} {pid} failed");
     }
 
     /// The process id, while the process runs.

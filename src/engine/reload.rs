@@ -1,0 +1,151 @@
+//! Live reload: a new config's monitors replace the running ones between
+//! two evaluations.
+//!
+//! [`ModelMonitor::reload`] builds the sources of a config (every monitor
+//! anew: a collector keeps nothing between evaluations) and hands them to
+//! the loop, which swaps them in while it waits for its next tick; the
+//! next evaluation runs them. What carries over is everything keyed by a
+//! monitor's name: the alert lifecycle (pending and firing alerts, their
+//! episodes and counters), the published snapshot (so a kept monitor's
+//! series stay on `/metrics` until the next evaluation replaces them) and
+//! the sink. A monitor that is gone loses its per-source self-metric
+//! series at once and its drift series with the next snapshot; its alerts
+//! end in the next evaluation (a firing one resolves, a pending one is
+//! forgotten). Sources added in code (`with_collector`,
+//! `with_prometheus_endpoint`) are kept, and the builder's detectors apply
+//! to the new sources too.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore};
+
+use super::builder::{BuildError, config_sources, init_source_metrics};
+use super::evaluator::{Evaluation, Evaluator, ScopedDetector, Source};
+use super::handle::ModelMonitor;
+use crate::config::Config;
+
+/// What a reload changed, by name: of monitors here, of receivers in the
+/// notifier.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadSummary {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub kept: Vec<String>,
+}
+
+/// A config's sources and interval, built, waiting for the loop.
+struct Reloaded {
+    sources: Vec<Source>,
+    interval: Duration,
+}
+
+/// The hand-over between [`ModelMonitor::reload`] and the loop.
+pub(super) struct Pending {
+    /// Signalled when a reload is waiting.
+    pub(super) ready: Notify,
+    next: Mutex<Option<Reloaded>>,
+    /// The config monitors the loop will run once it takes what waits.
+    names: Mutex<BTreeSet<String>>,
+    /// The builder's detectors, which every source runs.
+    global_detectors: Vec<ScopedDetector>,
+}
+
+impl Pending {
+    pub(super) fn new(global_detectors: Vec<ScopedDetector>, sources: &[Source]) -> Pending {
+        Pending {
+            ready: Notify::new(),
+            next: Mutex::new(None),
+            names: Mutex::new(config_names(sources)),
+            global_detectors,
+        }
+    }
+}
+
+/// The names of the sources built from a config.
+fn config_names(sources: &[Source]) -> BTreeSet<String> {
+    sources
+        .iter()
+        .filter(|source| source.from_config)
+        .map(|source| source.collector.name().to_owned())
+        .collect()
+}
+
+impl ModelMonitor {
+    /// Replaces the monitors built from a config with those of `config`
+    /// (its PromQL source, monitors, interval and concurrency) from the
+    /// next evaluation on. Nothing changes when a monitor cannot be built
+    /// (an unreadable baseline file): the error says why.
+    pub fn reload(&self, config: Config) -> Result<ReloadSummary, BuildError> {
+        let shared = &self.shared;
+        let permits = Arc::new(Semaphore::new(config.evaluation.concurrency.max(1)));
+        let interval = config.evaluation.interval;
+        let mut sources = config_sources(config, &permits, &shared.metrics)?;
+        for source in &mut sources {
+            let global = shared.reload.global_detectors.iter().cloned();
+            source.detectors.extend(global);
+        }
+        let new = config_names(&sources);
+        let old = std::mem::replace(
+            &mut *shared.reload.names.lock().expect("no panics while held"),
+            new.clone(),
+        );
+        *shared.reload.next.lock().expect("no panics while held") =
+            Some(Reloaded { sources, interval });
+        shared.reload.ready.notify_one();
+        Ok(ReloadSummary {
+            added: new.difference(&old).cloned().collect(),
+            removed: old.difference(&new).cloned().collect(),
+            kept: new.intersection(&old).cloned().collect(),
+        })
+    }
+}
+
+impl Evaluator {
+    /// Swaps in the sources of a reload, if one waits, and returns the next
+    /// tick: on the grid of the new interval from the last evaluation's tick.
+    pub(super) fn apply_reload(&mut self, next: tokio::time::Instant) -> tokio::time::Instant {
+        let taken = self.shared.reload.next.lock().expect("no panics").take();
+        let Some(Reloaded { sources, interval }) = taken else {
+            return next;
+        };
+        let old: BTreeSet<String> = self
+            .sources
+            .iter()
+            .map(|source| source.collector.name().to_owned())
+            .collect();
+        self.sources.retain(|source| !source.from_config);
+        self.sources.extend(sources);
+        let new: BTreeSet<String> = self
+            .sources
+            .iter()
+            .map(|source| source.collector.name().to_owned())
+            .collect();
+        let metrics = &self.shared.metrics;
+        for name in old.difference(&new) {
+            metrics.forget_source(name);
+            self.removed.push(name.clone());
+        }
+        for name in new.difference(&old) {
+            init_source_metrics(metrics, name);
+        }
+        // A monitor removed and added back before an evaluation keeps its alerts.
+        self.removed.retain(|name| !new.contains(name));
+        let last = next.checked_sub(self.interval).unwrap_or(next);
+        self.interval = interval;
+        last + interval
+    }
+
+    /// Ends the alerts of the monitors a reload removed, in this
+    /// evaluation.
+    pub(super) fn end_removed_alerts(&mut self, evaluation: &mut Evaluation) {
+        for name in std::mem::take(&mut self.removed) {
+            let notices = self.lifecycle.end_source(&name, evaluation.at);
+            if !notices.is_empty() {
+                tracing::info!(monitor = %name, resolved = notices.len(), "the monitor was removed by a reload: its firing alerts resolve");
+            }
+            evaluation.notices.extend(notices);
+        }
+    }
+}
