@@ -26,6 +26,7 @@ pub use builder::{BuildError, DEFAULT_SAMPLING_INTERVAL, MonitorBuilder};
 pub use events::{EventReceiver, MonitorEvent};
 pub use handle::ModelMonitor;
 pub use snapshot::{
-    DetectorOutcome, DetectorResult, STATUS_ALERT_LIMIT, SignalResult, Snapshot, SourceStatus,
+    DetectorOutcome, DetectorResult, ModelEntry, STATUS_ALERT_LIMIT, SignalResult, Snapshot,
+    SourceStatus,
 };
 pub use summary::RejectedHistograms;
