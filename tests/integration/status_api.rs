@@ -3,7 +3,8 @@
 //! JSON while the sidecar's peak RSS (`VmHWM`) grows by less than a bound
 //! (the document is streamed model by model from the shared snapshot, not
 //! built per call), pages made with `limit` and `after` list every model
-//! once, and a bad parameter is a 400 that names it.
+//! once, the answer is gzipped when asked, and a bad parameter is a 400
+//! that names it.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -149,6 +150,24 @@ async fn many_models_stream_as_valid_json_to_concurrent_calls_and_page_with_limi
     assert_eq!(pages, 3);
     let unique: BTreeSet<&String> = seen.iter().collect();
     assert_eq!((seen.len(), unique.len()), (MODELS, MODELS));
+
+    // Gzipped when asked, as /metrics is.
+    let zipped = client
+        .get(sidecar.url("/api/v1/status?limit=10"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    let zipped = zipped.bytes().await.unwrap();
+    let page: Value =
+        serde_json::from_reader(flate2::read::GzDecoder::new(&zipped[..])).expect("gzipped JSON");
+    assert_eq!(
+        page["data"]["evaluation"]["models"]
+            .as_array()
+            .map(Vec::len),
+        Some(10)
+    );
 
     let (code, error) = json(&client, &sidecar.url("/api/v1/status?limit=0")).await;
     assert_eq!(code, 400);

@@ -4,7 +4,9 @@
 //! Handlers only read the monitor's last published snapshot: a scrape never
 //! queries Prometheus. `/metrics` is gzipped when the scraper asks
 //! (`Accept-Encoding: gzip`, as Prometheus does on every scrape), piece by
-//! piece as it is rendered. The server under the routes is `server.rs`.
+//! piece as it is rendered; `/api/v1/status` (`status.rs`) is written and
+//! streamed the same way, through `pieces.rs`, and gzipped when asked. The
+//! server under the routes is `server.rs`.
 
 use axum::Router;
 use axum::extract::State;
