@@ -31,6 +31,7 @@ pub use events::{EventReceiver, MonitorEvent};
 pub use handle::ModelMonitor;
 pub use reload::ReloadSummary;
 pub use snapshot::{
-    DetectorOutcome, DetectorResult, STATUS_ALERT_LIMIT, SignalResult, Snapshot, SourceStatus,
+    DetectorOutcome, DetectorResult, ModelEntry, STATUS_ALERT_LIMIT, SignalResult, Snapshot,
+    SourceStatus,
 };
 pub use summary::RejectedHistograms;

@@ -94,14 +94,25 @@ fn serialize_models<S: serde::Serializer>(
     models: &BTreeMap<ModelId, BTreeMap<String, SignalResult>>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
-    #[derive(Serialize)]
-    struct Entry<'a> {
-        source: &'a str,
-        labels: BTreeMap<&'a str, &'a str>,
-        signals: &'a BTreeMap<String, SignalResult>,
-    }
-    serializer.collect_seq(models.iter().map(|(id, signals)| {
-        Entry {
+    serializer.collect_seq(
+        models
+            .iter()
+            .map(|(id, signals)| ModelEntry::new(id, signals)),
+    )
+}
+
+/// One model as the status API lists it: its source, its labels and its
+/// signals' results.
+#[derive(Serialize)]
+pub struct ModelEntry<'a> {
+    source: &'a str,
+    labels: BTreeMap<&'a str, &'a str>,
+    signals: &'a BTreeMap<String, SignalResult>,
+}
+
+impl<'a> ModelEntry<'a> {
+    pub fn new(id: &'a ModelId, signals: &'a BTreeMap<String, SignalResult>) -> ModelEntry<'a> {
+        ModelEntry {
             source: &id.source,
             labels: id
                 .model
@@ -111,5 +122,5 @@ fn serialize_models<S: serde::Serializer>(
                 .collect(),
             signals,
         }
-    }))
+    }
 }

@@ -77,6 +77,11 @@ impl ConfigSummary {
     pub fn replace(&self, summary: serde_json::Value) {
         self.0.store(Arc::new(summary));
     }
+
+    /// The summary shown now.
+    pub fn current(&self) -> serde_json::Value {
+        serde_json::Value::clone(&self.0.load())
+    }
 }
 
 impl From<serde_json::Value> for ConfigSummary {

@@ -4,21 +4,25 @@
 //! Handlers only read the monitor's last published snapshot: a scrape never
 //! queries Prometheus. `/metrics` is gzipped when the scraper asks
 //! (`Accept-Encoding: gzip`, as Prometheus does on every scrape), piece by
-//! piece as it is rendered. The server under the routes is `server.rs`.
+//! piece as it is rendered; `/api/v1/status` (`status.rs`) is written and
+//! streamed the same way, through `pieces.rs`, and gzipped when asked. The
+//! server under the routes is `server.rs`.
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::json;
 
 use crate::engine::ModelMonitor;
 
 pub mod lifecycle;
+pub mod pieces;
 pub mod render;
 pub mod security;
 pub mod server;
+pub mod status;
 pub mod tls;
 
 pub use lifecycle::ConfigSummary;
@@ -39,7 +43,10 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics).layer(metrics_compression()))
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
-        .route("/api/v1/status", get(status))
+        .route(
+            "/api/v1/status",
+            get(status::serve).layer(metrics_compression()),
+        )
         .fallback(not_found)
         .with_state(state)
 }
@@ -67,38 +74,23 @@ async fn landing() -> Html<&'static str> {
     Html(LANDING)
 }
 
-/// Bytes per piece of a `/metrics` answer.
-const METRICS_PIECE_BYTES: usize = 256 * 1024;
-
-/// Pieces rendered ahead of what the client has taken.
-const METRICS_PIECES_AHEAD: usize = 2;
-
 async fn metrics(State(state): State<AppState>) -> Response {
     let snapshot = state.monitor.snapshot();
     let own = state.monitor.self_metrics().render();
     // The drift gauges can be tens of megabytes with many models: they are
-    // rendered on a blocking thread, a piece at a time, each sent as soon as
-    // it is written; a client that reads slowly holds the renderer back
-    // (a bounded channel), one that goes away stops it.
-    let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(METRICS_PIECES_AHEAD);
-    tokio::task::spawn_blocking(move || {
+    // rendered a piece at a time, each sent as soon as it is written.
+    let body = pieces::body_written_in_pieces(move |send| {
         let taken =
-            render::render_snapshot_in_pieces(&snapshot, METRICS_PIECE_BYTES, &mut |piece| {
-                tx.blocking_send(bytes::Bytes::from(piece)).is_ok()
+            render::render_snapshot_in_pieces(&snapshot, pieces::PIECE_BYTES, &mut |piece| {
+                send(bytes::Bytes::from(piece))
             });
         if taken {
-            let _ = tx.blocking_send(bytes::Bytes::from(own));
+            send(bytes::Bytes::from(own));
         }
     });
-    // Fused: the gzip encoder polls its source once more after the end.
-    let body = futures::StreamExt::fuse(futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|piece| (Ok::<_, std::convert::Infallible>(piece), rx))
-    }));
     (
         [(header::CONTENT_TYPE, crate::exposition::CONTENT_TYPE)],
-        axum::body::Body::from_stream(body),
+        body,
     )
         .into_response()
 }
@@ -124,24 +116,6 @@ async fn ready(State(state): State<AppState>) -> Response {
         Some(problem) => unavailable(problem),
         None => (StatusCode::OK, "model-monitor is ready\n").into_response(),
     }
-}
-
-async fn status(State(state): State<AppState>) -> Response {
-    let snapshot = state.monitor.snapshot();
-    Json(json!({
-        "status": "success",
-        "data": {
-            "version": env!("CARGO_PKG_VERSION"),
-            "ready": state.monitor.is_ready(),
-            "config": state.config_summary,
-            "evaluation": &*snapshot,
-            "alerts": &snapshot.alerts,
-            "alerts_pending": snapshot.alerts_pending,
-            "alerts_firing": snapshot.alerts_firing,
-            "webhooks": state.monitor.delivery_status(),
-        }
-    }))
-    .into_response()
 }
 
 async fn not_found() -> Response {

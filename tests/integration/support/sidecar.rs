@@ -142,6 +142,16 @@ monitors:
         self
     }
 
+    /// Writes the config's YAML text to `path`.
+    pub fn write(&self, path: &Path) {
+        std::fs::write(path, &self.text).expect("writing the sidecar config");
+    }
+
+    /// The environment its `${VAR}`s expand from.
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
     /// The validated config, for a monitor run in the test's process.
     pub fn parse(&self) -> Config {
         let env = |name: &str| {
@@ -201,7 +211,7 @@ impl Sidecar {
         flags: &[&str],
     ) -> Sidecar {
         let file = dir.join(format!("{name}.yml"));
-        std::fs::write(&file, &config.text).expect("writing the sidecar config");
+        config.write(&file);
         let mut args = vec![
             "run".into(),
             format!("--config.file={}", file.display()),
