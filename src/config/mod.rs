@@ -39,6 +39,7 @@ mod alerting;
 mod decode;
 mod detectors;
 mod evaluation;
+mod exceedance;
 mod files;
 mod load;
 mod monitor;
@@ -65,6 +66,7 @@ pub use detectors::{
     DetectorConfig, DetectorKind, TestRule, ZScoreBaseline,
 };
 pub use evaluation::{DEFAULT_CONCURRENCY, DEFAULT_INTERVAL, EvaluationConfig};
+pub use exceedance::{DEFAULT_EXCEEDANCE_MIN_EFFECT, DEFAULT_EXCEEDANCE_QUANTILE};
 pub use files::{FileCheck, check_files};
 pub use load::{load_file, load_file_with_env, parse_str, parse_str_with_env};
 pub use monitor::{

@@ -18,6 +18,7 @@
 
 mod chi_square;
 mod distance;
+mod exceedance;
 mod ks;
 mod psi;
 mod quantile;
@@ -27,6 +28,7 @@ pub use chi_square::ChiSquareDetector;
 pub use distance::{
     DEFAULT_DISTANCE_THRESHOLD, HellingerDetector, JensenShannonDetector, WassersteinDetector,
 };
+pub use exceedance::ExceedanceDetector;
 pub use ks::KsDetector;
 pub use psi::PsiDetector;
 pub use quantile::{QuantileRatioDetector, QuantileSloDetector};
@@ -188,6 +190,11 @@ pub fn from_config(config: &DetectorConfig, min_samples: f64) -> Box<dyn DriftDe
         ),
         DetectorKind::QuantileSlo { quantile, max } => Box::new(
             QuantileSloDetector::new(quantile, max)
+                .named(name)
+                .with_min_samples(min_samples),
+        ),
+        DetectorKind::Exceedance { quantile, rule } => Box::new(
+            ExceedanceDetector::new(quantile, rule)
                 .named(name)
                 .with_min_samples(min_samples),
         ),

@@ -19,6 +19,7 @@ mod builder;
 mod evaluator;
 mod events;
 mod handle;
+mod multi_window;
 mod snapshot;
 mod summary;
 
