@@ -725,16 +725,7 @@ fn false_alarms(options: &Options) {
                     methods.iter_mut().for_each(Method::restart);
                     for _ in 0..per_trial {
                         let frame = trial.step(&stable, &mut rng);
-                        for (method, counts) in methods.iter_mut().zip(tally.iter_mut()) {
-                            let outcome = method.decide(&frame);
-                            counts.2 += 1;
-                            if outcome != Outcome::NoDecision {
-                                counts.1 += 1;
-                            }
-                            if outcome == Outcome::Alarm {
-                                counts.0 += 1;
-                            }
-                        }
+                        count_outcomes(&mut methods, &mut tally, &frame);
                     }
                 }
                 for (row, counts) in results.iter_mut().zip(tally) {
@@ -744,6 +735,21 @@ fn false_alarms(options: &Options) {
         }
         println!("### {} (stable: {:?})\n", signal.name, signal.stable);
         print_table(&columns, &methods, &results);
+    }
+}
+
+/// Lets every method decide on `frame` and counts, per method, (alarms,
+/// decided, evaluations).
+fn count_outcomes(methods: &mut [Method], tally: &mut [(usize, usize, usize)], frame: &Frame) {
+    for (method, counts) in methods.iter_mut().zip(tally.iter_mut()) {
+        let outcome = method.decide(frame);
+        counts.2 += 1;
+        if outcome != Outcome::NoDecision {
+            counts.1 += 1;
+        }
+        if outcome == Outcome::Alarm {
+            counts.0 += 1;
+        }
     }
 }
 

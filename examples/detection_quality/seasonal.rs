@@ -14,7 +14,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use super::{
-    Bucketed, CONFIDENCE, Frame, INTERVAL_SECONDS, LATENCY, Outcome, RATES, Shape, Signal, Window,
+    Bucketed, CONFIDENCE, Frame, INTERVAL_SECONDS, LATENCY, RATES, Shape, Signal, Window,
     cell_seed, methods,
 };
 
@@ -190,16 +190,7 @@ pub(super) fn false_alarms(evaluations: usize, seed: u64) {
                             short: current.newest(2, signal.bounds),
                             newest: current.newest(1, signal.bounds),
                         };
-                        for (method, counts) in methods.iter_mut().zip(tally.iter_mut()) {
-                            let outcome = method.decide(&frame);
-                            counts.2 += 1;
-                            if outcome != Outcome::NoDecision {
-                                counts.1 += 1;
-                            }
-                            if outcome == Outcome::Alarm {
-                                counts.0 += 1;
-                            }
-                        }
+                        super::count_outcomes(&mut methods, &mut tally, &frame);
                     }
                 }
                 for (row, counts) in results.iter_mut().zip(tally) {
