@@ -84,7 +84,7 @@ pub(super) fn detect(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detectors::{KsDetector, from_config};
+    use crate::detectors::from_config;
 
     fn window(counts: &[f64]) -> Distribution {
         Distribution::from_bucket_counts(vec![0.25, 0.5, 0.75, 1.0], counts.to_vec(), None).unwrap()
@@ -150,6 +150,5 @@ mod tests {
             detect(detector.as_ref(), &reference, &current, Some(&tiny)).unwrap(),
             long
         );
-        let _ = KsDetector::default();
     }
 }
