@@ -5,6 +5,10 @@
 //! multi-window rule of `short_window`) with the same window 20 s and 40 s
 //! earlier, pooled.
 //!
+//! Prometheus logs every query it answers (`query_log_file`): the sidecar
+//! must have sent the pooled reference as one query joining the offsets
+//! with `+`, and the short window as a query of its own.
+//!
 //! The pooled reference is checked against Prometheus itself: at the
 //! evaluation time the status API reports, the reference's total must be
 //! the sum of the two offsets' `increase()`, each asked of Prometheus
@@ -122,7 +126,14 @@ async fn pooled_offsets_add_up_each_span_and_exceedance_and_a_short_window_catch
     let drift_at = Instant::now() + Duration::from_secs(DRIFT_AFTER_SECS);
     let prometheus_started = Instant::now();
     let young_until = prometheus_started + Duration::from_secs(YOUNG_SECS);
-    let prometheus = PrometheusServer::start(dir.path(), &[format!("127.0.0.1:{simulate_port}")]);
+    let query_log = dir.path().join("queries.log");
+    let prometheus = PrometheusServer::start_with_config(
+        dir.path(),
+        &format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n  query_log_file: {}\nscrape_configs:\n  - job_name: simulate\n    static_configs:\n      - targets: ['127.0.0.1:{simulate_port}']\n",
+            query_log.display()
+        ),
+    );
     prometheus.wait_ready(&client).await;
     let sidecar = Sidecar::start(dir.path(), &sidecar_config(&prometheus.url()));
     let metrics_url = sidecar.url("/metrics");
@@ -259,5 +270,29 @@ async fn pooled_offsets_add_up_each_span_and_exceedance_and_a_short_window_catch
         decided_clean,
         "the stationary models were decided clean before the drift"
     );
+    // The queries Prometheus answered, as the sidecar wrote them (one JSON
+    // object per line, the query under params.query).
+    let log = std::fs::read_to_string(&query_log).expect("prometheus wrote its query log");
+    let queries: Vec<String> = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter_map(|entry| entry["params"]["query"].as_str().map(str::to_owned))
+        .collect();
+    let (first, second) = (OFFSETS_SECS[0], OFFSETS_SECS[1]);
+    let pooled = format!(
+        r#"(sum by (model, version, le) (increase(model_request_duration_seconds_bucket{{job="simulate"}}[{WINDOW_SECS}s] offset {first}s)) + sum by (model, version, le) (increase(model_request_duration_seconds_bucket{{job="simulate"}}[{WINDOW_SECS}s] offset {second}s))) or "#
+    );
+    let short = r#"sum by (model, version, le) (increase(model_prediction_confidence_bucket{job="simulate"}[4s])) or "#;
+    for (what, start) in [
+        ("the pooled reference", pooled.as_str()),
+        ("the short window", short),
+    ] {
+        assert!(
+            queries.iter().any(|query| query.starts_with(start)),
+            "prometheus answered no query for {what} ({start}); of {} queries, the first: {:?}",
+            queries.len(),
+            queries.iter().take(6).collect::<Vec<_>>()
+        );
+    }
     eprintln!("model-1's drift caught by exceedance and ks {caught_after:?} after it began");
 }
