@@ -866,33 +866,35 @@ fn detection(options: &Options) {
                 let marker = if method.ours { " (ours)" } else { "" };
                 print!("| {}{} |", method.name, marker);
                 for list in row {
-                    let within = |limit: usize| {
-                        100.0
-                            * list
-                                .iter()
-                                .filter(|d| d.is_some_and(|d| d <= limit))
-                                .count() as f64
-                            / list.len() as f64
-                    };
-                    let mut sorted: Vec<usize> = list.iter().flatten().copied().collect();
-                    sorted.sort_unstable();
-                    let median = if sorted.len() * 2 > list.len() {
-                        sorted[(list.len() - 1) / 2].to_string()
-                    } else {
-                        "-".to_owned()
-                    };
-                    print!(
-                        " {:.0}% / {:.0}% / {} |",
-                        within(2),
-                        within(MAX_DELAY),
-                        median
-                    );
+                    print!(" {} |", delay_cell(list));
                 }
                 println!();
             }
             println!();
         }
     }
+}
+
+/// One detection cell: the share of trials detected within 2 and within
+/// [`MAX_DELAY`] evaluations, and the median delay (`-` when under half
+/// the trials alarm).
+fn delay_cell(list: &[Option<usize>]) -> String {
+    let within = |limit: usize| {
+        100.0
+            * list
+                .iter()
+                .filter(|d| d.is_some_and(|d| d <= limit))
+                .count() as f64
+            / list.len() as f64
+    };
+    let mut sorted: Vec<usize> = list.iter().flatten().copied().collect();
+    sorted.sort_unstable();
+    let median = if sorted.len() * 2 > list.len() {
+        sorted[(list.len() - 1) / 2].to_string()
+    } else {
+        "-".to_owned()
+    };
+    format!("{:.0}% / {:.0}% / {}", within(2), within(MAX_DELAY), median)
 }
 
 fn main() {
@@ -905,5 +907,6 @@ fn main() {
     false_alarms(&options);
     detection(&options);
     seasonal::false_alarms(options.evaluations, options.seed);
+    seasonal::detection(options.trials, options.seed);
     eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
 }
