@@ -12,17 +12,27 @@
 //! window holds `k` drifted slices after `k` evaluations, as Prometheus'
 //! `increase(...[5m])` would see it (without its extrapolation).
 //!
+//! Besides the detectors on the pair of windows, candidates for faster
+//! detection see the newest slices too (`sequential.rs`: multi-window rules
+//! and a CUSUM), and a last section puts traffic with a daily cycle against
+//! three kinds of reference (`seasonal.rs`).
+//!
 //! Run: `cargo run --release --example detection_quality -- [--evaluations N]
 //! [--trials T] [--seed S]`. Output is Markdown for BENCHMARKS.md.
+
+#[path = "detection_quality/seasonal.rs"]
+mod seasonal;
+#[path = "detection_quality/sequential.rs"]
+mod sequential;
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
 use model_monitor::config::TestRule;
 use model_monitor::detectors::{
-    ChiSquareDetector, Detection, DriftDetector, HellingerDetector, JensenShannonDetector,
-    KsDetector, PsiDetector, QuantileRatioDetector, Verdict, WassersteinDetector, Windows,
-    ZScoreDetector,
+    ChiSquareDetector, Detection, DriftDetector, ExceedanceDetector, HellingerDetector,
+    JensenShannonDetector, KsDetector, PsiDetector, QuantileRatioDetector, Verdict,
+    WassersteinDetector, Windows, ZScoreDetector,
 };
 use model_monitor::stats::{Distribution, chi_squared_sf};
 use rand::SeedableRng;
@@ -183,9 +193,15 @@ impl Window {
     }
 
     fn distribution(&self, bounds: &[f64]) -> Distribution {
+        self.newest(self.slices.len(), bounds)
+    }
+
+    /// The newest `slices` slices (all of them when there are fewer).
+    fn newest(&self, slices: usize, bounds: &[f64]) -> Distribution {
         let mut counts = vec![0.0; bounds.len() + 1];
         let mut sum = 0.0;
-        for (slice, slice_sum) in &self.slices {
+        let skip = self.slices.len().saturating_sub(slices);
+        for (slice, slice_sum) in self.slices.iter().skip(skip) {
             for (total, count) in counts.iter_mut().zip(slice) {
                 *total += count;
             }
@@ -205,18 +221,54 @@ enum Outcome {
 /// Decides on a (reference, current) pair of windows.
 type Decide = Box<dyn Fn(&Distribution, &Distribution) -> Outcome>;
 
-/// One way of deciding drift on a pair of windows.
+/// What one evaluation shows a method: the two windows, and the newest
+/// slices of the current window for rules that look at them.
+pub struct Frame {
+    pub reference: Distribution,
+    pub current: Distribution,
+    /// The newest two 30 s slices: a 1 m window.
+    pub short: Distribution,
+    /// The newest 30 s slice.
+    pub newest: Distribution,
+}
+
+/// A rule that may keep state between evaluations of one trial.
+type Sequential = Box<dyn FnMut(&Frame) -> Outcome>;
+
+/// One way of deciding drift.
 struct Method {
     name: &'static str,
     /// model-monitor's detector under its default rule.
     ours: bool,
     decide: Decide,
+    /// When set, the method is this rule on the whole frame instead.
+    sequential: Option<Sequential>,
+    /// Makes the rule afresh for each trial, when it keeps state.
+    fresh: Option<fn() -> Sequential>,
+}
+
+impl Method {
+    fn decide(&mut self, frame: &Frame) -> Outcome {
+        match &mut self.sequential {
+            Some(rule) => rule(frame),
+            None => (self.decide)(&frame.reference, &frame.current),
+        }
+    }
+
+    /// Forgets what a stateful rule kept from the last trial.
+    fn restart(&mut self) {
+        if let Some(make) = self.fresh {
+            self.sequential = Some(make());
+        }
+    }
 }
 
 fn ours(name: &'static str, detector: impl DriftDetector + 'static) -> Method {
     Method {
         name,
         ours: true,
+        sequential: None,
+        fresh: None,
         decide: Box::new(move |reference, current| {
             match detector.detect(Windows { reference, current }) {
                 Ok(detection) => match detection.verdict {
@@ -250,6 +302,8 @@ fn candidate<D: DriftDetector + 'static>(
     Method {
         name,
         ours: false,
+        sequential: None,
+        fresh: None,
         decide: Box::new(move |reference, current| {
             match detector.detect(Windows { reference, current }) {
                 Ok(detection) => match detection.verdict {
@@ -273,6 +327,8 @@ fn alternative(
     Method {
         name,
         ours: false,
+        sequential: None,
+        fresh: None,
         decide: Box::new(move |reference, current| {
             if reference.is_empty() || current.is_empty() {
                 return Outcome::NoDecision;
@@ -373,6 +429,8 @@ fn first_chi_square() -> Method {
     Method {
         name: "chi_square, plain V, unpooled (the first default)",
         ours: false,
+        sequential: None,
+        fresh: None,
         decide: Box::new(|reference, current| {
             let (m, n) = (reference.total(), current.total());
             if m < 100.0 || n < 100.0 {
@@ -415,7 +473,9 @@ fn methods(latency: bool) -> Vec<Method> {
             "quantile_ratio p99 1.5",
             QuantileRatioDetector::new(0.99, 1.5),
         ));
+        methods.push(ours("exceedance p99", ExceedanceDetector::default()));
     }
+    methods.extend(sequential::candidates(latency));
     methods.extend([
         candidate(
             "zscore, min_effect 0.2 sd (the first default)",
@@ -571,8 +631,8 @@ impl<'a> Trial<'a> {
     }
 
     /// Advances by one evaluation with the current traffic from `now`, and
-    /// returns the two windows to compare.
-    fn step(&mut self, now: &Bucketed, rng: &mut StdRng) -> (Distribution, Distribution) {
+    /// returns what the methods see.
+    fn step(&mut self, now: &Bucketed, rng: &mut StdRng) -> Frame {
         self.current.push(now.draw(self.per_slice, rng));
         let reference = match &mut self.reference {
             Reference::Fixed(distribution) => distribution.clone(),
@@ -581,7 +641,13 @@ impl<'a> Trial<'a> {
                 window.distribution(self.signal.bounds)
             }
         };
-        (reference, self.current.distribution(self.signal.bounds))
+        let bounds = self.signal.bounds;
+        Frame {
+            reference,
+            current: self.current.distribution(bounds),
+            short: self.current.newest(2, bounds),
+            newest: self.current.newest(1, bounds),
+        }
     }
 }
 
@@ -640,7 +706,7 @@ fn false_alarms(options: &Options) {
     );
     for (signal_index, signal) in [&CONFIDENCE, &LATENCY].into_iter().enumerate() {
         let stable = Bucketed::new(signal.stable, signal.bounds);
-        let methods = methods(signal.name == "latency");
+        let mut methods = methods(signal.name == "latency");
         // results[method][column] = (alarms, decided, evaluations)
         let mut columns = Vec::new();
         let mut results = vec![Vec::new(); methods.len()];
@@ -656,18 +722,10 @@ fn false_alarms(options: &Options) {
                 let mut tally = vec![(0usize, 0usize, 0usize); methods.len()];
                 for _ in 0..trials {
                     let mut trial = Trial::start(signal, &stable, rate, kind, &mut rng);
+                    methods.iter_mut().for_each(Method::restart);
                     for _ in 0..per_trial {
-                        let (reference, current) = trial.step(&stable, &mut rng);
-                        for (method, counts) in methods.iter().zip(tally.iter_mut()) {
-                            let outcome = (method.decide)(&reference, &current);
-                            counts.2 += 1;
-                            if outcome != Outcome::NoDecision {
-                                counts.1 += 1;
-                            }
-                            if outcome == Outcome::Alarm {
-                                counts.0 += 1;
-                            }
-                        }
+                        let frame = trial.step(&stable, &mut rng);
+                        count_outcomes(&mut methods, &mut tally, &frame);
                     }
                 }
                 for (row, counts) in results.iter_mut().zip(tally) {
@@ -676,36 +734,57 @@ fn false_alarms(options: &Options) {
             }
         }
         println!("### {} (stable: {:?})\n", signal.name, signal.stable);
-        print!("| method |");
-        for column in &columns {
-            print!(" {column} |");
+        print_table(&columns, &methods, &results);
+    }
+}
+
+/// Lets every method decide on `frame` and counts, per method, (alarms,
+/// decided, evaluations).
+fn count_outcomes(methods: &mut [Method], tally: &mut [(usize, usize, usize)], frame: &Frame) {
+    for (method, counts) in methods.iter_mut().zip(tally.iter_mut()) {
+        let outcome = method.decide(frame);
+        counts.2 += 1;
+        if outcome != Outcome::NoDecision {
+            counts.1 += 1;
         }
-        println!();
-        print!("| --- |");
-        for _ in &columns {
-            print!(" ---: |");
+        if outcome == Outcome::Alarm {
+            counts.0 += 1;
         }
-        println!();
-        for (method, row) in methods.iter().zip(&results) {
-            let marker = if method.ours { " (ours, default)" } else { "" };
-            print!("| {}{} |", method.name, marker);
-            for &(alarms, decided, total) in row {
-                if decided == 0 {
-                    print!(" n/d |");
-                } else if decided < total {
-                    print!(
-                        " {:.1} (n/d {:.0}%) |",
-                        1000.0 * alarms as f64 / total as f64,
-                        100.0 * (total - decided) as f64 / total as f64
-                    );
-                } else {
-                    print!(" {:.1} |", 1000.0 * alarms as f64 / total as f64);
-                }
+    }
+}
+
+/// A false-alarm table: one row per method, one column per cell of
+/// (alarms, decided, evaluations).
+fn print_table(columns: &[String], methods: &[Method], results: &[Vec<(usize, usize, usize)>]) {
+    print!("| method |");
+    for column in columns {
+        print!(" {column} |");
+    }
+    println!();
+    print!("| --- |");
+    for _ in columns {
+        print!(" ---: |");
+    }
+    println!();
+    for (method, row) in methods.iter().zip(results) {
+        let marker = if method.ours { " (ours, default)" } else { "" };
+        print!("| {}{} |", method.name, marker);
+        for &(alarms, decided, total) in row {
+            if decided == 0 {
+                print!(" n/d |");
+            } else if decided < total {
+                print!(
+                    " {:.1} (n/d {:.0}%) |",
+                    1000.0 * alarms as f64 / total as f64,
+                    100.0 * (total - decided) as f64 / total as f64
+                );
+            } else {
+                print!(" {:.1} |", 1000.0 * alarms as f64 / total as f64);
             }
-            println!();
         }
         println!();
     }
+    println!();
 }
 
 fn detection(options: &Options) {
@@ -724,7 +803,7 @@ fn detection(options: &Options) {
         let signal = scenario.signal;
         let stable = Bucketed::new(signal.stable, signal.bounds);
         let drifted = Bucketed::new(scenario.drifted, signal.bounds);
-        let methods = methods(signal.name == "latency");
+        let mut methods = methods(signal.name == "latency");
         println!(
             "### {} ({:?} -> {:?})\n",
             scenario.name, signal.stable, scenario.drifted
@@ -745,11 +824,12 @@ fn detection(options: &Options) {
                 let mut first = vec![Vec::with_capacity(options.trials); methods.len()];
                 for _ in 0..options.trials {
                     let mut trial = Trial::start(signal, &stable, rate, kind, &mut rng);
+                    methods.iter_mut().for_each(Method::restart);
                     let mut found: Vec<Option<usize>> = vec![None; methods.len()];
                     // Evaluation 0: before the shift.
-                    let (reference, current) = trial.step(&stable, &mut rng);
-                    for (method, slot) in methods.iter().zip(found.iter_mut()) {
-                        if (method.decide)(&reference, &current) == Outcome::Alarm {
+                    let frame = trial.step(&stable, &mut rng);
+                    for (method, slot) in methods.iter_mut().zip(found.iter_mut()) {
+                        if method.decide(&frame) == Outcome::Alarm {
                             *slot = Some(1);
                         }
                     }
@@ -757,11 +837,9 @@ fn detection(options: &Options) {
                         if found.iter().all(Option::is_some) {
                             break;
                         }
-                        let (reference, current) = trial.step(&drifted, &mut rng);
-                        for (method, slot) in methods.iter().zip(found.iter_mut()) {
-                            if slot.is_none()
-                                && (method.decide)(&reference, &current) == Outcome::Alarm
-                            {
+                        let frame = trial.step(&drifted, &mut rng);
+                        for (method, slot) in methods.iter_mut().zip(found.iter_mut()) {
+                            if slot.is_none() && method.decide(&frame) == Outcome::Alarm {
                                 *slot = Some(k);
                             }
                         }
@@ -788,33 +866,35 @@ fn detection(options: &Options) {
                 let marker = if method.ours { " (ours)" } else { "" };
                 print!("| {}{} |", method.name, marker);
                 for list in row {
-                    let within = |limit: usize| {
-                        100.0
-                            * list
-                                .iter()
-                                .filter(|d| d.is_some_and(|d| d <= limit))
-                                .count() as f64
-                            / list.len() as f64
-                    };
-                    let mut sorted: Vec<usize> = list.iter().flatten().copied().collect();
-                    sorted.sort_unstable();
-                    let median = if sorted.len() * 2 > list.len() {
-                        sorted[(list.len() - 1) / 2].to_string()
-                    } else {
-                        "-".to_owned()
-                    };
-                    print!(
-                        " {:.0}% / {:.0}% / {} |",
-                        within(2),
-                        within(MAX_DELAY),
-                        median
-                    );
+                    print!(" {} |", delay_cell(list));
                 }
                 println!();
             }
             println!();
         }
     }
+}
+
+/// One detection cell: the share of trials detected within 2 and within
+/// [`MAX_DELAY`] evaluations, and the median delay (`-` when under half
+/// the trials alarm).
+fn delay_cell(list: &[Option<usize>]) -> String {
+    let within = |limit: usize| {
+        100.0
+            * list
+                .iter()
+                .filter(|d| d.is_some_and(|d| d <= limit))
+                .count() as f64
+            / list.len() as f64
+    };
+    let mut sorted: Vec<usize> = list.iter().flatten().copied().collect();
+    sorted.sort_unstable();
+    let median = if sorted.len() * 2 > list.len() {
+        sorted[(list.len() - 1) / 2].to_string()
+    } else {
+        "-".to_owned()
+    };
+    format!("{:.0}% / {:.0}% / {}", within(2), within(MAX_DELAY), median)
 }
 
 fn main() {
@@ -826,5 +906,7 @@ fn main() {
     );
     false_alarms(&options);
     detection(&options);
+    seasonal::false_alarms(options.evaluations, options.seed);
+    seasonal::detection(options.trials, options.seed);
     eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
 }

@@ -46,13 +46,17 @@ ensure_venv()
 import numpy as np  # noqa: E402
 import scipy  # noqa: E402
 from scipy.spatial.distance import jensenshannon  # noqa: E402
-from scipy.stats import chi2, chi2_contingency, kstwobign, norm, wasserstein_distance  # noqa: E402
+from scipy.optimize import brentq  # noqa: E402
+from scipy.special import betainc  # noqa: E402
+from scipy.stats import binom, chi2, chi2_contingency, kstwobign, norm, wasserstein_distance  # noqa: E402
 
 CONFIDENCE_BOUNDS = [round(0.05 * i, 2) for i in range(1, 21)]
 LATENCY_BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]
 DEFAULT_MIN_SAMPLES = 100.0
 DEFAULT_FALSE_ALARM_RATE = 0.001
-DEFAULT_MIN_EFFECT = {"psi": 0.1, "ks": 0.1, "chi_square": 0.1, "zscore": 0.2}
+DEFAULT_MIN_EFFECT = {"psi": 0.1, "ks": 0.1, "chi_square": 0.1, "zscore": 0.2,
+                      "exceedance": 0.5}
+DEFAULT_EXCEEDANCE_QUANTILE = 0.99
 CHI_SQUARE_MIN_EXPECTED = 5.0
 
 
@@ -287,6 +291,51 @@ def quantile_slo(ref, cur, settings, min_samples):
                                 current_only=True))
 
 
+def binomial_upper_tail(x, k, p):
+    """P(X >= x) for X ~ Binomial(k, p), real x and k: I_p(x, k - x + 1)."""
+    if x <= 0:
+        return 1.0
+    if x > k or p <= 0:
+        return 0.0
+    if p >= 1:
+        return 1.0
+    value = float(betainc(x, k - x + 1, p))
+    if float(x).is_integer() and float(k).is_integer():
+        # Whole counts: the same as scipy's binomial survival function.
+        exact = float(binom.sf(x - 1, k, p))
+        assert math.isclose(value, exact, rel_tol=1e-9, abs_tol=1e-300), (value, exact)
+    return value
+
+
+def exceedance(ref, cur, settings, min_samples):
+    """docs/statistics.md 4.10: the share of current observations above the
+    upper bound of the reference bucket holding the q-quantile, against a
+    conditional binomial null."""
+    _, rate, effect = test_rule(settings, "exceedance")
+    q = settings.get("quantile", DEFAULT_EXCEEDANCE_QUANTILE)
+    cumulative_ref = np.cumsum(ref.counts)
+    bucket = int(np.argmax(cumulative_ref >= q * ref.n))
+    if not cumulative_ref[bucket] >= q * ref.n or bucket >= len(ref.bounds):
+        return dict(error="undefined")
+    y = float(ref.counts[bucket + 1:].sum())
+    x = float(cur.counts[bucket + 1:].sum())
+    share = cur.n / (cur.n + ref.n)
+    p_value = binomial_upper_tail(x, x + y, share)
+    score = x / cur.n
+    floor = (1 + effect) * y / ref.n
+
+    def excess(t):
+        return binomial_upper_tail(t, t + y, share) - rate
+
+    high = max(cur.n, 1.0)
+    while excess(high) > 0:
+        high *= 2
+    statistical = brentq(excess, 1e-300, high, xtol=1e-14, rtol=1e-14, maxiter=500) / cur.n
+    threshold, v = decide(settings, "exceedance", score, p_value, score >= floor,
+                          max(statistical, floor), cur.n, ref.n, min_samples)
+    return dict(score=score, p_value=p_value, threshold=threshold, verdict=v)
+
+
 DETECTORS = {
     "psi": psi,
     "ks": ks,
@@ -297,8 +346,10 @@ DETECTORS = {
     "wasserstein": wasserstein,
     "quantile_ratio": quantile_ratio,
     "quantile_slo": quantile_slo,
+    "exceedance": exceedance,
 }
-KINDS = {"quantile_ratio": "performance", "quantile_slo": "performance"}
+KINDS = {"quantile_ratio": "performance", "quantile_slo": "performance",
+         "exceedance": "performance"}
 CURRENT_ONLY = {"quantile_slo"}
 
 
@@ -360,6 +411,9 @@ def standard_detectors(extra=()):
 LATENCY_EXTRA = (
     {"type": "quantile_ratio", "settings": {"quantile": 0.99, "max_ratio": 1.5}},
     {"type": "quantile_slo", "settings": {"quantile": 0.95, "max": 0.5}},
+    {"type": "exceedance", "settings": {}},
+    {"type": "exceedance", "settings": {"quantile": 0.9, "false_alarm_rate": 0.01,
+                                        "min_effect": 0.2}},
 )
 CONFIDENCE_EXTRA = (
     {"type": "quantile_ratio", "settings": {"quantile": 0.5, "max_ratio": 1.2}},
@@ -560,6 +614,47 @@ def cases():
         CONFIDENCE_BOUNDS,
         {"counts": list(ref), "sum": None}, {"counts": list(cur), "sum": None},
         standard_detectors(CONFIDENCE_EXTRA))
+
+    # p99 +50% at the same median: the exceedance test's own scenario.
+    stable = bucket_probabilities(LATENCY_BOUNDS, lognormal_cdf(0.040, 0.375))
+    slower = bucket_probabilities(LATENCY_BOUNDS,
+                                  lognormal_cdf(0.040, 0.375 + math.log(1.5) / 2.3263478740408408))
+    for name, description, ref_n, cur_n in [
+        ("latency_tail_rise_week", "a week at 1 req/s against 5 minutes whose p99 rose 50%",
+         604_800, 300),
+        ("latency_tail_rise_small", "5 minutes against 5 minutes at 1 req/s, p99 +50%",
+         300, 300),
+    ]:
+        ref = sample(rng, stable, ref_n)
+        cur = sample(rng, slower, cur_n)
+        add(name, description, LATENCY_BOUNDS,
+            {"counts": list(ref), "sum": None}, {"counts": list(cur), "sum": None},
+            standard_detectors(LATENCY_EXTRA + (
+                {"type": "exceedance", "settings": {"quantile": 0.999}},
+                {"type": "exceedance", "settings": {"threshold": 0.02}},
+            )))
+
+    # Extrapolated (non-integer) counts, as increase() returns them.
+    ref = np.array([0, 0, 3.5, 60.25, 120.5, 30.75, 4.5, 1.25, 0, 0, 0, 0], dtype=float)
+    cur = np.array([0, 0, 2.5, 40.5, 80.25, 30.5, 12.75, 3.5, 0.5, 0, 0, 0], dtype=float)
+    add("latency_tail_fractional_counts",
+        "extrapolated counts: the binomial tail on real counts",
+        LATENCY_BOUNDS,
+        {"counts": list(ref), "sum": None}, {"counts": list(cur), "sum": None},
+        [
+            {"type": "exceedance", "settings": {}},
+            {"type": "exceedance", "settings": {"quantile": 0.9, "min_effect": 0}},
+            {"type": "exceedance", "settings": {"quantile": 0.5}},
+        ])
+
+    ref = np.array([0, 0, 0, 10, 500, 0, 0, 0, 0, 0, 0, 3], dtype=float)
+    cur = np.array([0, 0, 0, 10, 500, 0, 0, 0, 0, 0, 0, 3], dtype=float)
+    add("latency_quantile_in_inf_bucket",
+        "the reference p99.9 lies in the +Inf bucket: no bound, an error",
+        LATENCY_BOUNDS,
+        {"counts": list(ref), "sum": None}, {"counts": list(cur), "sum": None},
+        [{"type": "exceedance", "settings": {"quantile": 0.999}},
+         {"type": "exceedance", "settings": {"quantile": 0.99}}])
 
     return out
 

@@ -119,6 +119,13 @@ pub enum DetectorKind {
         quantile: f64,
         max: f64,
     },
+    /// Drift when the share of current observations above the bucket of
+    /// the reference `quantile` is significantly (and `min_effect`) higher
+    /// than the reference's; quantile in (0, 1), default 0.99.
+    Exceedance {
+        quantile: f64,
+        rule: TestRule,
+    },
 }
 
 impl DetectorKind {
@@ -134,6 +141,7 @@ impl DetectorKind {
             DetectorKind::Wasserstein { .. } => "wasserstein",
             DetectorKind::QuantileRatio { .. } => "quantile_ratio",
             DetectorKind::QuantileSlo { .. } => "quantile_slo",
+            DetectorKind::Exceedance { .. } => "exceedance",
         }
     }
 }
@@ -146,7 +154,7 @@ struct DetectorType {
 }
 
 /// Every detector type, in the order problems list them.
-const TYPES: [DetectorType; 9] = [
+const TYPES: [DetectorType; 10] = [
     DetectorType {
         name: "psi",
         decode: |d, f| {
@@ -196,6 +204,10 @@ const TYPES: [DetectorType; 9] = [
     DetectorType {
         name: "quantile_slo",
         decode: |d, f| d.quantile_slo(f),
+    },
+    DetectorType {
+        name: "exceedance",
+        decode: |d, f| d.exceedance(f),
     },
 ];
 
@@ -362,7 +374,7 @@ impl Decoder<'_> {
 
     /// The keys of a hypothesis test's rule; `min_effect` defaults to the
     /// type's own.
-    fn test_rule(&mut self, fields: &Fields<'_>, min_effect: f64) -> Option<TestRule> {
+    pub(super) fn test_rule(&mut self, fields: &Fields<'_>, min_effect: f64) -> Option<TestRule> {
         let threshold = self.optional(fields, "threshold", None, |d, n, p| {
             if let Kind::Scalar(scalar) = &n.kind
                 && scalar.text == "auto"

@@ -41,6 +41,7 @@ mod alerting;
 mod decode;
 mod detectors;
 mod evaluation;
+mod exceedance;
 mod files;
 mod load;
 mod monitor;
@@ -68,6 +69,7 @@ pub use detectors::{
     DetectorConfig, DetectorKind, TestRule, ZScoreBaseline,
 };
 pub use evaluation::{DEFAULT_CONCURRENCY, DEFAULT_INTERVAL, EvaluationConfig};
+pub use exceedance::{DEFAULT_EXCEEDANCE_MIN_EFFECT, DEFAULT_EXCEEDANCE_QUANTILE};
 pub use files::{FileCheck, check_file_references, check_files};
 pub use load::{load_file, load_file_with_env, parse_str, parse_str_with_env};
 pub use monitor::{

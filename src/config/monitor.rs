@@ -37,6 +37,11 @@ pub struct MonitorConfig {
     pub group_by: Vec<String>,
     /// Length of the current window. Default 5m.
     pub window: Duration,
+    /// A shorter window ending at the same time, tested beside the current
+    /// one by the hypothesis-test detectors (each window at half the
+    /// false-alarm rate, `docs/statistics.md` section 3.6); shorter than
+    /// `window`. Default none.
+    pub short_window: Option<Duration>,
     pub reference: ReferenceConfig,
     /// Observations needed in each window before a decision. Default 100.
     pub min_samples: f64,
@@ -55,6 +60,7 @@ impl MonitorConfig {
             selector: String::new(),
             group_by: default_group_by(),
             window: DEFAULT_WINDOW,
+            short_window: None,
             reference: ReferenceConfig::default(),
             min_samples: DEFAULT_MIN_SAMPLES,
             signals,
@@ -95,6 +101,9 @@ impl Decoder<'_> {
             let selector = d.optional(fields, "selector", String::new(), Self::selector);
             let group_by = d.optional(fields, "group_by", default_group_by(), Self::group_by);
             let window = d.optional(fields, "window", DEFAULT_WINDOW, Self::positive_duration);
+            let short_window = d.optional(fields, "short_window", None, |d, n, p| {
+                d.short_window(n, p, window)
+            });
             let reference = d.optional(
                 fields,
                 "reference",
@@ -116,6 +125,7 @@ impl Decoder<'_> {
                 selector: selector?,
                 group_by: group_by?,
                 window: window?,
+                short_window: short_window?,
                 reference: reference?,
                 min_samples: min_samples?,
                 signals: signals?,

@@ -364,11 +364,11 @@ fn impossible_values() {
                     "14: webhooks[1].format: unknown format \"teams\"; valid formats: slack, alertmanager, template".to_owned(),
                 ],
             ),
-            ("reference without a kind", mon("reference: {}"), vec!["5: monitors[0].reference: give exactly one of offset, window, range, baseline_file".to_owned()]),
+            ("reference without a kind", mon("reference: {}"), vec!["5: monitors[0].reference: give exactly one of offset, offsets, window, range, baseline_file".to_owned()]),
             (
                 "reference with several kinds",
                 mon("reference: {offset: 1d, baseline_file: b.yml}"),
-                vec!["5: monitors[0].reference: give exactly one of offset, window, range, baseline_file, found offset and baseline_file".to_owned()],
+                vec!["5: monitors[0].reference: give exactly one of offset, offsets, window, range, baseline_file, found offset and baseline_file".to_owned()],
             ),
             ("reference offset 0", mon("reference: {offset: 0s}"), vec!["5: monitors[0].reference.offset: must be greater than 0".to_owned()]),
             (

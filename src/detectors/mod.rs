@@ -18,6 +18,7 @@
 
 mod chi_square;
 mod distance;
+mod exceedance;
 mod explain;
 mod ks;
 mod psi;
@@ -28,6 +29,7 @@ pub use chi_square::ChiSquareDetector;
 pub use distance::{
     DEFAULT_DISTANCE_THRESHOLD, HellingerDetector, JensenShannonDetector, WassersteinDetector,
 };
+pub use exceedance::ExceedanceDetector;
 pub use explain::{BucketShift, CdfGap, Direction, Explanation, Method, Shift, TOP_BUCKETS};
 pub use ks::KsDetector;
 pub use psi::PsiDetector;
@@ -194,6 +196,11 @@ pub fn from_config(config: &DetectorConfig, min_samples: f64) -> Box<dyn DriftDe
         ),
         DetectorKind::QuantileSlo { quantile, max } => Box::new(
             QuantileSloDetector::new(quantile, max)
+                .named(name)
+                .with_min_samples(min_samples),
+        ),
+        DetectorKind::Exceedance { quantile, rule } => Box::new(
+            ExceedanceDetector::new(quantile, rule)
                 .named(name)
                 .with_min_samples(min_samples),
         ),

@@ -294,10 +294,17 @@ fn prometheus_source(
         .iter()
         .flat_map(|(signal, config)| {
             config.detectors.iter().map(|detector| {
-                ScopedDetector::new(
-                    Some(signal.clone()),
-                    Arc::from(detectors::from_config(detector, monitor.min_samples)),
-                )
+                let (detector, multi_window) = match monitor.short_window {
+                    Some(_) => super::multi_window::split_rate(detector),
+                    None => (detector.clone(), false),
+                };
+                ScopedDetector {
+                    multi_window,
+                    ..ScopedDetector::new(
+                        Some(signal.clone()),
+                        Arc::from(detectors::from_config(&detector, monitor.min_samples)),
+                    )
+                }
             })
         })
         .collect();

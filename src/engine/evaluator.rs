@@ -24,7 +24,7 @@ use super::snapshot::{
 };
 use super::summary::{RejectionTally, log_warnings};
 use crate::alerting::{AlertNotice, AlertPolicy, Lifecycle};
-use crate::detectors::{DriftDetector, Verdict, Windows};
+use crate::detectors::{DriftDetector, Verdict};
 use crate::model::{ModelId, SignalSummary};
 use crate::sources::{
     Collection, MetricCollector, Rejection, SignalFailure, SignalObservation, WindowRole,
@@ -40,6 +40,8 @@ pub(super) struct ScopedDetector {
     pub(super) detector: Arc<dyn DriftDetector>,
     /// The detector's name, shared by every outcome it produces.
     pub(super) name: Arc<str>,
+    /// Whether it also decides on the short window (`super::multi_window`).
+    pub(super) multi_window: bool,
 }
 
 impl ScopedDetector {
@@ -49,6 +51,7 @@ impl ScopedDetector {
             signal,
             detector,
             name,
+            multi_window: false,
         }
     }
 }
@@ -389,7 +392,17 @@ fn evaluate_signal(
             continue;
         }
         let detector = &scoped.detector;
-        let outcome = match detector.detect(Windows { reference, current }) {
+        let short = observation
+            .short
+            .as_ref()
+            .and_then(|short| short.as_ref().ok())
+            .filter(|_| scoped.multi_window);
+        let outcome = match super::multi_window::detect(
+            detector.as_ref(),
+            reference,
+            current,
+            short,
+        ) {
             Ok(detection) if detection.score.is_nan() => DetectorResult::Error {
                 error: "the score is undefined for these windows".to_owned(),
             },

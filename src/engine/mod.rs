@@ -22,6 +22,7 @@ mod evaluator;
 mod events;
 mod explanations;
 mod handle;
+mod multi_window;
 mod reload;
 mod snapshot;
 mod summary;

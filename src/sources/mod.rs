@@ -26,6 +26,8 @@ pub use prometheus::PrometheusCollector;
 pub enum WindowRole {
     Current,
     Reference,
+    /// The monitor's `short_window`, ending with the current window.
+    Short,
 }
 
 impl WindowRole {
@@ -33,6 +35,7 @@ impl WindowRole {
         match self {
             WindowRole::Current => "current",
             WindowRole::Reference => "reference",
+            WindowRole::Short => "short",
         }
     }
 }
@@ -45,6 +48,9 @@ pub struct SignalObservation {
     pub signal: String,
     pub current: Result<Distribution, Rejection>,
     pub reference: Result<Distribution, Rejection>,
+    /// The short window, when the monitor has one (`short_window`): tested
+    /// beside `current` by the hypothesis-test detectors.
+    pub short: Option<Result<Distribution, Rejection>>,
     /// The windows that began before any of the model's series existed
     /// (empty when both are covered). Their counts cover only the part of
     /// the window since the series appeared, extrapolated by `increase()`

@@ -6,8 +6,10 @@
 //! distributions (chi-squared, normal, Kolmogorov) live in a private
 //! submodule and are re-exported here.
 
+mod binomial;
 mod special;
 
+pub use binomial::binomial_upper_tail;
 pub use special::{
     chi_squared_isf, chi_squared_sf, kolmogorov_isf, kolmogorov_sf, normal_isf, normal_sf,
 };

@@ -28,9 +28,10 @@ const DASHBOARD: &str = "grafana/dashboards/model-monitor.json";
 const RUNBOOKS: &str = "docs/runbooks.md";
 /// The alerts about one model's scores; their descriptions must name the
 /// model, version, signal, detector, score and threshold.
-const MODEL_ALERTS: [&str; 3] = [
+const MODEL_ALERTS: [&str; 4] = [
     "ModelDriftDetected",
     "ModelLatencyRegression",
+    "ModelLatencyTailRegression",
     "ModelLatencySLOBreach",
 ];
 

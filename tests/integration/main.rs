@@ -13,6 +13,7 @@ mod support;
 mod alerting_stack;
 mod cli;
 mod config_examples;
+mod detectors_extra;
 mod doc_paths;
 mod end_to_end;
 mod explanations;

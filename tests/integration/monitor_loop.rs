@@ -40,6 +40,7 @@ impl MetricCollector for SlowCollector {
                 signal: "confidence".into(),
                 current: Ok(distribution(&[400.0, 300.0, 200.0, 100.0, 0.0])),
                 reference: Ok(distribution(&[100.0, 200.0, 300.0, 400.0, 0.0])),
+                short: None,
                 young: Vec::new(),
             }],
             ..Collection::default()
@@ -136,6 +137,7 @@ impl MetricCollector for FailingAfterFirst {
             signal: "confidence".into(),
             current: Ok(distribution(&[100.0, 200.0, 300.0, 400.0, 0.0])),
             reference: Ok(distribution(&[100.0, 200.0, 300.0, 400.0, 0.0])),
+            short: None,
             young: Vec::new(),
         };
         Ok(Collection {

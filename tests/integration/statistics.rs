@@ -186,6 +186,10 @@ fn detector_config(kind: &str, settings: &Value) -> DetectorConfig {
             quantile: setting("quantile"),
             max: setting("max"),
         },
+        "exceedance" => DetectorKind::Exceedance {
+            quantile: number(&settings["quantile"]).unwrap_or(0.99),
+            rule: rule(0.5),
+        },
         other => panic!("unknown detector type {other} in the fixtures"),
     };
     DetectorConfig {

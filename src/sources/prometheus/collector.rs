@@ -213,28 +213,52 @@ impl MetricCollector for PrometheusCollector {
             .signals
             .iter()
             .map(|(signal, config)| async move {
-                let (current, reference) = tokio::join!(
+                let short = async {
+                    match self.monitor.short_window {
+                        Some(_) => Some(
+                            self.window(signal, &config.histogram, WindowRole::Short, at)
+                                .await,
+                        ),
+                        None => None,
+                    }
+                };
+                let (current, reference, short) = tokio::join!(
                     self.window(signal, &config.histogram, WindowRole::Current, at),
                     self.window(signal, &config.histogram, WindowRole::Reference, at),
+                    short,
                 );
-                (signal.clone(), current, reference)
+                (signal.clone(), current, reference, short)
             });
         let mut collection = Collection::default();
         let is_baseline = matches!(self.monitor.reference, ReferenceConfig::BaselineFile(_));
-        for (signal, current, reference) in join_all(signal_futures).await {
-            let (mut current, mut reference) = match (current, reference) {
-                (Ok((current, current_warnings)), Ok((reference, reference_warnings))) => {
-                    collection.add_warnings(&format!("{signal} current window"), current_warnings);
-                    collection
-                        .add_warnings(&format!("{signal} reference window"), reference_warnings);
-                    (current, reference)
-                }
-                (current, reference) => {
-                    collection.failures.extend(current.err());
-                    collection.failures.extend(reference.err());
-                    continue;
-                }
-            };
+        for (signal, current, reference, short) in join_all(signal_futures).await {
+            let (mut current, mut reference, mut short) =
+                match (current, reference, short.transpose()) {
+                    (
+                        Ok((current, current_warnings)),
+                        Ok((reference, reference_warnings)),
+                        Ok(short),
+                    ) => {
+                        collection
+                            .add_warnings(&format!("{signal} current window"), current_warnings);
+                        collection.add_warnings(
+                            &format!("{signal} reference window"),
+                            reference_warnings,
+                        );
+                        let short = short.map(|(short, short_warnings)| {
+                            collection
+                                .add_warnings(&format!("{signal} short window"), short_warnings);
+                            short
+                        });
+                        (current, reference, short)
+                    }
+                    (current, reference, short) => {
+                        collection.failures.extend(current.err());
+                        collection.failures.extend(reference.err());
+                        collection.failures.extend(short.err());
+                        continue;
+                    }
+                };
             for (model, current) in std::mem::take(&mut current) {
                 let reference = reference.remove(&model).unwrap_or_else(|| ModelWindow {
                     distribution: Err(Rejection::new(
@@ -254,11 +278,24 @@ impl MetricCollector for PrometheusCollector {
                 .into_iter()
                 .filter_map(|(role, young)| young.then_some(role))
                 .collect();
+                // A model missing from the short window served nothing in it.
+                let short = short.as_mut().map(|short| {
+                    short.remove(&model).map_or_else(
+                        || {
+                            Err(Rejection::new(
+                                "no observations in the short window",
+                                "no observations in the short window",
+                            ))
+                        },
+                        |window| window.distribution,
+                    )
+                });
                 collection.observations.push(SignalObservation {
                     model,
                     signal: signal.clone(),
                     current: current.distribution,
                     reference: reference.distribution,
+                    short,
                     young,
                 });
             }

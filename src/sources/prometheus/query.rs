@@ -16,7 +16,8 @@ use crate::duration::format_duration;
 use crate::sources::WindowRole;
 
 /// The grouped query for one histogram and window of a monitor, or `None`
-/// for a reference that comes from a baseline file.
+/// for a reference that comes from a baseline file (and for the short
+/// window of a monitor without one).
 ///
 /// The answer holds, per model, one sample per bucket bound (`le`), one
 /// sample with `le="sum"` for the window's `_sum`, and one with
@@ -29,35 +30,56 @@ use crate::sources::WindowRole;
 ///   or label_replace(count by (model, version) (h_bucket{sel} offset 7d5m), "le", "start", "", "")
 /// ```
 ///
-/// The current window is `[window]` ending at the evaluation time. A
+/// The current window is `[window]` ending at the evaluation time, the
+/// short window `[short_window]` ending then too. A
 /// reference is `[window] offset d` for `Offset(d)`, `[w] offset <window>`
 /// for `Window(w)` (the span just before the current window), and
-/// `[end - start] @ <end>` for `Range`. The start probe is the same
+/// `[end - start] @ <end>` for `Range`. `Offsets(d1, d2, ...)` pools the
+/// same window at each offset: each of the bucket and `_sum` terms becomes
+/// `(term offset d1 + term offset d2 + ...)`, still one query, and a model
+/// is in the answer only when every offset has it. The start probe is the same
 /// selector at the window's first instant: `offset <window>` for the
 /// current window, `offset <d + window>`, `offset <window + w>` and
-/// `@ <start>` for the references.
+/// `@ <start>` for the references (for `Offsets`, at the oldest offset's
+/// start: `offset <max(d) + window>`).
 pub fn histogram_query(
     monitor: &MonitorConfig,
     histogram: &str,
     role: WindowRole,
 ) -> Option<String> {
     let offset = |duration: Duration| format!(" offset {}", format_duration(duration));
-    // The range, its modifier, and the modifier that moves an instant
-    // selector to the window's start.
-    let (range, modifier, at_start) = match role {
-        WindowRole::Current => (monitor.window, String::new(), offset(monitor.window)),
+    // The range, its modifiers (one per pooled span), and the modifier that
+    // moves an instant selector to the (earliest) window's start.
+    let (range, modifiers, at_start) = match role {
+        WindowRole::Current => (monitor.window, vec![String::new()], offset(monitor.window)),
+        WindowRole::Short => {
+            let short = monitor.short_window?;
+            (short, vec![String::new()], offset(short))
+        }
         WindowRole::Reference => match &monitor.reference {
-            ReferenceConfig::Offset(d) => (monitor.window, offset(*d), offset(*d + monitor.window)),
+            ReferenceConfig::Offset(d) => (
+                monitor.window,
+                vec![offset(*d)],
+                offset(*d + monitor.window),
+            ),
+            ReferenceConfig::Offsets(offsets) => {
+                let oldest = offsets.iter().max().copied().unwrap_or(Duration::ZERO);
+                (
+                    monitor.window,
+                    offsets.iter().map(|d| offset(*d)).collect(),
+                    offset(oldest + monitor.window),
+                )
+            }
             ReferenceConfig::Window(window) => (
                 *window,
-                offset(monitor.window),
+                vec![offset(monitor.window)],
                 offset(monitor.window + *window),
             ),
             ReferenceConfig::Range { start, end } => {
                 let span = (*end - *start).to_std().unwrap_or(Duration::ZERO);
                 (
                     span,
-                    format!(" @ {}", format_unix_seconds(*end)),
+                    vec![format!(" @ {}", format_unix_seconds(*end))],
                     format!(" @ {}", format_unix_seconds(*start)),
                 )
             }
@@ -82,13 +104,37 @@ pub fn histogram_query(
         format!("{labels}, le")
     };
     let range = format_duration(range);
+    let buckets = pooled(&modifiers, |modifier| {
+        format!(
+            "sum by ({bucket_labels}) (increase({histogram}_bucket{matchers}[{range}]{modifier}))"
+        )
+    });
+    let sums = pooled(&modifiers, |modifier| {
+        format!("sum by ({labels}) (increase({histogram}_sum{matchers}[{range}]{modifier}))")
+    });
     Some(format!(
-        "sum by ({bucket_labels}) (increase({histogram}_bucket{matchers}[{range}]{modifier})) \
-         or label_replace(sum by ({labels}) (increase({histogram}_sum{matchers}[{range}]{modifier})), \
-         \"le\", \"{SUM_LE}\", \"\", \"\") \
+        "{buckets} \
+         or label_replace({sums}, \"le\", \"{SUM_LE}\", \"\", \"\") \
          or label_replace(count by ({labels}) ({histogram}_bucket{matchers}{at_start}), \
          \"le\", \"{START_LE}\", \"\", \"\")"
     ))
+}
+
+/// One term per modifier, added up with `+` in parentheses when there are
+/// several (a pooled reference): `+` matches the terms' identical label
+/// sets one to one, so a model appears only when every span has it.
+fn pooled(modifiers: &[String], term: impl Fn(&str) -> String) -> String {
+    match modifiers {
+        [one] => term(one),
+        several => format!(
+            "({})",
+            several
+                .iter()
+                .map(|modifier| term(modifier))
+                .collect::<Vec<_>>()
+                .join(" + ")
+        ),
+    }
 }
 
 /// The `le` value under which a histogram query returns the window's `_sum`.
@@ -121,6 +167,7 @@ mod tests {
             selector: selector.to_owned(),
             group_by: vec!["model".to_owned(), "version".to_owned()],
             window: Duration::from_secs(300),
+            short_window: Some(Duration::from_secs(60)),
             reference,
             min_samples: 100.0,
             signals: BTreeMap::new(),
@@ -150,6 +197,14 @@ mod tests {
                 WindowRole::Reference,
                 Some(
                     r#"sum by (model, version, le) (increase(h_bucket{namespace="ml"}[5m] offset 7d)) or label_replace(sum by (model, version) (increase(h_sum{namespace="ml"}[5m] offset 7d)), "le", "sum", "", "") or label_replace(count by (model, version) (h_bucket{namespace="ml"} offset 10085m), "le", "start", "", "")"#,
+                ),
+            ),
+            (
+                "",
+                ReferenceConfig::Offsets(vec![7 * day, 14 * day, day]),
+                WindowRole::Reference,
+                Some(
+                    r#"(sum by (model, version, le) (increase(h_bucket[5m] offset 7d)) + sum by (model, version, le) (increase(h_bucket[5m] offset 14d)) + sum by (model, version, le) (increase(h_bucket[5m] offset 1d))) or label_replace((sum by (model, version) (increase(h_sum[5m] offset 7d)) + sum by (model, version) (increase(h_sum[5m] offset 14d)) + sum by (model, version) (increase(h_sum[5m] offset 1d))), "le", "sum", "", "") or label_replace(count by (model, version) (h_bucket offset 20165m), "le", "start", "", "")"#,
                 ),
             ),
             (
@@ -187,6 +242,14 @@ mod tests {
                 ReferenceConfig::BaselineFile("baseline.json".into()),
                 WindowRole::Reference,
                 None,
+            ),
+            (
+                "",
+                ReferenceConfig::BaselineFile("baseline.json".into()),
+                WindowRole::Short,
+                Some(
+                    r#"sum by (model, version, le) (increase(h_bucket[1m])) or label_replace(sum by (model, version) (increase(h_sum[1m])), "le", "sum", "", "") or label_replace(count by (model, version) (h_bucket offset 1m), "le", "start", "", "")"#,
+                ),
             ),
             (
                 "",
