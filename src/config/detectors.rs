@@ -33,6 +33,9 @@ pub const DEFAULT_CHI_SQUARE_MIN_EFFECT: f64 = 0.1;
 /// above (0.2 needs 4) with no more false alarms (`docs/statistics.md`,
 /// section 8.1).
 pub const DEFAULT_ZSCORE_MIN_EFFECT: f64 = 0.1;
+/// Default `min_effect` of `accuracy_drop`: an estimated accuracy 0.02
+/// below the reference's.
+pub const DEFAULT_ACCURACY_DROP_MIN_EFFECT: f64 = 0.02;
 
 /// One configured detector.
 #[derive(Debug, Clone, PartialEq)]
@@ -119,6 +122,9 @@ pub enum DetectorKind {
         quantile: f64,
         max: f64,
     },
+    /// A one-sided test that the estimated accuracy (mean top-class
+    /// confidence) fell below the reference's.
+    AccuracyDrop(TestRule),
 }
 
 impl DetectorKind {
@@ -134,6 +140,7 @@ impl DetectorKind {
             DetectorKind::Wasserstein { .. } => "wasserstein",
             DetectorKind::QuantileRatio { .. } => "quantile_ratio",
             DetectorKind::QuantileSlo { .. } => "quantile_slo",
+            DetectorKind::AccuracyDrop(_) => "accuracy_drop",
         }
     }
 }
@@ -146,7 +153,7 @@ struct DetectorType {
 }
 
 /// Every detector type, in the order problems list them.
-const TYPES: [DetectorType; 9] = [
+const TYPES: [DetectorType; 10] = [
     DetectorType {
         name: "psi",
         decode: |d, f| {
@@ -196,6 +203,13 @@ const TYPES: [DetectorType; 9] = [
     DetectorType {
         name: "quantile_slo",
         decode: |d, f| d.quantile_slo(f),
+    },
+    DetectorType {
+        name: "accuracy_drop",
+        decode: |d, f| {
+            d.test_rule(f, DEFAULT_ACCURACY_DROP_MIN_EFFECT)
+                .map(DetectorKind::AccuracyDrop)
+        },
     },
 ];
 

@@ -16,6 +16,7 @@
 //! config's (`config::DetectorKind`, `config::TestRule`, `config::DEFAULT_*`),
 //! so that a config file is checked before any detector exists.
 
+mod accuracy;
 mod chi_square;
 mod distance;
 mod ks;
@@ -23,6 +24,7 @@ mod psi;
 mod quantile;
 mod zscore;
 
+pub use accuracy::AccuracyDropDetector;
 pub use chi_square::ChiSquareDetector;
 pub use distance::{
     DEFAULT_DISTANCE_THRESHOLD, HellingerDetector, JensenShannonDetector, WassersteinDetector,
@@ -188,6 +190,11 @@ pub fn from_config(config: &DetectorConfig, min_samples: f64) -> Box<dyn DriftDe
         ),
         DetectorKind::QuantileSlo { quantile, max } => Box::new(
             QuantileSloDetector::new(quantile, max)
+                .named(name)
+                .with_min_samples(min_samples),
+        ),
+        DetectorKind::AccuracyDrop(rule) => Box::new(
+            AccuracyDropDetector::new(rule)
                 .named(name)
                 .with_min_samples(min_samples),
         ),

@@ -19,12 +19,14 @@ mod builder;
 mod evaluator;
 mod events;
 mod handle;
+mod signals;
 mod snapshot;
 mod summary;
 
 pub use builder::{BuildError, DEFAULT_SAMPLING_INTERVAL, MonitorBuilder};
 pub use events::{EventReceiver, MonitorEvent};
 pub use handle::ModelMonitor;
+pub use signals::{AccuracyResult, ClassMix};
 pub use snapshot::{
     DetectorOutcome, DetectorResult, STATUS_ALERT_LIMIT, SignalResult, Snapshot, SourceStatus,
 };

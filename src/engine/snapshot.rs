@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::signals::{AccuracyResult, ClassMix};
 use super::summary::RejectedHistograms;
 use crate::alerting::AlertSummary;
 use crate::detectors::{AlertKind, Detection};
@@ -46,6 +47,12 @@ pub struct SignalResult {
     /// When these results were computed (older than the snapshot when the
     /// signal's query failed and the previous results were kept).
     pub evaluated_at: DateTime<Utc>,
+    /// A class signal's shares.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class_mix: Option<ClassMix>,
+    /// A confidence signal's estimated (and realized) accuracy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<AccuracyResult>,
 }
 
 /// How a source fared in the last evaluation.

@@ -6,6 +6,8 @@
 //! distributions (chi-squared, normal, Kolmogorov) live in a private
 //! submodule and are re-exported here.
 
+pub mod calibration;
+pub mod classes;
 mod special;
 
 pub use special::{

@@ -41,6 +41,7 @@ impl MetricCollector for SlowCollector {
                 current: Ok(distribution(&[400.0, 300.0, 200.0, 100.0, 0.0])),
                 reference: Ok(distribution(&[100.0, 200.0, 300.0, 400.0, 0.0])),
                 young: Vec::new(),
+                details: Default::default(),
             }],
             ..Collection::default()
         })
@@ -137,6 +138,7 @@ impl MetricCollector for FailingAfterFirst {
             current: Ok(distribution(&[100.0, 200.0, 300.0, 400.0, 0.0])),
             reference: Ok(distribution(&[100.0, 200.0, 300.0, 400.0, 0.0])),
             young: Vec::new(),
+            details: Default::default(),
         };
         Ok(Collection {
             observations: vec![observation("a"), observation("b")],

@@ -16,6 +16,7 @@ use serde_json::json;
 use crate::engine::ModelMonitor;
 
 pub mod render;
+mod render_signals;
 pub mod server;
 
 /// What the handlers read.
