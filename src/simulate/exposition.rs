@@ -8,6 +8,7 @@
 use model_monitor::exposition::{Digits, write_header, write_u64, write_value};
 
 use super::model::{CONFIDENCE_BUCKETS, LATENCY_BUCKETS, ModelState};
+use super::outcomes::class_name;
 
 pub use model_monitor::exposition::CONTENT_TYPE;
 
@@ -28,10 +29,12 @@ const LATENCY_LABELS: [&str; LATENCY_BUCKETS.len()] = [
 const CONFIDENCE: &str = "model_prediction_confidence";
 const LATENCY: &str = "model_request_duration_seconds";
 const REQUESTS: &str = "model_requests_total";
+const CORRECT: &str = "model_prediction_confidence_correct";
+const PREDICTIONS: &str = "model_predictions_total";
 
 /// Bytes one model adds to the output, rounded up; used to reserve the
 /// buffer once before rendering.
-pub(crate) const BYTES_PER_MODEL_ESTIMATE: usize = 3_400;
+pub(crate) const BYTES_PER_MODEL_ESTIMATE: usize = 6_400;
 
 /// Appends every metric family of `models` to `out`.
 pub(crate) fn render(models: &[ModelState], out: &mut String) {
@@ -87,6 +90,49 @@ pub(crate) fn render(models: &[ModelState], out: &mut String) {
         out.push_str("} ");
         write_u64(out, model.totals.requests);
         out.push('\n');
+    }
+
+    write_header(
+        out,
+        CORRECT,
+        "Top-class confidence of each prediction that turned out correct.",
+        "histogram",
+    );
+    for (index, model) in models.iter().enumerate() {
+        let labels = ModelLabels::new(index);
+        let outcomes = &model.outcomes;
+        let mut cumulative = 0;
+        for (bound, count) in CONFIDENCE_LABELS.iter().zip(&outcomes.correct_buckets) {
+            cumulative += count;
+            bucket(out, CORRECT, &labels, bound, cumulative);
+        }
+        bucket(out, CORRECT, &labels, "+Inf", outcomes.correct);
+        sum_and_count(
+            out,
+            CORRECT,
+            &labels,
+            outcomes.correct_sum,
+            outcomes.correct,
+        );
+    }
+
+    write_header(
+        out,
+        PREDICTIONS,
+        "Predictions by predicted class.",
+        "counter",
+    );
+    for (index, model) in models.iter().enumerate() {
+        let labels = ModelLabels::new(index);
+        for (class, count) in model.outcomes.classes.iter().enumerate() {
+            out.push_str(PREDICTIONS);
+            labels.push(out);
+            out.push_str(",class=\"");
+            out.push_str(&class_name(class));
+            out.push_str("\"} ");
+            write_u64(out, *count);
+            out.push('\n');
+        }
     }
 }
 
@@ -155,13 +201,20 @@ mod tests {
 
     #[test]
     fn the_estimate_covers_a_busy_model() {
-        let mut model = ModelState::new(0, 123_456, 1.0);
+        let outcome_model =
+            super::super::outcomes::OutcomeModel::new(&super::super::DEFAULT_CLASS_MIX, 1.0);
+        let mut model = ModelState::new(0, 123_456, 1.0, &outcome_model);
         let totals = &mut model.totals;
         totals.requests = 1 << 40;
         totals.confidence_buckets = [1 << 40; CONFIDENCE_BUCKETS.len()];
         totals.latency_buckets = [1 << 40; LATENCY_BUCKETS.len() + 1];
         totals.confidence_sum = 123_456_789.123_456_78;
         totals.latency_sum = 987_654_321.987_654_3;
+        let outcomes = &mut model.outcomes;
+        outcomes.classes = vec![1 << 40; 4];
+        outcomes.correct_buckets = [1 << 40; CONFIDENCE_BUCKETS.len()];
+        outcomes.correct = 1 << 40;
+        outcomes.correct_sum = 123_456_789.123_456_78;
         let mut out = String::new();
         render(std::slice::from_ref(&model), &mut out);
         assert!(out.len() < 512 + BYTES_PER_MODEL_ESTIMATE, "{}", out.len());
