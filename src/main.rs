@@ -138,7 +138,7 @@ enum Command {
         #[arg(
             long = "class-mix",
             value_delimiter = ',',
-            default_value = "0.5,0.3,0.15,0.05"
+            default_value = "0.4,0.3,0.2,0.1"
         )]
         class_mix: Vec<f64>,
         /// A prediction is correct with probability min(1, calibration * confidence); 1 is calibrated.

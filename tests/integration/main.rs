@@ -23,6 +23,7 @@ mod layers;
 mod monitor_loop;
 mod promql_client;
 mod signals;
+mod signals_extra;
 mod statistics;
 mod storage;
 mod webhooks;

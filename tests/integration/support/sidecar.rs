@@ -235,20 +235,27 @@ impl Sidecar {
 /// at 25 requests per second, seed 7, and `model-1` drifting after
 /// `drift_after`. Returns the process and the port it serves on.
 pub fn start_drifting_simulation(dir: &Path, drift_after: Duration) -> (Process, u16) {
+    start_drifting_simulation_with(dir, drift_after, &[])
+}
+
+/// [`start_drifting_simulation`] with more flags (`--class-mix`,
+/// `--calibration`, ...).
+pub fn start_drifting_simulation_with(
+    dir: &Path,
+    drift_after: Duration,
+    flags: &[&str],
+) -> (Process, u16) {
     let port = free_port();
-    let process = Process::start(
-        "simulate",
-        &model_monitor_binary(),
-        &[
-            "simulate".into(),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            "--models=3".into(),
-            "--seed=7".into(),
-            "--drift-model=model-1".into(),
-            format!("--drift-after={}s", drift_after.as_secs()),
-            "--rate=25".into(),
-        ],
-        dir,
-    );
+    let mut args = vec![
+        "simulate".into(),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        "--models=3".into(),
+        "--seed=7".into(),
+        "--drift-model=model-1".into(),
+        format!("--drift-after={}s", drift_after.as_secs()),
+        "--rate=25".into(),
+    ];
+    args.extend(flags.iter().map(|flag| (*flag).to_owned()));
+    let process = Process::start("simulate", &model_monitor_binary(), &args, dir);
     (process, port)
 }
