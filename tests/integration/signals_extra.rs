@@ -1,11 +1,21 @@
-//! Class mix, estimated and realized accuracy and calibration end to end:
+//! Class mix, estimated and realized accuracy and calibration: first every
+//! number against the values `scripts/gen_signal_fixtures.py` computes
+//! with scipy and scikit-learn (`tests/fixtures/signals.json`), then end to end:
 //! `model-monitor simulate` serves three models whose predictions are right
 //! with probability 0.9 times their confidence (`--calibration=0.9`), a real
 //! Prometheus scrapes it, and `model-monitor run` reads the class counter
 //! and the correct-predictions histogram from that Prometheus. After the
 //! shift only `model-1`'s class mix and accuracy move.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+
+use model_monitor::config::{DetectorConfig, DetectorKind, TestRule};
+use model_monitor::detectors::{self, Detection, Verdict, Windows};
+use model_monitor::stats::Distribution;
+use model_monitor::stats::calibration::labelled_accuracy;
+use model_monitor::stats::classes::{class_distribution, shares, union_classes};
+use serde_json::Value;
 
 use crate::support::exposition::sample;
 use crate::support::process::{get, http_client, wait_for};
@@ -13,6 +23,214 @@ use crate::support::prometheus::PrometheusServer;
 use crate::support::sidecar::{Sidecar, SidecarConfig, start_drifting_simulation_with};
 
 const DRIFT_AFTER_SECS: u64 = 45;
+
+fn fixtures() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/signals.json");
+    let text = std::fs::read_to_string(path).expect("fixture file is readable");
+    serde_json::from_str(&text).expect("fixture file is valid JSON")
+}
+
+fn number(value: &Value) -> f64 {
+    match value {
+        Value::String(text) if text == "inf" => f64::INFINITY,
+        value => value
+            .as_f64()
+            .unwrap_or_else(|| panic!("a number: {value}")),
+    }
+}
+
+fn numbers(value: &Value) -> Vec<f64> {
+    value
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(number)
+        .collect()
+}
+
+/// Agreement to a relative 1e-9 (1e-6 for probabilities), or both tiny.
+fn assert_close(what: &str, actual: f64, expected: f64, tolerance: f64) {
+    let equal = actual == expected
+        || (actual - expected).abs() <= tolerance * actual.abs().max(expected.abs())
+        || (actual - expected).abs() <= 1e-300;
+    assert!(
+        equal,
+        "{what}: got {actual:e}, the fixture says {expected:e}"
+    );
+}
+
+fn verdict_name(verdict: &Verdict) -> &'static str {
+    match verdict {
+        Verdict::Drift => "drift",
+        Verdict::NoDrift => "no_drift",
+        Verdict::InsufficientSamples { .. } => "insufficient_samples",
+        Verdict::YoungSeries { .. } => "young_series",
+    }
+}
+
+fn assert_detection(what: &str, detection: &Detection, expected: &Value) {
+    assert_close(
+        &format!("{what} score"),
+        detection.score,
+        number(&expected["score"]),
+        1e-9,
+    );
+    assert_close(
+        &format!("{what} threshold"),
+        detection.threshold,
+        number(&expected["threshold"]),
+        1e-6,
+    );
+    if let Some(p_value) = detection.p_value {
+        assert_close(
+            &format!("{what} p-value"),
+            p_value,
+            number(&expected["p_value"]),
+            1e-6,
+        );
+    }
+    assert_eq!(
+        verdict_name(&detection.verdict),
+        expected["verdict"].as_str().unwrap(),
+        "{what} verdict"
+    );
+}
+
+/// A fixture detector with the defaults of `docs/statistics.md`.
+fn detector(kind: &str, settings: &Value, min_samples: f64) -> Box<dyn detectors::DriftDetector> {
+    let rule = |min_effect: f64| TestRule {
+        threshold: settings.get("threshold").map(number),
+        false_alarm_rate: settings.get("false_alarm_rate").map_or(0.001, number),
+        min_effect: settings.get("min_effect").map_or(min_effect, number),
+    };
+    let threshold = || number(&settings["threshold"]);
+    let kind = match kind {
+        "psi" => DetectorKind::Psi(rule(0.1)),
+        "chi_square" => DetectorKind::ChiSquare(rule(0.1)),
+        "jensen_shannon" => DetectorKind::JensenShannon {
+            threshold: threshold(),
+        },
+        "hellinger" => DetectorKind::Hellinger {
+            threshold: threshold(),
+        },
+        "accuracy_drop" => DetectorKind::AccuracyDrop(rule(0.02)),
+        other => panic!("unknown detector type {other} in the fixtures"),
+    };
+    detectors::from_config(&DetectorConfig::new(kind), min_samples)
+}
+
+fn class_counts(value: &Value) -> BTreeMap<String, f64> {
+    value
+        .as_object()
+        .expect("class counts")
+        .iter()
+        .map(|(class, count)| (class.clone(), number(count)))
+        .collect()
+}
+
+#[test]
+fn class_windows_agree_with_scipy_on_the_union_of_their_classes() {
+    let fixtures = fixtures();
+    let cases = fixtures["classes"].as_array().unwrap();
+    assert!(cases.len() >= 5);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let (reference, current) = (
+            class_counts(&case["reference"]),
+            class_counts(&case["current"]),
+        );
+        let classes = union_classes([&reference, &current]);
+        let expected_classes: Vec<&str> = case["expected"]["classes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|class| class.as_str().unwrap())
+            .collect();
+        assert_eq!(classes, expected_classes, "{name} classes");
+        let reference = class_distribution(&classes, &reference).unwrap();
+        let current = class_distribution(&classes, &current).unwrap();
+        for (window, distribution) in [("reference", &reference), ("current", &current)] {
+            let expected = numbers(&case["expected"][format!("{window}_shares")]);
+            for (index, (actual, expected)) in
+                shares(distribution).iter().zip(&expected).enumerate()
+            {
+                assert_close(
+                    &format!("{name} {window} share {index}"),
+                    *actual,
+                    *expected,
+                    1e-12,
+                );
+            }
+        }
+        for fixture in case["detectors"].as_array().unwrap() {
+            let kind = fixture["type"].as_str().unwrap();
+            let detection = detector(kind, &fixture["settings"], number(&case["min_samples"]))
+                .detect(Windows {
+                    reference: &reference,
+                    current: &current,
+                })
+                .unwrap_or_else(|error| panic!("{name} {kind}: {error}"));
+            assert_detection(&format!("{name} {kind}"), &detection, &fixture["expected"]);
+        }
+    }
+}
+
+fn confidence_window(bounds: &[f64], window: &Value) -> Distribution {
+    let sum = window.get("sum").filter(|s| !s.is_null()).map(number);
+    Distribution::from_bucket_counts(bounds.to_vec(), numbers(&window["counts"]), sum).unwrap()
+}
+
+#[test]
+fn accuracy_drop_agrees_with_scipy() {
+    let fixtures = fixtures();
+    for case in fixtures["accuracy_drop"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let bounds = numbers(&case["bounds"]);
+        let reference = confidence_window(&bounds, &case["reference"]);
+        let current = confidence_window(&bounds, &case["current"]);
+        let detection = detector(
+            "accuracy_drop",
+            &case["settings"],
+            number(&case["min_samples"]),
+        )
+        .detect(Windows {
+            reference: &reference,
+            current: &current,
+        })
+        .unwrap();
+        assert_detection(name, &detection, &case["expected"]);
+    }
+}
+
+#[test]
+fn realized_accuracy_and_calibration_error_agree_with_scikit_learn() {
+    let fixtures = fixtures();
+    for case in fixtures["labelled"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let bounds = numbers(&case["bounds"]);
+        let result = labelled_accuracy(
+            &confidence_window(&bounds, &case["predictions"]),
+            &confidence_window(&bounds, &case["correct"]),
+        )
+        .unwrap();
+        let expected = &case["expected"];
+        for (field, actual) in [
+            ("samples", result.samples),
+            ("estimated", result.estimated),
+            ("realized", result.realized),
+            ("gap", result.gap),
+            ("calibration_error", result.calibration_error),
+        ] {
+            // scikit-learn sums per-sample floats: agreement to 1e-9.
+            assert_close(
+                &format!("{name} {field}"),
+                actual,
+                number(&expected[field]),
+                1e-9,
+            );
+        }
+    }
+}
 
 /// The sidecar's config: a class signal and a confidence signal with its
 /// correct predictions, counted 4 s after the predictions.
