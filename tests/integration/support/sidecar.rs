@@ -135,6 +135,18 @@ monitors:
         self
     }
 
+    /// Adds signals (YAML entries indented by six spaces) to the one
+    /// monitor's `signals:`.
+    pub fn with_signals(mut self, signals: &str) -> SidecarConfig {
+        let at = self
+            .text
+            .find("    signals:\n")
+            .expect("the config has a signals section")
+            + "    signals:\n".len();
+        self.text.insert_str(at, signals);
+        self
+    }
+
     /// Adds `webhooks:` with these receivers (YAML list items).
     pub fn with_webhooks(mut self, receivers: &str) -> SidecarConfig {
         self.text.push_str("webhooks:\n");
