@@ -6,7 +6,9 @@ of the Rust code.
 
 Run it from anywhere: `python3 scripts/gen_signal_fixtures.py`. It uses the
 same virtualenv as scripts/gen_stat_fixtures.py (target/stats-venv, from the
-pinned scripts/requirements-stats.txt), creating it on first use.
+pinned scripts/requirements-stats.txt), creating it on first use; the
+packages of a venv made before scikit-learn was pinned are installed with
+`target/stats-venv/bin/pip install -r scripts/requirements-stats.txt`.
 
 - Class windows are laid out here on the union of their classes with plain
   dicts, then scored by the detector functions of gen_stat_fixtures.py
@@ -22,27 +24,14 @@ pinned scripts/requirements-stats.txt), creating it on first use.
 
 import json
 import math
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-VENV = ROOT / "target" / "stats-venv"
-REQUIREMENTS = ROOT / "scripts" / "requirements-stats.txt"
 OUTPUT = ROOT / "tests" / "fixtures" / "signals.json"
-
-if Path(sys.prefix).resolve() != VENV.resolve():
-    python = VENV / "bin" / "python"
-    if not python.exists():
-        subprocess.check_call([sys.executable, "-m", "venv", str(VENV)])
-    subprocess.check_call(
-        [str(python), "-m", "pip", "install", "--quiet", "-r", str(REQUIREMENTS)]
-    )
-    os.execv(str(python), [str(python), str(Path(__file__).resolve()), *sys.argv[1:]])
-
 sys.path.insert(0, str(ROOT / "scripts"))
 
+# Importing it re-executes this script inside the virtualenv first.
 import gen_stat_fixtures as stats  # noqa: E402
 import numpy as np  # noqa: E402
 import sklearn  # noqa: E402

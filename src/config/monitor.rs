@@ -116,6 +116,11 @@ impl Decoder<'_> {
                 AlertingConfig::default(),
                 Self::alerting,
             );
+            if let (Some(group_by), Some(signals)) = (&group_by, &signals)
+                && !d.class_labels_apart(fields, group_by, signals)
+            {
+                return None;
+            }
             Some(MonitorConfig {
                 name: name?,
                 selector: selector?,
@@ -237,8 +242,8 @@ impl Decoder<'_> {
         })
     }
 
-    /// A histogram's base metric name.
-    pub(super) fn histogram(&mut self, node: &Node, path: &str) -> Option<String> {
+    /// A metric name.
+    pub(super) fn metric_name(&mut self, node: &Node, path: &str) -> Option<String> {
         let name = self.string(node, path)?;
         if !is_metric_name(&name) {
             self.report(
@@ -248,6 +253,12 @@ impl Decoder<'_> {
             );
             return None;
         }
+        Some(name)
+    }
+
+    /// A histogram's base metric name.
+    pub(super) fn histogram(&mut self, node: &Node, path: &str) -> Option<String> {
+        let name = self.metric_name(node, path)?;
         if let Some(suffix) = ["_bucket", "_sum", "_count"]
             .iter()
             .find(|s| name.ends_with(*s))

@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::decode::{Decoder, Fields, shown};
 use super::detectors::{DetectorConfig, DetectorKind};
 use super::monitor::SignalConfig;
-use super::promql::{is_label_name, is_metric_name};
+use super::promql::is_label_name;
 use super::tree::{Kind, Node};
 
 /// Default `labels_delay`: correctness is known as soon as the prediction.
@@ -64,7 +64,7 @@ impl Decoder<'_> {
     /// A class signal: `counter`, `label` and `detectors`.
     pub(super) fn class_signal(&mut self, node: &Node, path: &str) -> Option<SignalConfig> {
         self.section(node, path, |d, fields| {
-            let counter = d.required(fields, "counter", Self::counter);
+            let counter = d.required(fields, "counter", Self::metric_name);
             let label = d.required(fields, "label", Self::class_label);
             let detectors = d.signal_detectors(fields, &|kind| {
                 (!CLASS_DETECTOR_TYPES.contains(&kind.type_name())).then(|| {
@@ -153,18 +153,29 @@ impl Decoder<'_> {
         }
     }
 
-    /// A counter's name.
-    fn counter(&mut self, node: &Node, path: &str) -> Option<String> {
-        let name = self.string(node, path)?;
-        if !is_metric_name(&name) {
-            self.report(
-                node.line,
-                path,
-                format!("invalid metric name {}", shown(node)),
-            );
-            return None;
+    /// Reports a class signal whose class label is also a `group_by`
+    /// label: each class would be a model of one class. False if any.
+    pub(super) fn class_labels_apart(
+        &mut self,
+        fields: &Fields<'_>,
+        group_by: &[String],
+        signals: &std::collections::BTreeMap<String, SignalConfig>,
+    ) -> bool {
+        let mut ok = true;
+        for (name, signal) in signals {
+            if let SignalKind::Classes { label } = &signal.kind
+                && group_by.contains(label)
+            {
+                let line = fields.get("signals").map_or(fields.line, |n| n.line);
+                self.report(
+                    line,
+                    &format!("{}.{name}.label", fields.path("signals")),
+                    format!("the class label {label} is also in group_by: each class would count as a model of one class"),
+                );
+                ok = false;
+            }
         }
-        Some(name)
+        ok
     }
 
     /// The label that names a class: a label name, not `le` and not one
@@ -293,6 +304,17 @@ mod tests {
             "      confidence:\n        histogram: model_prediction_confidence\n        detectors: [{type: accuracy_drop, min_effect: 0.05}]\n",
         )
         .unwrap();
+        let text = config(
+            "      classes:\n        counter: model_predictions_total\n        label: version\n        detectors: [{type: psi}]\n",
+        );
+        let problems = parse_str_with_env(&text, "c.yml", &|_| None)
+            .unwrap_err()
+            .problems;
+        assert_eq!(
+            problems[0].message,
+            "the class label version is also in group_by: each class would count as a model of one class"
+        );
+        assert_eq!(problems[0].path, "monitors[0].signals.classes.label");
         assert!(ok.monitors[0].signals["confidence"].is_confidence("confidence"));
     }
 }

@@ -40,47 +40,32 @@ pub(crate) const BYTES_PER_MODEL_ESTIMATE: usize = 6_400;
 pub(crate) fn render(models: &[ModelState], out: &mut String) {
     out.reserve(512 + models.len() * BYTES_PER_MODEL_ESTIMATE);
 
-    write_header(
+    histogram(
         out,
+        models,
         CONFIDENCE,
         "Top-class confidence of each prediction.",
-        "histogram",
+        &CONFIDENCE_LABELS,
+        |model| {
+            let totals = &model.totals;
+            (
+                &totals.confidence_buckets,
+                totals.requests,
+                totals.confidence_sum,
+            )
+        },
     );
-    for (index, model) in models.iter().enumerate() {
-        let labels = ModelLabels::new(index);
-        let totals = &model.totals;
-        let mut cumulative = 0;
-        for (bound, count) in CONFIDENCE_LABELS.iter().zip(&totals.confidence_buckets) {
-            cumulative += count;
-            bucket(out, CONFIDENCE, &labels, bound, cumulative);
-        }
-        bucket(out, CONFIDENCE, &labels, "+Inf", totals.requests);
-        sum_and_count(
-            out,
-            CONFIDENCE,
-            &labels,
-            totals.confidence_sum,
-            totals.requests,
-        );
-    }
-
-    write_header(
+    histogram(
         out,
+        models,
         LATENCY,
         "Duration of each prediction request in seconds.",
-        "histogram",
+        &LATENCY_LABELS,
+        |model| {
+            let totals = &model.totals;
+            (&totals.latency_buckets, totals.requests, totals.latency_sum)
+        },
     );
-    for (index, model) in models.iter().enumerate() {
-        let labels = ModelLabels::new(index);
-        let totals = &model.totals;
-        let mut cumulative = 0;
-        for (bound, count) in LATENCY_LABELS.iter().zip(&totals.latency_buckets) {
-            cumulative += count;
-            bucket(out, LATENCY, &labels, bound, cumulative);
-        }
-        bucket(out, LATENCY, &labels, "+Inf", totals.requests);
-        sum_and_count(out, LATENCY, &labels, totals.latency_sum, totals.requests);
-    }
 
     write_header(out, REQUESTS, "Prediction requests served.", "counter");
     for (index, model) in models.iter().enumerate() {
@@ -92,29 +77,21 @@ pub(crate) fn render(models: &[ModelState], out: &mut String) {
         out.push('\n');
     }
 
-    write_header(
+    histogram(
         out,
+        models,
         CORRECT,
         "Top-class confidence of each prediction that turned out correct.",
-        "histogram",
+        &CONFIDENCE_LABELS,
+        |model| {
+            let outcomes = &model.outcomes;
+            (
+                &outcomes.correct_buckets,
+                outcomes.correct,
+                outcomes.correct_sum,
+            )
+        },
     );
-    for (index, model) in models.iter().enumerate() {
-        let labels = ModelLabels::new(index);
-        let outcomes = &model.outcomes;
-        let mut cumulative = 0;
-        for (bound, count) in CONFIDENCE_LABELS.iter().zip(&outcomes.correct_buckets) {
-            cumulative += count;
-            bucket(out, CORRECT, &labels, bound, cumulative);
-        }
-        bucket(out, CORRECT, &labels, "+Inf", outcomes.correct);
-        sum_and_count(
-            out,
-            CORRECT,
-            &labels,
-            outcomes.correct_sum,
-            outcomes.correct,
-        );
-    }
 
     write_header(
         out,
@@ -133,6 +110,31 @@ pub(crate) fn render(models: &[ModelState], out: &mut String) {
             write_u64(out, *count);
             out.push('\n');
         }
+    }
+}
+
+/// One histogram family: for each model, its per-bucket counts (one per
+/// bound in `bounds`; an extra last slot is left to `+Inf`), its count and
+/// its sum, as `read` gives them.
+fn histogram<'m>(
+    out: &mut String,
+    models: &'m [ModelState],
+    name: &str,
+    help: &str,
+    bounds: &[&str],
+    read: impl Fn(&'m ModelState) -> (&'m [u64], u64, f64),
+) {
+    write_header(out, name, help, "histogram");
+    for (index, model) in models.iter().enumerate() {
+        let labels = ModelLabels::new(index);
+        let (buckets, count, sum) = read(model);
+        let mut cumulative = 0;
+        for (bound, bucket_count) in bounds.iter().zip(buckets) {
+            cumulative += bucket_count;
+            bucket(out, name, &labels, bound, cumulative);
+        }
+        bucket(out, name, &labels, "+Inf", count);
+        sum_and_count(out, name, &labels, sum, count);
     }
 }
 

@@ -112,6 +112,29 @@ impl Pieces<'_> {
     }
 }
 
+/// Writes one sample line: the family's name, the series' labels (without
+/// the closing brace), the extra labels and the value.
+pub(super) fn write_sample(
+    out: &mut String,
+    name: &str,
+    labels: &str,
+    extra: &[(&str, &str)],
+    number: f64,
+) {
+    out.push_str(name);
+    out.push_str(labels);
+    for (name, label) in extra {
+        out.push(',');
+        out.push_str(name);
+        out.push_str("=\"");
+        write_label_value(out, label);
+        out.push('"');
+    }
+    out.push_str("} ");
+    write_value(out, number);
+    out.push('\n');
+}
+
 /// Writes one family with a sample per (model, signal, extra) that `value`
 /// yields.
 fn write_family<'a, F>(
@@ -129,18 +152,7 @@ fn write_family<'a, F>(
     for one in series {
         let out = &mut pieces.out;
         value(one.result, &mut |extra, number| {
-            out.push_str(family.name);
-            out.push_str(&one.labels);
-            if let Some((name, label)) = extra {
-                out.push(',');
-                out.push_str(name);
-                out.push_str("=\"");
-                write_label_value(out, label);
-                out.push('"');
-            }
-            out.push_str("} ");
-            write_value(out, number);
-            out.push('\n');
+            write_sample(out, family.name, &one.labels, extra.as_slice(), number);
         });
         pieces.hand_over_if_full();
         if pieces.stopped {

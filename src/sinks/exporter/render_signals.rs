@@ -3,9 +3,9 @@
 //! (`docs/statistics.md`, sections 10 and 11), written after the drift and
 //! signal gauges of `render.rs`, in the same pieces.
 
-use super::render::{Family, Pieces, Series};
+use super::render::{Family, Pieces, Series, write_sample};
 use crate::engine::SignalResult;
-use crate::exposition::{write_header, write_label_value, write_value};
+use crate::exposition::write_header;
 
 const CLASS_SHARE: Family = Family {
     name: "model_monitor_class_share",
@@ -49,18 +49,7 @@ fn write_labelled_family<'a, F>(
                 write_header(out, family.name, family.help, "gauge");
                 header = true;
             }
-            out.push_str(family.name);
-            out.push_str(&one.labels);
-            for (name, label) in extra {
-                out.push(',');
-                out.push_str(name);
-                out.push_str("=\"");
-                write_label_value(out, label);
-                out.push('"');
-            }
-            out.push_str("} ");
-            write_value(out, number);
-            out.push('\n');
+            write_sample(out, family.name, &one.labels, extra, number);
         });
         pieces.hand_over_if_full();
     }

@@ -18,7 +18,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
-use super::group::AnswerLimits;
+use super::group::{AnswerBudget, AnswerLimits};
 use super::query::{selector_matchers, window_span};
 use super::{PromError, VectorSink};
 use crate::config::MonitorConfig;
@@ -78,9 +78,7 @@ pub struct ClassWindow {
 /// answer limits (`prometheus.max_series`, `prometheus.max_models`).
 #[derive(Default)]
 pub struct ClassGrouper {
-    limits: AnswerLimits,
-    series: usize,
-    exceeded: Option<(&'static str, usize)>,
+    budget: AnswerBudget,
     models: HashMap<Vec<String>, ClassWindow>,
 }
 
@@ -88,7 +86,7 @@ impl ClassGrouper {
     /// A grouper that takes at most `limits` from an answer.
     pub fn with_limits(limits: AnswerLimits) -> ClassGrouper {
         ClassGrouper {
-            limits,
+            budget: AnswerBudget::new(limits),
             ..ClassGrouper::default()
         }
     }
@@ -110,20 +108,14 @@ impl ClassGrouper {
 impl VectorSink for ClassGrouper {
     /// `labels` holds the `group_by` values, then the class.
     fn sample(&mut self, labels: &[Cow<'_, str>], value: f64) {
-        if self.exceeded.is_some() {
-            return;
-        }
-        self.series += 1;
-        if self.series > self.limits.series {
-            self.exceeded = Some(("series", self.limits.series));
+        if !self.budget.take_series() {
             return;
         }
         let Some((class, key)) = labels.split_last() else {
             return;
         };
         let key: Vec<String> = key.iter().map(|value| value.to_string()).collect();
-        if !self.models.contains_key(&key) && self.models.len() >= self.limits.models {
-            self.exceeded = Some(("models", self.limits.models));
+        if !self.models.contains_key(&key) && !self.budget.take_model(self.models.len()) {
             return;
         }
         let window = self.models.entry(key).or_default();
@@ -135,8 +127,7 @@ impl VectorSink for ClassGrouper {
     }
 
     fn overflow(&self) -> Option<PromError> {
-        self.exceeded
-            .map(|(what, limit)| PromError::TooMany { what, limit })
+        self.budget.overflow()
     }
 }
 

@@ -226,6 +226,17 @@ impl Sidecar {
         Sidecar { process, port }
     }
 
+    /// Its `/metrics` text; panics with its log when it does not serve it.
+    pub async fn metrics(&self, client: &reqwest::Client) -> String {
+        match super::process::get(client, &self.url("/metrics")).await {
+            Some((200, text)) => text,
+            answer => panic!(
+                "/metrics not served ({answer:?}); sidecar log:\n{}",
+                self.process.log_text()
+            ),
+        }
+    }
+
     /// The URL of `path` on the sidecar.
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
