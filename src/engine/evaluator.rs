@@ -367,8 +367,8 @@ fn evaluate_signal(
         error: (!errors.is_empty()).then(|| errors.join("; ")),
         detectors: Vec::new(),
         evaluated_at: at,
-        class_mix: signals::class_mix(observation),
-        accuracy,
+        class_mix: signals::class_mix(observation).map(Box::new),
+        accuracy: accuracy.map(Box::new),
     };
     let (Ok(current), Ok(reference)) = (&observation.current, &observation.reference) else {
         return result;
