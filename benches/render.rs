@@ -57,6 +57,8 @@ fn signal(numbers: &mut Numbers, detectors: &[(&str, bool)]) -> SignalResult {
             })
             .collect(),
         evaluated_at: Utc::now(),
+        class_mix: None,
+        accuracy: None,
     }
 }
 

@@ -29,11 +29,28 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-ensure_packages buildah:buildah musl-gcc:musl-tools
-target=x86_64-unknown-linux-musl
-if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx "$target"; then
-  rustup target add "$target"
+# musl when its Rust target is installed or can be (MODEL_MONITOR_IMAGE_TARGET
+# chooses); otherwise glibc linked statically (+crt-static), whose built-in
+# "files" and "dns" lookups need no NSS modules in the image.
+target=${MODEL_MONITOR_IMAGE_TARGET:-}
+if [ -z "$target" ]; then
+  target=x86_64-unknown-linux-musl
+  if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx "$target"; then
+    if ! rustup target add "$target"; then
+      echo "cannot install the $target target; building a static glibc binary instead" >&2
+      target=x86_64-unknown-linux-gnu
+    fi
+  fi
 fi
+case $target in
+  *-musl) ensure_packages buildah:buildah musl-gcc:musl-tools ;;
+  *-gnu)
+    ensure_packages buildah:buildah
+    # With --target, these flags reach the binary only, not build scripts.
+    export RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static"
+    ;;
+  *) echo "unsupported image target: $target" >&2; exit 2 ;;
+esac
 
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 tag="model-monitor:$version"

@@ -89,7 +89,7 @@ route:
   repeat_interval: 1h
 inhibit_rules:
   - source_matchers: ['alertname="ModelMonitorSourceDown"']
-    target_matchers: ['alertname=~"ModelDriftDetected|ModelLatencyRegression|ModelLatencyTailRegression|ModelLatencySLOBreach"']
+    target_matchers: ['alertname=~"ModelDriftDetected|ModelLatencyRegression|ModelLatencyTailRegression|ModelLatencySLOBreach|ModelAccuracyDrop"']
     equal: [instance, monitor]
 receivers:
   - name: demo-log

@@ -29,7 +29,9 @@ OUTPUT = ROOT / "tests" / "fixtures" / "statistics.json"
 
 
 def ensure_venv():
-    """Re-executes this script inside target/stats-venv, creating it first."""
+    """Re-executes the script that was run (this one, or one that imports
+    it, such as gen_signal_fixtures.py) inside target/stats-venv, creating
+    it first."""
     if Path(sys.prefix).resolve() == VENV.resolve():
         return
     python = VENV / "bin" / "python"
@@ -38,7 +40,7 @@ def ensure_venv():
         subprocess.check_call(
             [str(python), "-m", "pip", "install", "--quiet", "-r", str(REQUIREMENTS)]
         )
-    os.execv(str(python), [str(python), str(Path(__file__).resolve()), *sys.argv[1:]])
+    os.execv(str(python), [str(python), str(Path(sys.argv[0]).resolve()), *sys.argv[1:]])
 
 
 ensure_venv()

@@ -148,6 +148,17 @@ enum Command {
         /// Requests per second per model.
         #[arg(long, default_value_t = 10.0)]
         rate: f64,
+        /// Weights of the predicted classes class-0, class-1, ...; the
+        /// drift model's last class doubles its weight after --drift-after.
+        #[arg(
+            long = "class-mix",
+            value_delimiter = ',',
+            default_value = "0.4,0.3,0.2,0.1"
+        )]
+        class_mix: Vec<f64>,
+        /// A prediction is correct with probability min(1, calibration * confidence); 1 is calibrated.
+        #[arg(long, default_value_t = 1.0)]
+        calibration: f64,
         /// Log lines go to stderr in either format.
         #[arg(long = "log.format", value_enum, default_value = "logfmt")]
         log_format: LogFormat,
@@ -348,6 +359,8 @@ fn main() -> ExitCode {
                 drift_model,
                 drift_after,
                 rate,
+                class_mix,
+                calibration,
                 ..
             } => {
                 let listen =
@@ -364,6 +377,8 @@ fn main() -> ExitCode {
                     drift_model,
                     drift_after,
                     rate,
+                    class_mix,
+                    calibration,
                 };
                 simulate::run(options, listen, shutdown).await
             }

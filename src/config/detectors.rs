@@ -33,6 +33,9 @@ pub const DEFAULT_CHI_SQUARE_MIN_EFFECT: f64 = 0.1;
 /// above (0.2 needs 4) with no more false alarms (`docs/statistics.md`,
 /// section 8.1).
 pub const DEFAULT_ZSCORE_MIN_EFFECT: f64 = 0.1;
+/// Default `min_effect` of `accuracy_drop`: an estimated accuracy 0.02
+/// below the reference's.
+pub const DEFAULT_ACCURACY_DROP_MIN_EFFECT: f64 = 0.02;
 
 /// One configured detector.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,6 +129,9 @@ pub enum DetectorKind {
         quantile: f64,
         rule: TestRule,
     },
+    /// A one-sided test that the estimated accuracy (mean top-class
+    /// confidence) fell below the reference's.
+    AccuracyDrop(TestRule),
 }
 
 impl DetectorKind {
@@ -142,6 +148,7 @@ impl DetectorKind {
             DetectorKind::QuantileRatio { .. } => "quantile_ratio",
             DetectorKind::QuantileSlo { .. } => "quantile_slo",
             DetectorKind::Exceedance { .. } => "exceedance",
+            DetectorKind::AccuracyDrop(_) => "accuracy_drop",
         }
     }
 }
@@ -154,7 +161,7 @@ struct DetectorType {
 }
 
 /// Every detector type, in the order problems list them.
-const TYPES: [DetectorType; 10] = [
+const TYPES: [DetectorType; 11] = [
     DetectorType {
         name: "psi",
         decode: |d, f| {
@@ -208,6 +215,13 @@ const TYPES: [DetectorType; 10] = [
     DetectorType {
         name: "exceedance",
         decode: |d, f| d.exceedance(f),
+    },
+    DetectorType {
+        name: "accuracy_drop",
+        decode: |d, f| {
+            d.test_rule(f, DEFAULT_ACCURACY_DROP_MIN_EFFECT)
+                .map(DetectorKind::AccuracyDrop)
+        },
     },
 ];
 

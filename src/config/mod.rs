@@ -50,6 +50,7 @@ mod promql;
 mod reference;
 mod scalars;
 mod secret;
+mod signals;
 mod template;
 mod tree;
 mod web;
@@ -64,9 +65,10 @@ pub use alerting::{
 pub use decode::{ConfigError, ConfigProblem};
 pub use decode::{FileRead, FileReference};
 pub use detectors::{
-    DEFAULT_CHI_SQUARE_MIN_EFFECT, DEFAULT_DISTANCE_THRESHOLD, DEFAULT_FALSE_ALARM_RATE,
-    DEFAULT_KS_MIN_EFFECT, DEFAULT_PSI_MIN_EFFECT, DEFAULT_ZSCORE_MIN_EFFECT, DETECTOR_TYPES,
-    DetectorConfig, DetectorKind, TestRule, ZScoreBaseline,
+    DEFAULT_ACCURACY_DROP_MIN_EFFECT, DEFAULT_CHI_SQUARE_MIN_EFFECT, DEFAULT_DISTANCE_THRESHOLD,
+    DEFAULT_FALSE_ALARM_RATE, DEFAULT_KS_MIN_EFFECT, DEFAULT_PSI_MIN_EFFECT,
+    DEFAULT_ZSCORE_MIN_EFFECT, DETECTOR_TYPES, DetectorConfig, DetectorKind, TestRule,
+    ZScoreBaseline,
 };
 pub use evaluation::{DEFAULT_CONCURRENCY, DEFAULT_INTERVAL, EvaluationConfig};
 pub use exceedance::{DEFAULT_EXCEEDANCE_MIN_EFFECT, DEFAULT_EXCEEDANCE_QUANTILE};
@@ -82,6 +84,9 @@ pub use prometheus::{
 };
 pub use reference::{DEFAULT_REFERENCE_OFFSET, ReferenceConfig};
 pub use secret::SecretSource;
+pub use signals::{
+    CLASS_DETECTOR_TYPES, CONFIDENCE_SIGNAL, CorrectHistogram, DEFAULT_LABELS_DELAY, SignalKind,
+};
 pub use template::{Template, TemplateAlert, TemplateContext, check_template};
 pub use web::{
     ALLOWED_HEADERS, BasicAuthUsers, CLIENT_AUTH_TYPES, CURVES, ClientAuth, Pem, RateLimit,

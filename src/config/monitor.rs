@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::alerting::AlertingConfig;
-use super::decode::{Decoder, shown};
+use super::decode::{Decoder, peek, shown};
 use super::detectors::DetectorConfig;
 use super::promql::{check_matchers, is_label_name, is_metric_name};
 use super::reference::ReferenceConfig;
 use super::scalars::NOT_NEGATIVE;
+use super::signals::SignalKind;
 use super::tree::{Node, join};
 
 /// Default `monitors[].window`.
@@ -74,13 +75,17 @@ pub fn default_group_by() -> Vec<String> {
     DEFAULT_GROUP_BY.map(str::to_owned).to_vec()
 }
 
-/// One histogram signal of a model and the detectors run on it.
+/// One signal of a model and the detectors run on it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignalConfig {
-    /// Metric name of the histogram, without `_bucket`.
+    /// Metric name of the histogram, without `_bucket` (of the counter, for
+    /// a class signal).
     pub histogram: String,
     /// Detectors; their names are unique within the signal.
     pub detectors: Vec<DetectorConfig>,
+    /// A plain histogram, a confidence histogram with its correct
+    /// predictions, or a class counter (`signals.rs`).
+    pub kind: SignalKind,
 }
 
 impl Decoder<'_> {
@@ -120,6 +125,11 @@ impl Decoder<'_> {
                 AlertingConfig::default(),
                 Self::alerting,
             );
+            if let (Some(group_by), Some(signals)) = (&group_by, &signals)
+                && !d.class_labels_apart(fields, group_by, signals)
+            {
+                return None;
+            }
             Some(MonitorConfig {
                 name: name?,
                 selector: selector?,
@@ -212,7 +222,7 @@ impl Decoder<'_> {
                 ok = false;
                 continue;
             }
-            match self.signal(value, &signal_path) {
+            match self.signal(value, &signal_path, &key.text) {
                 Some(signal) => {
                     signals.insert(key.text.clone(), signal);
                 }
@@ -222,19 +232,28 @@ impl Decoder<'_> {
         ok.then_some(signals)
     }
 
-    fn signal(&mut self, node: &Node, path: &str) -> Option<SignalConfig> {
+    fn signal(&mut self, node: &Node, path: &str, name: &str) -> Option<SignalConfig> {
+        if peek(node, "counter").is_some() {
+            return self.class_signal(node, path);
+        }
         self.section(node, path, |d, fields| {
             let histogram = d.required(fields, "histogram", Self::histogram);
-            let detectors = d.required(fields, "detectors", Self::detectors);
+            let kind = d.signal_kind(fields);
+            let refuse = Self::accuracy_only_on_confidence(
+                name,
+                kind.as_ref().unwrap_or(&SignalKind::Histogram),
+            );
+            let detectors = d.signal_detectors(fields, &refuse);
             Some(SignalConfig {
                 histogram: histogram?,
                 detectors: detectors?,
+                kind: kind?,
             })
         })
     }
 
-    /// A histogram's base metric name.
-    fn histogram(&mut self, node: &Node, path: &str) -> Option<String> {
+    /// A metric name.
+    pub(super) fn metric_name(&mut self, node: &Node, path: &str) -> Option<String> {
         let name = self.string(node, path)?;
         if !is_metric_name(&name) {
             self.report(
@@ -244,6 +263,12 @@ impl Decoder<'_> {
             );
             return None;
         }
+        Some(name)
+    }
+
+    /// A histogram's base metric name.
+    pub(super) fn histogram(&mut self, node: &Node, path: &str) -> Option<String> {
+        let name = self.metric_name(node, path)?;
         if let Some(suffix) = ["_bucket", "_sum", "_count"]
             .iter()
             .find(|s| name.ends_with(*s))

@@ -16,6 +16,7 @@
 //! config's (`config::DetectorKind`, `config::TestRule`, `config::DEFAULT_*`),
 //! so that a config file is checked before any detector exists.
 
+mod accuracy;
 mod chi_square;
 mod distance;
 mod exceedance;
@@ -25,6 +26,7 @@ mod psi;
 mod quantile;
 mod zscore;
 
+pub use accuracy::AccuracyDropDetector;
 pub use chi_square::ChiSquareDetector;
 pub use distance::{
     DEFAULT_DISTANCE_THRESHOLD, HellingerDetector, JensenShannonDetector, WassersteinDetector,
@@ -201,6 +203,11 @@ pub fn from_config(config: &DetectorConfig, min_samples: f64) -> Box<dyn DriftDe
         ),
         DetectorKind::Exceedance { quantile, rule } => Box::new(
             ExceedanceDetector::new(quantile, rule)
+                .named(name)
+                .with_min_samples(min_samples),
+        ),
+        DetectorKind::AccuracyDrop(rule) => Box::new(
+            AccuracyDropDetector::new(rule)
                 .named(name)
                 .with_min_samples(min_samples),
         ),

@@ -16,7 +16,7 @@ use super::snapshot::Snapshot;
 use crate::alerting::{AlertPolicy, AlertSink};
 use crate::config::{
     Config, DEFAULT_KS_MIN_EFFECT, DEFAULT_PSI_MIN_EFFECT, DetectorConfig, DetectorKind,
-    MonitorConfig, ReferenceConfig, SignalConfig, TestRule,
+    MonitorConfig, ReferenceConfig, SignalConfig, SignalKind, TestRule,
 };
 use crate::detectors::{self, DriftDetector};
 use crate::sources::MetricCollector;
@@ -331,6 +331,7 @@ fn default_monitor() -> MonitorConfig {
     let signal = |histogram: &str, detectors: Vec<DetectorKind>| SignalConfig {
         histogram: histogram.to_owned(),
         detectors: detectors.into_iter().map(DetectorConfig::new).collect(),
+        kind: SignalKind::Histogram,
     };
     MonitorConfig::new(
         "default",

@@ -19,13 +19,14 @@ use futures::future::join_all;
 use super::events::MonitorEvent;
 use super::explanations::{AlertedDetectors, explain_decisions};
 use super::handle::Shared;
+use super::signals;
 use super::snapshot::{
     DetectorOutcome, DetectorResult, STATUS_ALERT_LIMIT, SignalResult, Snapshot, SourceStatus,
 };
 use super::summary::{RejectionTally, log_warnings};
 use crate::alerting::{AlertNotice, AlertPolicy, Lifecycle};
 use crate::detectors::{DriftDetector, Verdict};
-use crate::model::{ModelId, SignalSummary};
+use crate::model::ModelId;
 use crate::sources::{
     Collection, MetricCollector, Rejection, SignalFailure, SignalObservation, WindowRole,
 };
@@ -377,12 +378,16 @@ fn evaluate_signal(
             }
         }
     }
+    let (accuracy, labelled_problem) = signals::accuracy(observation);
+    errors.extend(labelled_problem);
     let mut result = SignalResult {
-        current: observation.current.as_ref().ok().map(SignalSummary::of),
+        current: signals::current_summary(observation),
         reference_samples: observation.reference.as_ref().ok().map(Distribution::total),
         error: (!errors.is_empty()).then(|| errors.join("; ")),
         detectors: Vec::new(),
         evaluated_at: at,
+        class_mix: signals::class_mix(observation).map(Box::new),
+        accuracy: accuracy.map(Box::new),
     };
     let (Ok(current), Ok(reference)) = (&observation.current, &observation.reference) else {
         return result;

@@ -24,6 +24,7 @@ mod explanations;
 mod handle;
 mod multi_window;
 mod reload;
+mod signals;
 mod snapshot;
 mod summary;
 
@@ -31,6 +32,7 @@ pub use builder::{BuildError, DEFAULT_SAMPLING_INTERVAL, MonitorBuilder};
 pub use events::{EventReceiver, MonitorEvent};
 pub use handle::ModelMonitor;
 pub use reload::ReloadSummary;
+pub use signals::{AccuracyResult, ClassMix};
 pub use snapshot::{
     DetectorOutcome, DetectorResult, ModelEntry, STATUS_ALERT_LIMIT, SignalResult, Snapshot,
     SourceStatus,

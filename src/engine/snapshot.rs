@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::signals::{AccuracyResult, ClassMix};
 use super::summary::RejectedHistograms;
 use crate::alerting::AlertSummary;
 use crate::detectors::{AlertKind, Detection, Explanation};
@@ -49,6 +50,14 @@ pub struct SignalResult {
     /// When these results were computed (older than the snapshot when the
     /// signal's query failed and the previous results were kept).
     pub evaluated_at: DateTime<Utc>,
+    /// A class signal's shares. Boxed, as `accuracy`: a snapshot holds one
+    /// map of signals per model, whose nodes have room for eleven results
+    /// each, so every byte of a result counts eleven times per model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class_mix: Option<Box<ClassMix>>,
+    /// A confidence signal's estimated (and realized) accuracy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<Box<AccuracyResult>>,
 }
 
 /// How a source fared in the last evaluation.

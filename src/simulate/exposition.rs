@@ -8,6 +8,7 @@
 use model_monitor::exposition::{Digits, write_header, write_u64, write_value};
 
 use super::model::{CONFIDENCE_BUCKETS, LATENCY_BUCKETS, ModelState};
+use super::outcomes::class_name;
 
 pub use model_monitor::exposition::CONTENT_TYPE;
 
@@ -28,56 +29,43 @@ const LATENCY_LABELS: [&str; LATENCY_BUCKETS.len()] = [
 const CONFIDENCE: &str = "model_prediction_confidence";
 const LATENCY: &str = "model_request_duration_seconds";
 const REQUESTS: &str = "model_requests_total";
+const CORRECT: &str = "model_prediction_confidence_correct";
+const PREDICTIONS: &str = "model_predictions_total";
 
 /// Bytes one model adds to the output, rounded up; used to reserve the
 /// buffer once before rendering.
-pub(crate) const BYTES_PER_MODEL_ESTIMATE: usize = 3_400;
+pub(crate) const BYTES_PER_MODEL_ESTIMATE: usize = 6_400;
 
 /// Appends every metric family of `models` to `out`.
 pub(crate) fn render(models: &[ModelState], out: &mut String) {
     out.reserve(512 + models.len() * BYTES_PER_MODEL_ESTIMATE);
 
-    write_header(
+    histogram(
         out,
+        models,
         CONFIDENCE,
         "Top-class confidence of each prediction.",
-        "histogram",
+        &CONFIDENCE_LABELS,
+        |model| {
+            let totals = &model.totals;
+            (
+                &totals.confidence_buckets,
+                totals.requests,
+                totals.confidence_sum,
+            )
+        },
     );
-    for (index, model) in models.iter().enumerate() {
-        let labels = ModelLabels::new(index);
-        let totals = &model.totals;
-        let mut cumulative = 0;
-        for (bound, count) in CONFIDENCE_LABELS.iter().zip(&totals.confidence_buckets) {
-            cumulative += count;
-            bucket(out, CONFIDENCE, &labels, bound, cumulative);
-        }
-        bucket(out, CONFIDENCE, &labels, "+Inf", totals.requests);
-        sum_and_count(
-            out,
-            CONFIDENCE,
-            &labels,
-            totals.confidence_sum,
-            totals.requests,
-        );
-    }
-
-    write_header(
+    histogram(
         out,
+        models,
         LATENCY,
         "Duration of each prediction request in seconds.",
-        "histogram",
+        &LATENCY_LABELS,
+        |model| {
+            let totals = &model.totals;
+            (&totals.latency_buckets, totals.requests, totals.latency_sum)
+        },
     );
-    for (index, model) in models.iter().enumerate() {
-        let labels = ModelLabels::new(index);
-        let totals = &model.totals;
-        let mut cumulative = 0;
-        for (bound, count) in LATENCY_LABELS.iter().zip(&totals.latency_buckets) {
-            cumulative += count;
-            bucket(out, LATENCY, &labels, bound, cumulative);
-        }
-        bucket(out, LATENCY, &labels, "+Inf", totals.requests);
-        sum_and_count(out, LATENCY, &labels, totals.latency_sum, totals.requests);
-    }
 
     write_header(out, REQUESTS, "Prediction requests served.", "counter");
     for (index, model) in models.iter().enumerate() {
@@ -87,6 +75,66 @@ pub(crate) fn render(models: &[ModelState], out: &mut String) {
         out.push_str("} ");
         write_u64(out, model.totals.requests);
         out.push('\n');
+    }
+
+    histogram(
+        out,
+        models,
+        CORRECT,
+        "Top-class confidence of each prediction that turned out correct.",
+        &CONFIDENCE_LABELS,
+        |model| {
+            let outcomes = &model.outcomes;
+            (
+                &outcomes.correct_buckets,
+                outcomes.correct,
+                outcomes.correct_sum,
+            )
+        },
+    );
+
+    write_header(
+        out,
+        PREDICTIONS,
+        "Predictions by predicted class.",
+        "counter",
+    );
+    for (index, model) in models.iter().enumerate() {
+        let labels = ModelLabels::new(index);
+        for (class, count) in model.outcomes.classes.iter().enumerate() {
+            out.push_str(PREDICTIONS);
+            labels.push(out);
+            out.push_str(",class=\"");
+            out.push_str(&class_name(class));
+            out.push_str("\"} ");
+            write_u64(out, *count);
+            out.push('\n');
+        }
+    }
+}
+
+/// One histogram family: for each model, its per-bucket counts (one per
+/// bound in `bounds`; an extra last slot is left to `+Inf`), its count and
+/// its sum, as `read` gives them.
+fn histogram<'m>(
+    out: &mut String,
+    models: &'m [ModelState],
+    name: &str,
+    help: &str,
+    bounds: &[&str],
+    read: impl Fn(&'m ModelState) -> (&'m [u64], u64, f64),
+) {
+    write_header(out, name, help, "histogram");
+    for (index, model) in models.iter().enumerate() {
+        let labels = ModelLabels::new(index);
+        let (buckets, count, sum) = read(model);
+        let mut cumulative = 0;
+        for (bound, bucket_count) in bounds.iter().zip(buckets) {
+            cumulative += bucket_count;
+            bucket(out, name, &labels, bound, cumulative);
+        }
+        bucket(out, name, &labels, "+Inf", count);
+        sum_and_count(out, name, &labels, sum, count);
     }
 }
 
@@ -155,13 +203,20 @@ mod tests {
 
     #[test]
     fn the_estimate_covers_a_busy_model() {
-        let mut model = ModelState::new(0, 123_456, 1.0);
+        let outcome_model =
+            super::super::outcomes::OutcomeModel::new(&super::super::DEFAULT_CLASS_MIX, 1.0);
+        let mut model = ModelState::new(0, 123_456, 1.0, &outcome_model);
         let totals = &mut model.totals;
         totals.requests = 1 << 40;
         totals.confidence_buckets = [1 << 40; CONFIDENCE_BUCKETS.len()];
         totals.latency_buckets = [1 << 40; LATENCY_BUCKETS.len() + 1];
         totals.confidence_sum = 123_456_789.123_456_78;
         totals.latency_sum = 987_654_321.987_654_3;
+        let outcomes = &mut model.outcomes;
+        outcomes.classes = vec![1 << 40; 4];
+        outcomes.correct_buckets = [1 << 40; CONFIDENCE_BUCKETS.len()];
+        outcomes.correct = 1 << 40;
+        outcomes.correct_sum = 123_456_789.123_456_78;
         let mut out = String::new();
         render(std::slice::from_ref(&model), &mut out);
         assert!(out.len() < 512 + BYTES_PER_MODEL_ESTIMATE, "{}", out.len());

@@ -3,7 +3,12 @@
 //!
 //! It serves the default input metrics (`model_prediction_confidence`,
 //! `model_request_duration_seconds`, `model_requests_total`) for N models and, after a set
-//! time, shifts one model's confidence down and latency up.
+//! time, shifts one model's confidence down and latency up. It also serves
+//! each model's predicted classes (`model_predictions_total{class}`, from a
+//! class mix whose last class doubles its weight under drift) and the
+//! confidence histogram of the correct predictions
+//! (`model_prediction_confidence_correct`, right with probability
+//! `min(1, calibration * confidence)`); see `outcomes`.
 //!
 //! # Model
 //!
@@ -30,11 +35,14 @@
 
 mod exposition;
 mod model;
+mod outcomes;
 mod server;
 
 pub use server::run;
 
 use model::{ModelState, Sampler};
+pub use outcomes::DEFAULT_CLASS_MIX;
+use outcomes::OutcomeModel;
 use std::time::Duration;
 
 /// Options of `model-monitor simulate`.
@@ -50,6 +58,12 @@ pub struct SimulateOptions {
     pub drift_after: Duration,
     /// Requests per second per model; fractional rates such as 0.1 are fine.
     pub rate: f64,
+    /// Weights of the classes `class-0`, `class-1`, ...: at least two,
+    /// finite, not negative, with a positive sum.
+    pub class_mix: Vec<f64>,
+    /// A prediction is correct with probability `min(1, calibration *
+    /// confidence)`: 1 is a calibrated model. Finite and positive.
+    pub calibration: f64,
 }
 
 impl Default for SimulateOptions {
@@ -62,6 +76,8 @@ impl Default for SimulateOptions {
             drift_model: None,
             drift_after: Duration::from_secs(600),
             rate: 10.0,
+            class_mix: DEFAULT_CLASS_MIX.to_vec(),
+            calibration: 1.0,
         }
     }
 }
@@ -75,6 +91,12 @@ pub enum SimulateError {
     UnknownDriftModel { name: String, models: usize },
     #[error("rate must be a finite number of requests per second, zero or more, got {rate}")]
     InvalidRate { rate: f64 },
+    #[error(
+        "class mix must give at least two finite weights, none negative and not all zero, got {weights:?}"
+    )]
+    InvalidClassMix { weights: Vec<f64> },
+    #[error("calibration must be a finite number greater than 0, got {calibration}")]
+    InvalidCalibration { calibration: f64 },
 }
 
 /// The name of the model at `index`.
@@ -89,6 +111,8 @@ pub struct Simulation {
     models: Vec<ModelState>,
     /// The index of the drift model and its shifted sampler.
     drift: Option<(usize, Sampler)>,
+    /// The class mixes and calibration every model shares.
+    outcome_model: OutcomeModel,
     /// Every request at or before this time has been served.
     elapsed: Duration,
 }
@@ -99,8 +123,23 @@ impl Simulation {
         if !options.rate.is_finite() || options.rate < 0.0 {
             return Err(SimulateError::InvalidRate { rate: options.rate });
         }
+        let weights = &options.class_mix;
+        if weights.len() < 2
+            || weights.iter().any(|w| !w.is_finite() || *w < 0.0)
+            || weights.iter().sum::<f64>() <= 0.0
+        {
+            return Err(SimulateError::InvalidClassMix {
+                weights: weights.clone(),
+            });
+        }
+        if !(options.calibration.is_finite() && options.calibration > 0.0) {
+            return Err(SimulateError::InvalidCalibration {
+                calibration: options.calibration,
+            });
+        }
+        let outcome_model = OutcomeModel::new(weights, options.calibration);
         let models: Vec<ModelState> = (0..options.models)
-            .map(|index| ModelState::new(options.seed, index, options.rate))
+            .map(|index| ModelState::new(options.seed, index, options.rate, &outcome_model))
             .collect();
         let drift = match &options.drift_model {
             None => None,
@@ -119,6 +158,7 @@ impl Simulation {
             options,
             models,
             drift,
+            outcome_model,
             elapsed: Duration::ZERO,
         })
     }
@@ -146,7 +186,7 @@ impl Simulation {
                 }
                 _ => None,
             };
-            model.advance(until, rate, drift);
+            model.advance(until, rate, drift, &self.outcome_model);
         }
     }
 
@@ -174,6 +214,7 @@ mod tests {
             drift_model: Some("model-1".to_owned()),
             drift_after: Duration::from_secs(30),
             rate: 5.0,
+            ..SimulateOptions::default()
         }
     }
 
@@ -214,6 +255,32 @@ mod tests {
             assert!(matches!(
                 Simulation::new(bad_rate),
                 Err(SimulateError::InvalidRate { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn bad_class_mixes_and_calibrations_are_rejected() {
+        for weights in [
+            vec![1.0],
+            vec![0.0, 0.0],
+            vec![1.0, -1.0],
+            vec![1.0, f64::NAN],
+        ] {
+            let mut bad = options(2, 0);
+            bad.class_mix = weights.clone();
+            let error = Simulation::new(bad).unwrap_err();
+            assert!(
+                matches!(error, SimulateError::InvalidClassMix { .. }),
+                "{weights:?}: {error}"
+            );
+        }
+        for calibration in [0.0, -1.0, f64::INFINITY] {
+            let mut bad = options(2, 0);
+            bad.calibration = calibration;
+            assert!(matches!(
+                Simulation::new(bad),
+                Err(SimulateError::InvalidCalibration { .. })
             ));
         }
     }

@@ -13,6 +13,8 @@ use rand::rand_core::TryRng;
 use rand_distr::{Beta, Distribution, LogNormal};
 use std::convert::Infallible;
 
+use super::outcomes::{OutcomeModel, Outcomes};
+
 /// Upper bounds of the `model_prediction_confidence` buckets, without `+Inf`.
 pub const CONFIDENCE_BUCKETS: [f64; 20] = [
     0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85,
@@ -126,10 +128,18 @@ pub(crate) struct ModelState {
     pub(crate) parameters: ModelParameters,
     sampler: Sampler,
     pub(crate) totals: Totals,
+    /// Classes and correctness, from a stream of their own (boxed: the
+    /// class counts vary in number).
+    pub(crate) outcomes: Box<Outcomes>,
 }
 
 impl ModelState {
-    pub(crate) fn new(seed: u64, index: usize, rate: f64) -> ModelState {
+    pub(crate) fn new(
+        seed: u64,
+        index: usize,
+        rate: f64,
+        outcome_model: &OutcomeModel,
+    ) -> ModelState {
         let mut rng = Xoshiro256PlusPlus::for_model(seed, index);
         let parameters = ModelParameters::draw(&mut rng);
         let sampler = Sampler::new(&parameters);
@@ -145,6 +155,7 @@ impl ModelState {
                 latency_buckets: [0; LATENCY_BUCKETS.len() + 1],
                 latency_sum: 0.0,
             },
+            outcomes: Box::new(Outcomes::new(seed, index, outcome_model)),
         };
         state.next_arrival = state.gap(rate);
         state
@@ -153,15 +164,23 @@ impl ModelState {
     /// Serves every request that arrives at or before `until` seconds.
     /// Requests after `drift.0` seconds are drawn from `drift.1` instead of
     /// the stable sampler.
-    pub(crate) fn advance(&mut self, until: f64, rate: f64, drift: Option<(f64, &Sampler)>) {
+    pub(crate) fn advance(
+        &mut self,
+        until: f64,
+        rate: f64,
+        drift: Option<(f64, &Sampler)>,
+        outcome_model: &OutcomeModel,
+    ) {
         while self.next_arrival <= until {
-            let sampler = match drift {
-                Some((after, drifted)) if self.next_arrival > after => drifted,
-                _ => &self.sampler,
+            let (sampler, drifted) = match drift {
+                Some((after, drifted)) if self.next_arrival > after => (drifted, true),
+                _ => (&self.sampler, false),
             };
             let confidence = sampler.confidence.sample(&mut self.rng);
             let latency = sampler.latency.sample(&mut self.rng);
-            self.totals.record(confidence, latency);
+            let bucket = self.totals.record(confidence, latency);
+            self.outcomes
+                .record(outcome_model, drifted, confidence, bucket);
             self.next_arrival += self.gap(rate);
         }
     }
@@ -179,7 +198,8 @@ impl ModelState {
 }
 
 impl Totals {
-    fn record(&mut self, confidence: f64, latency: f64) {
+    /// Counts one request; returns its confidence bucket.
+    fn record(&mut self, confidence: f64, latency: f64) -> usize {
         self.requests += 1;
         let confidence_bucket = CONFIDENCE_BUCKETS
             .partition_point(|bound| *bound < confidence)
@@ -189,11 +209,12 @@ impl Totals {
         let latency_bucket = LATENCY_BUCKETS.partition_point(|bound| *bound < latency);
         self.latency_buckets[latency_bucket] += 1;
         self.latency_sum += latency;
+        confidence_bucket
     }
 }
 
 /// A uniform draw in [0, 1) with 53 random bits.
-fn unit(rng: &mut Xoshiro256PlusPlus) -> f64 {
+pub(super) fn unit(rng: &mut Xoshiro256PlusPlus) -> f64 {
     (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
@@ -214,7 +235,7 @@ fn splitmix64(state: &mut u64) -> u64 {
 /// because `rand` documents its small generators as not reproducible across
 /// releases, and the simulation promises the same output for a seed.
 #[derive(Debug, Clone)]
-struct Xoshiro256PlusPlus {
+pub(super) struct Xoshiro256PlusPlus {
     state: [u64; 4],
 }
 
@@ -226,7 +247,7 @@ impl Xoshiro256PlusPlus {
 
     /// The stream of model `index` under `seed`: the pair is mixed through
     /// SplitMix64, which never yields the all-zero state from four outputs.
-    fn for_model(seed: u64, index: usize) -> Xoshiro256PlusPlus {
+    pub(super) fn for_model(seed: u64, index: usize) -> Xoshiro256PlusPlus {
         let mut mixer = seed;
         let mut mixed = splitmix64(&mut mixer) ^ (index as u64);
         let mut state = [0; 4];
@@ -273,6 +294,11 @@ impl TryRng for Xoshiro256PlusPlus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::simulate::outcomes::DEFAULT_CLASS_MIX;
+
+    fn outcome_model() -> OutcomeModel {
+        OutcomeModel::new(&DEFAULT_CLASS_MIX, 1.0)
+    }
 
     #[test]
     fn xoshiro_matches_the_reference_first_output() {
@@ -294,7 +320,7 @@ mod tests {
     #[test]
     fn stable_parameters_stay_in_their_ranges() {
         for index in 0..1000 {
-            let p = ModelState::new(42, index, 1.0).parameters;
+            let p = ModelState::new(42, index, 1.0, &outcome_model()).parameters;
             assert!((0.80..0.90).contains(&p.confidence_mean), "{p:?}");
             assert!((16.0..24.0).contains(&p.confidence_concentration), "{p:?}");
             assert!((0.020..0.060).contains(&p.latency_median), "{p:?}");
@@ -308,7 +334,7 @@ mod tests {
 
     #[test]
     fn values_fall_into_the_first_bucket_whose_bound_is_not_below_them() {
-        let mut totals = ModelState::new(0, 0, 1.0).totals;
+        let mut totals = ModelState::new(0, 0, 1.0, &outcome_model()).totals;
         totals.record(0.05, 0.005);
         totals.record(0.150_000_1, 10.5);
         totals.record(1.0, 0.0051);
@@ -330,18 +356,18 @@ mod tests {
 
     #[test]
     fn a_zero_rate_serves_nothing() {
-        let mut state = ModelState::new(1, 0, 0.0);
-        state.advance(1e9, 0.0, None);
+        let mut state = ModelState::new(1, 0, 0.0, &outcome_model());
+        state.advance(1e9, 0.0, None, &outcome_model());
         assert_eq!(state.totals.requests, 0);
     }
 
     #[test]
     fn slicing_time_does_not_change_the_totals() {
-        let mut whole = ModelState::new(3, 5, 10.0);
+        let mut whole = ModelState::new(3, 5, 10.0, &outcome_model());
         let mut sliced = whole.clone();
-        whole.advance(100.0, 10.0, None);
+        whole.advance(100.0, 10.0, None, &outcome_model());
         for step in 1..=100 {
-            sliced.advance(step as f64, 10.0, None);
+            sliced.advance(step as f64, 10.0, None, &outcome_model());
         }
         assert_eq!(whole.totals.requests, sliced.totals.requests);
         assert_eq!(
@@ -355,6 +381,11 @@ mod tests {
         assert_eq!(
             whole.totals.latency_sum.to_bits(),
             sliced.totals.latency_sum.to_bits()
+        );
+        assert_eq!(whole.outcomes.classes, sliced.outcomes.classes);
+        assert_eq!(
+            whole.outcomes.correct_buckets,
+            sliced.outcomes.correct_buckets
         );
     }
 }

@@ -19,6 +19,7 @@ fn options(models: usize, seed: u64, rate: f64) -> SimulateOptions {
         drift_model: None,
         drift_after: Duration::from_secs(600),
         rate,
+        ..SimulateOptions::default()
     }
 }
 

@@ -10,6 +10,7 @@
 //! detectors on what it returns.
 
 pub mod baseline;
+mod details;
 pub mod prometheus;
 
 use async_trait::async_trait;
@@ -18,6 +19,7 @@ use chrono::{DateTime, Utc};
 use crate::model::ModelKey;
 use crate::stats::Distribution;
 
+pub use details::{LabelledWindow, SignalDetails};
 pub use prometheus::PrometheusCollector;
 
 /// Which window a query is for.
@@ -56,6 +58,8 @@ pub struct SignalObservation {
     /// the window since the series appeared, extrapolated by `increase()`
     /// bucket by bucket, so no detector that reads such a window decides.
     pub young: Vec<WindowRole>,
+    /// Class names or a labelled window, for the signals that have them.
+    pub details: SignalDetails,
 }
 
 /// Why one window of one model cannot be used. `Display` is the message.

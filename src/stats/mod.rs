@@ -7,6 +7,8 @@
 //! submodule and are re-exported here.
 
 mod binomial;
+pub mod calibration;
+pub mod classes;
 mod special;
 
 pub use binomial::binomial_upper_tail;

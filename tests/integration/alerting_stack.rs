@@ -28,11 +28,12 @@ const DASHBOARD: &str = "grafana/dashboards/model-monitor.json";
 const RUNBOOKS: &str = "docs/runbooks.md";
 /// The alerts about one model's scores; their descriptions must name the
 /// model, version, signal, detector, score and threshold.
-const MODEL_ALERTS: [&str; 4] = [
+const MODEL_ALERTS: [&str; 5] = [
     "ModelDriftDetected",
     "ModelLatencyRegression",
     "ModelLatencyTailRegression",
     "ModelLatencySLOBreach",
+    "ModelAccuracyDrop",
 ];
 
 fn repo() -> PathBuf {
@@ -412,6 +413,11 @@ fn the_dashboard_has_the_variables_panels_and_rate_intervals() {
         "model_monitor_query_failures_total",
         "model_monitor:evaluation_age:seconds",
         "model_monitor_webhook_queue_depth",
+        "model_monitor_class_share",
+        "model_monitor_estimated_accuracy",
+        "model_monitor_realized_accuracy",
+        "model_monitor_calibration_error",
+        "model_monitor_accuracy_gap",
     ] {
         assert!(all.contains(metric), "a panel shows {metric}");
     }
@@ -702,6 +708,21 @@ const DRIFT_AFTER_SECS: u64 = 45;
 fn sidecar_config(prometheus_url: &str, webhook_url: &str) -> SidecarConfig {
     SidecarConfig::simulated(prometheus_url, "stack")
         .without_detectors(&["jensen_shannon", "hellinger", "wasserstein"])
+        // The class-mix and accuracy panels need a class signal and a
+        // correct-predictions histogram.
+        .with_signals(
+            "      classes:
+        counter: model_predictions_total
+        label: class
+        detectors:
+          - {type: chi_square}
+      labelled:
+        histogram: model_prediction_confidence
+        correct_histogram: model_prediction_confidence_correct
+        detectors:
+          - {type: accuracy_drop}
+",
+        )
         .with_webhooks(&format!(
             r#"  # Makes the sidecar export its webhook delivery metrics for this receiver.
   - name: loopback

@@ -839,6 +839,8 @@ fn signal_result() -> impl Strategy<Value = SignalResult> {
                 })
                 .collect(),
             evaluated_at: DateTime::<Utc>::from_timestamp(1_767_225_600, 0).expect("a valid time"),
+            class_mix: None,
+            accuracy: None,
         })
 }
 

@@ -27,6 +27,7 @@ mod monitor_loop;
 mod promql_client;
 mod reload;
 mod signals;
+mod signals_extra;
 mod statistics;
 mod status_api;
 mod storage;

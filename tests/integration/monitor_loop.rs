@@ -42,6 +42,7 @@ impl MetricCollector for SlowCollector {
                 reference: Ok(distribution(&[100.0, 200.0, 300.0, 400.0, 0.0])),
                 short: None,
                 young: Vec::new(),
+                details: Default::default(),
             }],
             ..Collection::default()
         })
@@ -139,6 +140,7 @@ impl MetricCollector for FailingAfterFirst {
             reference: Ok(distribution(&[100.0, 200.0, 300.0, 400.0, 0.0])),
             short: None,
             young: Vec::new(),
+            details: Default::default(),
         };
         Ok(Collection {
             observations: vec![observation("a"), observation("b")],

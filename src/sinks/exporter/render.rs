@@ -13,9 +13,9 @@ use crate::exposition::{write_header, write_label_value, write_value};
 use crate::model::ModelId;
 
 /// One gauge family: name, help, and how to read its values from a result.
-struct Family {
-    name: &'static str,
-    help: &'static str,
+pub(super) struct Family {
+    pub(super) name: &'static str,
+    pub(super) help: &'static str,
 }
 
 const DRIFT_SCORE: Family = Family {
@@ -74,10 +74,10 @@ fn write_model_labels(out: &mut String, id: &ModelId, signal: &str) {
 /// One (model, signal) of the snapshot with its label set written out once:
 /// every family repeats the same labels, so escaping them once per render
 /// rather than once per sample saves most of the work at 10,000 models.
-struct Series<'a> {
+pub(super) struct Series<'a> {
     /// `{model="a",...,signal="s"` without the closing brace.
-    labels: String,
-    result: &'a SignalResult,
+    pub(super) labels: String,
+    pub(super) result: &'a SignalResult,
 }
 
 /// Every (model, signal) of the snapshot in its order, labels pre-rendered.
@@ -95,21 +95,44 @@ fn series(snapshot: &Snapshot) -> Vec<Series<'_>> {
 
 /// Where the text goes: a buffer handed to `sink` whenever it holds at
 /// least `chunk` bytes.
-struct Pieces<'s> {
-    out: String,
+pub(super) struct Pieces<'s> {
+    pub(super) out: String,
     chunk: usize,
     sink: &'s mut dyn FnMut(String) -> bool,
     /// The sink refused a piece (the client went away): stop writing.
-    stopped: bool,
+    pub(super) stopped: bool,
 }
 
 impl Pieces<'_> {
-    fn hand_over_if_full(&mut self) {
+    pub(super) fn hand_over_if_full(&mut self) {
         if self.out.len() >= self.chunk && !self.stopped {
             let full = std::mem::replace(&mut self.out, String::with_capacity(self.chunk + 4096));
             self.stopped = !(self.sink)(full);
         }
     }
+}
+
+/// Writes one sample line: the family's name, the series' labels (without
+/// the closing brace), the extra labels and the value.
+pub(super) fn write_sample(
+    out: &mut String,
+    name: &str,
+    labels: &str,
+    extra: &[(&str, &str)],
+    number: f64,
+) {
+    out.push_str(name);
+    out.push_str(labels);
+    for (name, label) in extra {
+        out.push(',');
+        out.push_str(name);
+        out.push_str("=\"");
+        write_label_value(out, label);
+        out.push('"');
+    }
+    out.push_str("} ");
+    write_value(out, number);
+    out.push('\n');
 }
 
 /// Writes one family with a sample per (model, signal, extra) that `value`
@@ -129,18 +152,7 @@ fn write_family<'a, F>(
     for one in series {
         let out = &mut pieces.out;
         value(one.result, &mut |extra, number| {
-            out.push_str(family.name);
-            out.push_str(&one.labels);
-            if let Some((name, label)) = extra {
-                out.push(',');
-                out.push_str(name);
-                out.push_str("=\"");
-                write_label_value(out, label);
-                out.push('"');
-            }
-            out.push_str("} ");
-            write_value(out, number);
-            out.push('\n');
+            write_sample(out, family.name, &one.labels, extra.as_slice(), number);
         });
         pieces.hand_over_if_full();
         if pieces.stopped {
@@ -258,6 +270,7 @@ pub fn render_snapshot_in_pieces(
             emit(None, samples);
         }
     });
+    super::render_signals::write_signal_families(&mut pieces, series);
     if !pieces.stopped && !pieces.out.is_empty() {
         let last = std::mem::take(&mut pieces.out);
         pieces.stopped = !(pieces.sink)(last);

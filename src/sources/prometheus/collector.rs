@@ -10,15 +10,18 @@ use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use tokio::sync::Semaphore;
 
+use super::classes::{ClassGrouper, ClassWindow, class_grouper_labels, class_query};
 use super::group::{GroupedWindow, HistogramGrouper, grouper_labels};
-use super::query::histogram_query;
-use super::{PromClient, PromError};
-use crate::config::{MonitorConfig, ReferenceConfig};
+use super::query::{histogram_query, labelled_query};
+use super::{PromClient, PromError, VectorSink};
+use crate::config::{CorrectHistogram, MonitorConfig, ReferenceConfig, SignalConfig, SignalKind};
 use crate::model::ModelKey;
 use crate::sources::baseline::Baseline;
 use crate::sources::{
-    Collection, MetricCollector, Rejection, SignalFailure, SignalObservation, WindowRole,
+    Collection, LabelledWindow, MetricCollector, Rejection, SignalDetails, SignalFailure,
+    SignalObservation, WindowRole,
 };
+use crate::stats::classes::{class_distribution, union_classes};
 use crate::stats::{Distribution, Histogram};
 use crate::telemetry::SelfMetrics;
 
@@ -64,27 +67,24 @@ impl PrometheusCollector {
         &self.monitor
     }
 
-    /// Runs one grouped histogram query and groups its answer by model
-    /// while the body is alive, so no sample owns its labels. Returns the
-    /// answer's warnings too: the engine summarises them, one log line per
-    /// evaluation rather than one per warning.
-    async fn run_query(&self, query: String, at: DateTime<Utc>) -> Result<Grouped, PromError> {
+    /// Runs one grouped query and feeds its answer to `sink` while the body
+    /// is alive, so no sample owns its labels. Returns the answer's
+    /// warnings: the engine summarises them, one log line per evaluation
+    /// rather than one per warning.
+    async fn run_query<S: VectorSink>(
+        &self,
+        query: &str,
+        at: DateTime<Utc>,
+        wanted: &[&str],
+        sink: &mut S,
+    ) -> Result<Vec<String>, PromError> {
         let _permit = self
             .permits
             .acquire()
             .await
             .expect("semaphore never closes");
         let started = Instant::now();
-        let group_by = &self.monitor.group_by;
-        let wanted = grouper_labels(group_by);
-        // Past the limits the grouper stops the reading: a hostile or
-        // mistaken answer never grows memory beyond them.
-        let mut grouper = HistogramGrouper::with_limits(self.client.answer_limits());
-        let result = self
-            .client
-            .query_vector_into(&query, at, &wanted, &mut grouper)
-            .await
-            .map(|warnings| (grouper.finish(group_by), warnings));
+        let result = self.client.query_vector_into(query, at, wanted, sink).await;
         let elapsed = started.elapsed().as_secs_f64();
         if let Some(metrics) = &self.metrics {
             metrics
@@ -95,6 +95,57 @@ impl PrometheusCollector {
         result
     }
 
+    /// Runs one grouped histogram query and groups its answer by model.
+    /// Past the answer limits the grouper stops the reading: a hostile or
+    /// mistaken answer never grows memory beyond them.
+    async fn histograms(
+        &self,
+        signal: &str,
+        query: String,
+        role: WindowRole,
+        at: DateTime<Utc>,
+    ) -> Answer<GroupedWindow> {
+        let group_by = &self.monitor.group_by;
+        let mut grouper = HistogramGrouper::with_limits(self.client.answer_limits());
+        match self
+            .run_query(&query, at, &grouper_labels(group_by), &mut grouper)
+            .await
+        {
+            Ok(warnings) => Ok((grouper.finish(group_by), warnings)),
+            Err(error) => Err(self.failure(signal, role, &query, error)),
+        }
+    }
+
+    /// Counts a failed query, logs it and names it as the signal's failure.
+    fn failure(
+        &self,
+        signal: &str,
+        role: WindowRole,
+        query: &str,
+        error: PromError,
+    ) -> SignalFailure {
+        if let Some(metrics) = &self.metrics {
+            metrics
+                .query_failures
+                .with_label_values(&[&self.monitor.name, error.reason()])
+                .inc();
+        }
+        tracing::warn!(
+            source = %self.monitor.name,
+            signal,
+            role = role.as_str(),
+            query = %query,
+            error = %error,
+            "query failed"
+        );
+        SignalFailure {
+            signal: signal.to_owned(),
+            role,
+            reason: error.reason(),
+            message: error.to_string(),
+        }
+    }
+
     /// The window's histograms per model, from PromQL or the baseline file.
     async fn window(
         &self,
@@ -102,55 +153,87 @@ impl PrometheusCollector {
         histogram: &str,
         role: WindowRole,
         at: DateTime<Utc>,
-    ) -> Result<(Window, Vec<String>), SignalFailure> {
+    ) -> Answer<ModelWindow> {
         let Some(query) = histogram_query(&self.monitor, histogram, role) else {
             return Ok((self.baseline_window(signal), Vec::new()));
         };
-        match self.run_query(query.clone(), at).await {
-            Ok((models, warnings)) => {
-                let window = models
-                    .into_iter()
-                    .map(|(model, window)| {
-                        let distribution = window
-                            .histogram
-                            .map_err(|error| Rejection::new(error.reason(), error.to_string()))
-                            .and_then(|histogram| distribution(&histogram));
-                        // No series of the model existed when the window began.
-                        let young = window.series_at_start < 1.0;
-                        (
-                            model,
-                            ModelWindow {
-                                distribution,
-                                young,
-                            },
+        let (models, warnings) = self.histograms(signal, query, role, at).await?;
+        let window = models
+            .into_iter()
+            .map(|(model, window)| {
+                let young = window.series_at_start < 1.0;
+                let window = ModelWindow {
+                    distribution: grouped_distribution(window),
+                    young,
+                };
+                (model, window)
+            })
+            .collect();
+        Ok((window, warnings))
+    }
+
+    /// A class counter's window per model; `None` for a reference from a
+    /// baseline file.
+    async fn class_window(
+        &self,
+        signal: &str,
+        counter: &str,
+        label: &str,
+        role: WindowRole,
+        at: DateTime<Utc>,
+    ) -> Option<Answer<ClassWindow>> {
+        let query = class_query(&self.monitor, counter, label, role)?;
+        let group_by = &self.monitor.group_by;
+        let mut grouper = ClassGrouper::with_limits(self.client.answer_limits());
+        let wanted = class_grouper_labels(group_by, label);
+        Some(
+            match self.run_query(&query, at, &wanted, &mut grouper).await {
+                Ok(warnings) => Ok((grouper.finish(group_by), warnings)),
+                Err(error) => Err(self.failure(signal, role, &query, error)),
+            },
+        )
+    }
+
+    /// A confidence signal's labelled window per model: its predictions
+    /// and the correct ones, both over the current window moved back by
+    /// `labels_delay`.
+    async fn labelled_window(
+        &self,
+        signal: &str,
+        histogram: &str,
+        correct: &CorrectHistogram,
+        at: DateTime<Utc>,
+    ) -> Answer<Result<LabelledWindow, Rejection>> {
+        let delay = correct.labels_delay;
+        let predictions = labelled_query(&self.monitor, histogram, delay);
+        let correct = labelled_query(&self.monitor, &correct.histogram, delay);
+        let (predictions, correct) = tokio::join!(
+            self.histograms(signal, predictions, WindowRole::Current, at),
+            self.histograms(signal, correct, WindowRole::Current, at),
+        );
+        let ((predictions, mut warnings), (mut correct, correct_warnings)) =
+            (predictions?, correct?);
+        warnings.extend(correct_warnings);
+        let window = predictions
+            .into_iter()
+            .map(|(model, predictions)| {
+                let correct = correct.remove(&model);
+                let labelled = grouped_distribution(predictions).and_then(|predictions| {
+                    let correct = correct.ok_or_else(|| {
+                        Rejection::new(
+                            "no correct histogram",
+                            "the correct-predictions histogram has no series for this model",
                         )
+                    })?;
+                    Ok(LabelledWindow {
+                        predictions,
+                        correct: grouped_distribution(correct)?,
                     })
-                    .collect();
-                Ok((window, warnings))
-            }
-            Err(error) => {
-                if let Some(metrics) = &self.metrics {
-                    metrics
-                        .query_failures
-                        .with_label_values(&[&self.monitor.name, error.reason()])
-                        .inc();
-                }
-                tracing::warn!(
-                    source = %self.monitor.name,
-                    signal,
-                    role = role.as_str(),
-                    query = %query,
-                    error = %error,
-                    "query failed"
-                );
-                Err(SignalFailure {
-                    signal: signal.to_owned(),
-                    role,
-                    reason: error.reason(),
-                    message: error.to_string(),
-                })
-            }
-        }
+                });
+                (model, labelled)
+            })
+            .collect();
+        Ok((window, warnings))
     }
 
     /// A baseline file's histograms: always complete, never young.
@@ -177,8 +260,8 @@ impl PrometheusCollector {
     }
 }
 
-/// A query's answer grouped by model, and its warnings.
-type Grouped = (BTreeMap<ModelKey, GroupedWindow>, Vec<String>);
+/// A query's answer grouped by model and its warnings, or the failure.
+type Answer<W> = Result<(BTreeMap<ModelKey, W>, Vec<String>), SignalFailure>;
 
 /// A window per model.
 type Window = BTreeMap<ModelKey, ModelWindow>;
@@ -189,6 +272,14 @@ struct ModelWindow {
     distribution: Result<Distribution, Rejection>,
     /// Whether the window began before any of the model's series existed.
     young: bool,
+}
+
+/// A grouped window's distribution, or why it makes none.
+fn grouped_distribution(window: GroupedWindow) -> Result<Distribution, Rejection> {
+    window
+        .histogram
+        .map_err(|error| Rejection::new(error.reason(), error.to_string()))
+        .and_then(|histogram| distribution(&histogram))
 }
 
 /// A window's distribution, or why its histogram makes none.
@@ -212,96 +303,288 @@ impl MetricCollector for PrometheusCollector {
             .monitor
             .signals
             .iter()
-            .map(|(signal, config)| async move {
-                let short = async {
-                    match self.monitor.short_window {
-                        Some(_) => Some(
-                            self.window(signal, &config.histogram, WindowRole::Short, at)
-                                .await,
-                        ),
-                        None => None,
-                    }
-                };
-                let (current, reference, short) = tokio::join!(
-                    self.window(signal, &config.histogram, WindowRole::Current, at),
-                    self.window(signal, &config.histogram, WindowRole::Reference, at),
-                    short,
-                );
-                (signal.clone(), current, reference, short)
-            });
+            .map(|(signal, config)| self.signal(signal, config, at));
         let mut collection = Collection::default();
-        let is_baseline = matches!(self.monitor.reference, ReferenceConfig::BaselineFile(_));
-        for (signal, current, reference, short) in join_all(signal_futures).await {
-            let (mut current, mut reference, mut short) =
-                match (current, reference, short.transpose()) {
-                    (
-                        Ok((current, current_warnings)),
-                        Ok((reference, reference_warnings)),
-                        Ok(short),
-                    ) => {
-                        collection
-                            .add_warnings(&format!("{signal} current window"), current_warnings);
-                        collection.add_warnings(
-                            &format!("{signal} reference window"),
-                            reference_warnings,
-                        );
-                        let short = short.map(|(short, short_warnings)| {
-                            collection
-                                .add_warnings(&format!("{signal} short window"), short_warnings);
-                            short
-                        });
-                        (current, reference, short)
+        for answer in join_all(signal_futures).await {
+            match answer {
+                SignalAnswer::Histogram {
+                    signal,
+                    windows,
+                    labelled,
+                } => {
+                    let confidence = self.monitor.signals[signal].is_confidence(signal);
+                    let observations = collection.observations.len();
+                    self.add_histograms(&mut collection, signal, windows, labelled);
+                    for observation in &mut collection.observations[observations..] {
+                        observation.details.confidence = confidence;
                     }
-                    (current, reference, short) => {
-                        collection.failures.extend(current.err());
-                        collection.failures.extend(reference.err());
-                        collection.failures.extend(short.err());
-                        continue;
-                    }
-                };
-            for (model, current) in std::mem::take(&mut current) {
-                let reference = reference.remove(&model).unwrap_or_else(|| ModelWindow {
-                    distribution: Err(Rejection::new(
-                        Rejection::NO_REFERENCE,
-                        if is_baseline {
-                            "the baseline file has no histogram for this model"
-                        } else {
-                            "no reference data for this model"
-                        },
-                    )),
-                    young: false,
-                });
-                let young = [
-                    (WindowRole::Current, current.young),
-                    (WindowRole::Reference, reference.young),
-                ]
-                .into_iter()
-                .filter_map(|(role, young)| young.then_some(role))
-                .collect();
-                // A model missing from the short window served nothing in it.
-                let short = short.as_mut().map(|short| {
-                    short.remove(&model).map_or_else(
-                        || {
-                            Err(Rejection::new(
-                                "no observations in the short window",
-                                "no observations in the short window",
-                            ))
-                        },
-                        |window| window.distribution,
-                    )
-                });
-                collection.observations.push(SignalObservation {
-                    model,
-                    signal: signal.clone(),
-                    current: current.distribution,
-                    reference: reference.distribution,
-                    short,
-                    young,
-                });
+                }
+                SignalAnswer::Classes {
+                    signal,
+                    current,
+                    reference,
+                } => add_classes(&mut collection, signal, current, reference),
             }
-            // Models only in the reference have stopped serving: they leave.
-            reference.clear();
         }
         Ok(collection)
     }
+}
+
+/// A histogram signal's window answers: current, reference and, when the
+/// monitor has a `short_window`, the short one.
+struct HistogramWindows {
+    current: Answer<ModelWindow>,
+    reference: Answer<ModelWindow>,
+    short: Option<Answer<ModelWindow>>,
+}
+
+/// Every query answer of one signal.
+enum SignalAnswer<'a> {
+    Histogram {
+        signal: &'a str,
+        windows: HistogramWindows,
+        /// For a confidence signal with a correct-predictions histogram.
+        labelled: Option<Answer<Result<LabelledWindow, Rejection>>>,
+    },
+    Classes {
+        signal: &'a str,
+        current: Answer<ClassWindow>,
+        /// `None` for a reference from a baseline file.
+        reference: Option<Answer<ClassWindow>>,
+    },
+}
+
+impl PrometheusCollector {
+    /// Runs every query of one signal at once.
+    async fn signal<'a>(
+        &self,
+        signal: &'a str,
+        config: &SignalConfig,
+        at: DateTime<Utc>,
+    ) -> SignalAnswer<'a> {
+        let metric = &config.histogram;
+        match &config.kind {
+            SignalKind::Classes { label } => {
+                let (current, reference) = tokio::join!(
+                    self.class_window(signal, metric, label, WindowRole::Current, at),
+                    self.class_window(signal, metric, label, WindowRole::Reference, at),
+                );
+                SignalAnswer::Classes {
+                    signal,
+                    current: current.expect("the current window always has a query"),
+                    reference,
+                }
+            }
+            kind => {
+                let labelled = async {
+                    match kind {
+                        SignalKind::Labelled(correct) => {
+                            Some(self.labelled_window(signal, metric, correct, at).await)
+                        }
+                        _ => None,
+                    }
+                };
+                let short = async {
+                    match self.monitor.short_window {
+                        Some(_) => Some(self.window(signal, metric, WindowRole::Short, at).await),
+                        None => None,
+                    }
+                };
+                let (current, reference, short, labelled) = tokio::join!(
+                    self.window(signal, metric, WindowRole::Current, at),
+                    self.window(signal, metric, WindowRole::Reference, at),
+                    short,
+                    labelled,
+                );
+                SignalAnswer::Histogram {
+                    signal,
+                    windows: HistogramWindows {
+                        current,
+                        reference,
+                        short,
+                    },
+                    labelled,
+                }
+            }
+        }
+    }
+
+    /// A histogram signal's observations: one per model of the current
+    /// window, with its reference and, when configured, its short and its
+    /// labelled window. A failed short-window query fails the signal like
+    /// the other two.
+    fn add_histograms(
+        &self,
+        collection: &mut Collection,
+        signal: &str,
+        windows: HistogramWindows,
+        labelled: Option<Answer<Result<LabelledWindow, Rejection>>>,
+    ) {
+        let HistogramWindows {
+            current,
+            reference,
+            short,
+        } = windows;
+        let is_baseline = matches!(self.monitor.reference, ReferenceConfig::BaselineFile(_));
+        // A failed labelled query fails the source's `up` but keeps the
+        // signal's drift results: only the accuracy numbers are missing.
+        let mut labelled = match labelled {
+            Some(Ok((window, warnings))) => {
+                collection.add_warnings(&format!("{signal} labelled window"), warnings);
+                Some(window)
+            }
+            Some(Err(failure)) => {
+                collection.failures.push(failure);
+                None
+            }
+            None => None,
+        };
+        let mut short = match short {
+            None => None,
+            Some(Ok((window, warnings))) => {
+                collection.add_warnings(&format!("{signal} short window"), warnings);
+                Some(window)
+            }
+            Some(Err(failure)) => {
+                collection.failures.push(failure);
+                collection.failures.extend(current.err());
+                collection.failures.extend(reference.err());
+                return;
+            }
+        };
+        let Some((current, mut reference)) = both(collection, signal, current, reference) else {
+            return;
+        };
+        for (model, current) in current {
+            // A model missing from the short window served nothing in it.
+            let short = short.as_mut().map(|short| {
+                short.remove(&model).map_or_else(
+                    || {
+                        Err(Rejection::new(
+                            "no observations in the short window",
+                            "no observations in the short window",
+                        ))
+                    },
+                    |window| window.distribution,
+                )
+            });
+            let reference = reference.remove(&model).unwrap_or_else(|| ModelWindow {
+                distribution: Err(Rejection::new(
+                    Rejection::NO_REFERENCE,
+                    if is_baseline {
+                        "the baseline file has no histogram for this model"
+                    } else {
+                        "no reference data for this model"
+                    },
+                )),
+                young: false,
+            });
+            let labelled = labelled.as_mut().map(|window| {
+                window.remove(&model).unwrap_or_else(|| {
+                    Err(Rejection::new(
+                        "no labelled data",
+                        "no predictions in the labelled window for this model",
+                    ))
+                })
+            });
+            collection.observations.push(SignalObservation {
+                young: young(current.young, reference.young),
+                model,
+                signal: signal.to_owned(),
+                current: current.distribution,
+                reference: reference.distribution,
+                short,
+                details: SignalDetails {
+                    labelled,
+                    ..SignalDetails::default()
+                },
+            });
+        }
+        // Models only in the reference have stopped serving: they leave.
+    }
+}
+
+/// A class signal's observations: each model's two windows laid out on the
+/// union of their classes.
+fn add_classes(
+    collection: &mut Collection,
+    signal: &str,
+    current: Answer<ClassWindow>,
+    reference: Option<Answer<ClassWindow>>,
+) {
+    let from_file = reference.is_none();
+    let reference = reference.unwrap_or_else(|| Ok((BTreeMap::new(), Vec::new())));
+    let Some((current, mut reference)) = both(collection, signal, current, reference) else {
+        return;
+    };
+    let rejection = |error: crate::stats::classes::ClassError| {
+        Rejection::new(error.reason(), error.to_string())
+    };
+    for (model, current) in current {
+        let reference = reference.remove(&model);
+        let classes: Arc<[String]> = union_classes(
+            std::iter::once(&current.counts).chain(reference.as_ref().map(|r| &r.counts)),
+        )
+        .into();
+        let reference_distribution = match &reference {
+            Some(window) => class_distribution(&classes, &window.counts).map_err(rejection),
+            None => Err(Rejection::new(
+                Rejection::NO_REFERENCE,
+                if from_file {
+                    "a baseline file holds no class counts"
+                } else {
+                    "no reference data for this model"
+                },
+            )),
+        };
+        collection.observations.push(SignalObservation {
+            young: young(
+                current.series_at_start < 1.0,
+                reference.is_some_and(|r| r.series_at_start < 1.0),
+            ),
+            current: class_distribution(&classes, &current.counts).map_err(rejection),
+            reference: reference_distribution,
+            short: None,
+            model,
+            signal: signal.to_owned(),
+            details: SignalDetails {
+                classes: Some(classes),
+                ..SignalDetails::default()
+            },
+        });
+    }
+}
+
+/// Both windows' answers, their warnings added to the collection; `None`
+/// with the failures added instead when either query failed.
+#[allow(clippy::type_complexity)]
+fn both<W>(
+    collection: &mut Collection,
+    signal: &str,
+    current: Answer<W>,
+    reference: Answer<W>,
+) -> Option<(BTreeMap<ModelKey, W>, BTreeMap<ModelKey, W>)> {
+    match (current, reference) {
+        (Ok((current, current_warnings)), Ok((reference, reference_warnings))) => {
+            collection.add_warnings(&format!("{signal} current window"), current_warnings);
+            collection.add_warnings(&format!("{signal} reference window"), reference_warnings);
+            Some((current, reference))
+        }
+        (current, reference) => {
+            collection.failures.extend(current.err());
+            collection.failures.extend(reference.err());
+            None
+        }
+    }
+}
+
+/// The young windows of an observation.
+fn young(current: bool, reference: bool) -> Vec<WindowRole> {
+    [
+        (WindowRole::Current, current),
+        (WindowRole::Reference, reference),
+    ]
+    .into_iter()
+    .filter_map(|(role, young)| young.then_some(role))
+    .collect()
 }

@@ -95,11 +95,7 @@ pub fn grouper_labels(group_by: &[String]) -> Vec<&str> {
 /// stops reading: memory never grows past the limits.
 #[derive(Default)]
 pub struct HistogramGrouper {
-    limits: AnswerLimits,
-    /// Samples received so far.
-    series: usize,
-    /// The limit passed, once one is.
-    exceeded: Option<(&'static str, usize)>,
+    budget: AnswerBudget,
     /// Hashes the `group_by` values of a sample (not SipHash: the keys come
     /// from our own Prometheus, and this runs once per sample).
     hasher: hashbrown::DefaultHashBuilder,
@@ -119,12 +115,7 @@ pub struct HistogramGrouper {
 impl VectorSink for HistogramGrouper {
     /// `labels` holds the `group_by` values, then `le`.
     fn sample(&mut self, labels: &[Cow<'_, str>], value: f64) {
-        if self.exceeded.is_some() {
-            return;
-        }
-        self.series += 1;
-        if self.series > self.limits.series {
-            self.exceeded = Some(("series", self.limits.series));
+        if !self.budget.take_series() {
             return;
         }
         let Some((le, key)) = labels.split_last() else {
@@ -140,10 +131,7 @@ impl VectorSink for HistogramGrouper {
                     .find(hash, |&slot| same_key(&models[slot].0, key))
                 {
                     Some(&slot) => slot,
-                    None if self.models.len() >= self.limits.models => {
-                        self.exceeded = Some(("models", self.limits.models));
-                        return;
-                    }
+                    None if !self.budget.take_model(self.models.len()) => return,
                     None => {
                         let slot = self.models.len();
                         let owned = key.iter().map(|value| Box::from(value.as_ref())).collect();
@@ -165,6 +153,54 @@ impl VectorSink for HistogramGrouper {
     }
 
     fn overflow(&self) -> Option<PromError> {
+        self.budget.overflow()
+    }
+}
+
+/// What a grouper has taken of its [`AnswerLimits`], and the limit it
+/// passed, once it has.
+#[derive(Debug, Default)]
+pub(super) struct AnswerBudget {
+    limits: AnswerLimits,
+    /// Samples received so far.
+    series: usize,
+    exceeded: Option<(&'static str, usize)>,
+}
+
+impl AnswerBudget {
+    pub(super) fn new(limits: AnswerLimits) -> AnswerBudget {
+        AnswerBudget {
+            limits,
+            ..AnswerBudget::default()
+        }
+    }
+
+    /// Counts one more sample: false once a limit is passed, when the
+    /// sample must be dropped.
+    pub(super) fn take_series(&mut self) -> bool {
+        if self.exceeded.is_some() {
+            return false;
+        }
+        self.series += 1;
+        if self.series > self.limits.series {
+            self.exceeded = Some(("series", self.limits.series));
+            return false;
+        }
+        true
+    }
+
+    /// Whether a new model fits beside the `models` already kept; records
+    /// the overflow when it does not.
+    pub(super) fn take_model(&mut self, models: usize) -> bool {
+        if models >= self.limits.models {
+            self.exceeded = Some(("models", self.limits.models));
+            return false;
+        }
+        true
+    }
+
+    /// The answer's error once a limit is passed.
+    pub(super) fn overflow(&self) -> Option<PromError> {
         self.exceeded
             .map(|(what, limit)| PromError::TooMany { what, limit })
     }
@@ -179,7 +215,7 @@ impl HistogramGrouper {
     /// A grouper that takes at most `limits` from an answer.
     pub fn with_limits(limits: AnswerLimits) -> HistogramGrouper {
         HistogramGrouper {
-            limits,
+            budget: AnswerBudget::new(limits),
             ..HistogramGrouper::default()
         }
     }

@@ -10,22 +10,26 @@
 //!   sample as it arrives, `fallback.rs` ([`parse_vector_into`]) whole
 //!   through serde for other layouts, `rejection.rs` names what is wrong
 //!   with any other answer;
+//! - `classes.rs` writes a class counter's query and ([`ClassGrouper`])
+//!   folds its answer into class counts per model;
 //! - `group.rs` ([`HistogramGrouper`]) folds the samples into one
 //!   cumulative histogram per model;
 //! - `collector.rs` ([`PrometheusCollector`]) runs a monitor's queries as a
 //!   [`crate::MetricCollector`].
 
+mod classes;
 mod client;
 mod collector;
 mod decode;
 mod group;
 mod query;
 
+pub use classes::{ClassGrouper, ClassWindow, class_grouper_labels, class_query};
 pub use client::PromClient;
 pub use collector::PrometheusCollector;
 pub use decode::{AnswerDecoder, VectorSink, VectorStream, parse_vector_into};
 pub use group::{AnswerLimits, GroupedWindow, HistogramGrouper, SignalError, grouper_labels};
-pub use query::{START_LE, SUM_LE, histogram_query};
+pub use query::{START_LE, SUM_LE, histogram_query, labelled_query};
 
 /// Everything that can go wrong with one query. `Display` carries context
 /// but never credentials.

@@ -47,9 +47,47 @@ pub fn histogram_query(
     histogram: &str,
     role: WindowRole,
 ) -> Option<String> {
-    let offset = |duration: Duration| format!(" offset {}", format_duration(duration));
-    // The range, its modifiers (one per pooled span), and the modifier that
-    // moves an instant selector to the (earliest) window's start.
+    let span = window_span(monitor, role)?;
+    Some(bucket_query(monitor, histogram, &span))
+}
+
+/// The grouped query of a histogram over the labelled window of a
+/// confidence signal: the current window moved back by `labels_delay`
+/// (`[window] offset <delay>`, no offset when the delay is zero), so that
+/// the predictions it counts have had their correctness counted too.
+pub fn labelled_query(monitor: &MonitorConfig, histogram: &str, labels_delay: Duration) -> String {
+    let span = if labels_delay.is_zero() {
+        WindowSpan {
+            range: monitor.window,
+            modifiers: vec![String::new()],
+            at_start: offset(monitor.window),
+        }
+    } else {
+        WindowSpan {
+            range: monitor.window,
+            modifiers: vec![offset(labels_delay)],
+            at_start: offset(labels_delay + monitor.window),
+        }
+    };
+    bucket_query(monitor, histogram, &span)
+}
+
+/// Where a window lies: its range, the modifiers of its range selectors
+/// (one per pooled span; one for every window but pooled offsets) and the
+/// modifier that moves an instant selector to the (earliest) window's start.
+pub(super) struct WindowSpan {
+    pub(super) range: Duration,
+    pub(super) modifiers: Vec<String>,
+    pub(super) at_start: String,
+}
+
+fn offset(duration: Duration) -> String {
+    format!(" offset {}", format_duration(duration))
+}
+
+/// The span of a monitor's window, or `None` for a reference from a
+/// baseline file.
+pub(super) fn window_span(monitor: &MonitorConfig, role: WindowRole) -> Option<WindowSpan> {
     let (range, modifiers, at_start) = match role {
         WindowRole::Current => (monitor.window, vec![String::new()], offset(monitor.window)),
         WindowRole::Short => {
@@ -86,12 +124,31 @@ pub fn histogram_query(
             ReferenceConfig::BaselineFile(_) => return None,
         },
     };
+    Some(WindowSpan {
+        range,
+        modifiers,
+        at_start,
+    })
+}
+
+/// The monitor's selector as the matchers inside braces, without braces.
+pub(super) fn selector_matchers(monitor: &MonitorConfig) -> &str {
     let selector = monitor.selector.trim();
-    let selector = selector
+    selector
         .strip_prefix('{')
         .and_then(|inner| inner.strip_suffix('}'))
         .unwrap_or(selector)
-        .trim();
+        .trim()
+}
+
+/// The bucket, `_sum` and start-probe query of a histogram over `span`.
+fn bucket_query(monitor: &MonitorConfig, histogram: &str, span: &WindowSpan) -> String {
+    let WindowSpan {
+        range,
+        modifiers,
+        at_start,
+    } = span;
+    let selector = selector_matchers(monitor);
     let matchers = if selector.is_empty() {
         String::new()
     } else {
@@ -103,27 +160,27 @@ pub fn histogram_query(
     } else {
         format!("{labels}, le")
     };
-    let range = format_duration(range);
-    let buckets = pooled(&modifiers, |modifier| {
+    let range = format_duration(*range);
+    let buckets = pooled(modifiers, |modifier| {
         format!(
             "sum by ({bucket_labels}) (increase({histogram}_bucket{matchers}[{range}]{modifier}))"
         )
     });
-    let sums = pooled(&modifiers, |modifier| {
+    let sums = pooled(modifiers, |modifier| {
         format!("sum by ({labels}) (increase({histogram}_sum{matchers}[{range}]{modifier}))")
     });
-    Some(format!(
+    format!(
         "{buckets} \
          or label_replace({sums}, \"le\", \"{SUM_LE}\", \"\", \"\") \
          or label_replace(count by ({labels}) ({histogram}_bucket{matchers}{at_start}), \
          \"le\", \"{START_LE}\", \"\", \"\")"
-    ))
+    )
 }
 
 /// One term per modifier, added up with `+` in parentheses when there are
 /// several (a pooled reference): `+` matches the terms' identical label
 /// sets one to one, so a model appears only when every span has it.
-fn pooled(modifiers: &[String], term: impl Fn(&str) -> String) -> String {
+pub(super) fn pooled(modifiers: &[String], term: impl Fn(&str) -> String) -> String {
     match modifiers {
         [one] => term(one),
         several => format!(
@@ -268,5 +325,18 @@ mod tests {
                 "{reference:?} {role:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_labelled_window_is_the_current_one_moved_back_by_the_labels_delay() {
+        let monitor = monitor("", ReferenceConfig::Offset(Duration::from_secs(86_400)));
+        assert_eq!(
+            labelled_query(&monitor, "h", Duration::ZERO),
+            histogram_query(&monitor, "h", WindowRole::Current).unwrap()
+        );
+        assert_eq!(
+            labelled_query(&monitor, "c", Duration::from_secs(3600)),
+            r#"sum by (model, version, le) (increase(c_bucket[5m] offset 1h)) or label_replace(sum by (model, version) (increase(c_sum[5m] offset 1h)), "le", "sum", "", "") or label_replace(count by (model, version) (c_bucket offset 65m), "le", "start", "", "")"#
+        );
     }
 }

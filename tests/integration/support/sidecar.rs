@@ -135,6 +135,18 @@ monitors:
         self
     }
 
+    /// Adds signals (YAML entries indented by six spaces) to the one
+    /// monitor's `signals:`.
+    pub fn with_signals(mut self, signals: &str) -> SidecarConfig {
+        let at = self
+            .text
+            .find("    signals:\n")
+            .expect("the config has a signals section")
+            + "    signals:\n".len();
+        self.text.insert_str(at, signals);
+        self
+    }
+
     /// Adds `webhooks:` with these receivers (YAML list items).
     pub fn with_webhooks(mut self, receivers: &str) -> SidecarConfig {
         self.text.push_str("webhooks:\n");
@@ -224,6 +236,17 @@ impl Sidecar {
         Sidecar { process, port }
     }
 
+    /// Its `/metrics` text; panics with its log when it does not serve it.
+    pub async fn metrics(&self, client: &reqwest::Client) -> String {
+        match super::process::get(client, &self.url("/metrics")).await {
+            Some((200, text)) => text,
+            answer => panic!(
+                "/metrics not served ({answer:?}); sidecar log:\n{}",
+                self.process.log_text()
+            ),
+        }
+    }
+
     /// The URL of `path` on the sidecar.
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
@@ -245,21 +268,28 @@ impl Sidecar {
 /// at 25 requests per second, seed 7, and `model-1` drifting after
 /// `drift_after`. Returns the process and the port it serves on.
 pub fn start_drifting_simulation(dir: &Path, drift_after: Duration) -> (Process, u16) {
+    start_drifting_simulation_with(dir, drift_after, &[])
+}
+
+/// [`start_drifting_simulation`] with more flags (`--class-mix`,
+/// `--calibration`, ...).
+pub fn start_drifting_simulation_with(
+    dir: &Path,
+    drift_after: Duration,
+    flags: &[&str],
+) -> (Process, u16) {
     let port = free_port();
-    let process = Process::start(
-        "simulate",
-        &model_monitor_binary(),
-        &[
-            "simulate".into(),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            "--models=3".into(),
-            "--seed=7".into(),
-            "--drift-model=model-1".into(),
-            format!("--drift-after={}s", drift_after.as_secs()),
-            "--rate=25".into(),
-        ],
-        dir,
-    );
+    let mut args = vec![
+        "simulate".into(),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        "--models=3".into(),
+        "--seed=7".into(),
+        "--drift-model=model-1".into(),
+        format!("--drift-after={}s", drift_after.as_secs()),
+        "--rate=25".into(),
+    ];
+    args.extend(flags.iter().map(|flag| (*flag).to_owned()));
+    let process = Process::start("simulate", &model_monitor_binary(), &args, dir);
     (process, port)
 }
 

@@ -61,6 +61,8 @@ fn signal(index: usize) -> SignalResult {
             },
         ],
         evaluated_at: at,
+        class_mix: None,
+        accuracy: None,
     }
 }
 
