@@ -1,7 +1,9 @@
 //! The commands of the binary, as library functions: `run`, `check-config`
-//! and `simulate`, and the operator's `outbox` tools (`app/outbox.rs`).
+//! and `simulate`, the operator's `outbox` tools (`app/outbox.rs`) and
+//! `backtest` (`app/backtest.rs`).
 //! `src/main.rs` only parses flags and calls in here.
 
+pub mod backtest;
 pub mod outbox;
 
 use std::net::SocketAddr;

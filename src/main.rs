@@ -110,6 +110,28 @@ enum Command {
         #[command(subcommand)]
         command: OutboxCommand,
     },
+    /// Replays the evaluations `run` would have made over a past range:
+    /// alert episodes and per-detector counts, without sending anything.
+    Backtest {
+        #[arg(long = "config.file", value_name = "FILE")]
+        config_file: PathBuf,
+        /// RFC 3339, `now` or `now-DURATION` (e.g. now-7d).
+        #[arg(long, value_name = "TIME")]
+        from: String,
+        #[arg(long, value_name = "TIME", default_value = "now")]
+        to: String,
+        /// The evaluation grid's step (default: evaluation.interval).
+        #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration)]
+        step: Option<std::time::Duration>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ReportFormat,
+        /// The report's file (default: stdout).
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Every evaluation's scores, one JSON line per evaluation time.
+        #[arg(long = "scores-output", value_name = "FILE")]
+        scores_output: Option<PathBuf>,
+    },
     /// Validates a configuration file: exit 0 when valid, 1 with every problem listed.
     CheckConfig { file: PathBuf },
     /// Serves a synthetic model server's /metrics for demos and tests.
@@ -139,6 +161,26 @@ enum Command {
         #[arg(long = "log.level", value_enum, default_value = "info")]
         log_level: LogLevel,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ReportFormat {
+    Table,
+    Csv,
+    Json,
+    Html,
+}
+
+impl ReportFormat {
+    fn into_app(self) -> model_monitor::backtest::Format {
+        use model_monitor::backtest::Format;
+        match self {
+            ReportFormat::Table => Format::Table,
+            ReportFormat::Csv => Format::Csv,
+            ReportFormat::Json => Format::Json,
+            ReportFormat::Html => Format::Html,
+        }
+    }
 }
 
 #[derive(Clone, Subcommand)]
@@ -241,6 +283,7 @@ fn main() -> ExitCode {
             ..
         } => (*log_format, *log_level),
         Command::CheckConfig { file } => return ExitCode::from(app::check_config(file) as u8),
+        Command::Backtest { .. } => (LogFormat::Logfmt, LogLevel::Warn),
         Command::Outbox {
             storage_path,
             command,
@@ -317,6 +360,38 @@ fn main() -> ExitCode {
                     rate,
                 };
                 simulate::run(options, listen, shutdown).await
+            }
+            Command::Backtest {
+                config_file,
+                from,
+                to,
+                step,
+                format,
+                output,
+                scores_output,
+            } => {
+                let now = chrono::Utc::now();
+                let parse = |flag: &str, text: &str| {
+                    model_monitor::backtest::parse_time(text, now)
+                        .map_err(|error| anyhow::anyhow!("--{flag}: {error}"))
+                };
+                let options = model_monitor::backtest::Options {
+                    from: parse("from", &from)?,
+                    to: parse("to", &to)?,
+                    step,
+                    charts: matches!(format, ReportFormat::Html),
+                };
+                let command = app::backtest::BacktestCommand {
+                    config_file,
+                    options,
+                    format: format.into_app(),
+                    output,
+                    scores_output,
+                };
+                match app::backtest::run(command).await {
+                    0 => Ok(()),
+                    code => std::process::exit(code),
+                }
             }
             Command::CheckConfig { .. } | Command::Outbox { .. } => {
                 unreachable!("handled before the runtime starts")

@@ -177,6 +177,45 @@ impl MonitorBuilder {
 
     /// Starts the loop on the current tokio runtime.
     pub fn spawn(self) -> Result<ModelMonitor, BuildError> {
+        let sink = self.sink.clone();
+        let interval = self.sampling_interval.unwrap_or(DEFAULT_SAMPLING_INTERVAL);
+        let (sources, metrics) = self.build_sources()?;
+        let shared = shared(&sources, metrics, sink);
+        let lifecycle = super::alerts::restore(shared.sink.as_ref());
+        for source in &sources {
+            let name = source.collector.name();
+            shared.metrics.up.with_label_values(&[name]).set(0);
+            shared
+                .metrics
+                .promql_warnings
+                .with_label_values(&[name])
+                .inc_by(0);
+            // Failure counters start at 0 for every reason: a counter that
+            // first appears at 1 hides its first increase from rate().
+            for reason in crate::sources::prometheus::PromError::REASONS {
+                shared
+                    .metrics
+                    .query_failures
+                    .with_label_values(&[name, reason]);
+            }
+        }
+        let evaluator = Evaluator {
+            sources,
+            shared: shared.clone(),
+            interval,
+            lifecycle,
+        };
+        let task = tokio::spawn(evaluator.run());
+        *shared
+            .task
+            .try_lock()
+            .expect("no one else holds the new lock") = Some(task);
+        Ok(ModelMonitor { shared })
+    }
+
+    /// The sources with their detectors and policies, as the loop runs
+    /// them, and the self-metrics they record into.
+    pub(super) fn build_sources(self) -> Result<(Vec<Source>, Arc<SelfMetrics>), BuildError> {
         let metrics = self.metrics.unwrap_or_else(|| Arc::new(SelfMetrics::new()));
         let permits = Arc::new(Semaphore::new(
             self.concurrency
@@ -220,56 +259,36 @@ impl MonitorBuilder {
                 .detectors
                 .extend(self.global_detectors.iter().cloned());
         }
-        let (event_tx, _) = broadcast::channel(EVENT_CHANNEL_SIZE);
-        let shared = Arc::new(Shared {
-            event_tx,
-            snapshot: ArcSwap::from_pointee(Snapshot {
-                group_by: sources
-                    .iter()
-                    .map(|s| (s.collector.name().to_owned(), s.group_by.clone()))
-                    .collect(),
-                ..Snapshot::default()
-            }),
-            ready: AtomicBool::new(false),
-            shutdown: CancellationToken::new(),
-            task: Mutex::new(None),
-            metrics,
-            sink: self.sink,
-        });
-        for state in ["pending", "firing"] {
-            shared.metrics.alerts.with_label_values(&[state]).set(0);
-        }
-        let lifecycle = super::alerts::restore(shared.sink.as_ref());
-        for source in &sources {
-            let name = source.collector.name();
-            shared.metrics.up.with_label_values(&[name]).set(0);
-            shared
-                .metrics
-                .promql_warnings
-                .with_label_values(&[name])
-                .inc_by(0);
-            // Failure counters start at 0 for every reason: a counter that
-            // first appears at 1 hides its first increase from rate().
-            for reason in crate::sources::prometheus::PromError::REASONS {
-                shared
-                    .metrics
-                    .query_failures
-                    .with_label_values(&[name, reason]);
-            }
-        }
-        let evaluator = Evaluator {
-            sources,
-            shared: shared.clone(),
-            interval: self.sampling_interval.unwrap_or(DEFAULT_SAMPLING_INTERVAL),
-            lifecycle,
-        };
-        let task = tokio::spawn(evaluator.run());
-        *shared
-            .task
-            .try_lock()
-            .expect("no one else holds the new lock") = Some(task);
-        Ok(ModelMonitor { shared })
+        Ok((sources, metrics))
     }
+}
+
+/// What the loop shares with the handle, before the first evaluation.
+pub(super) fn shared(
+    sources: &[Source],
+    metrics: Arc<SelfMetrics>,
+    sink: Option<Arc<dyn AlertSink>>,
+) -> Arc<Shared> {
+    let (event_tx, _) = broadcast::channel(EVENT_CHANNEL_SIZE);
+    let shared = Arc::new(Shared {
+        event_tx,
+        snapshot: ArcSwap::from_pointee(Snapshot {
+            group_by: sources
+                .iter()
+                .map(|s| (s.collector.name().to_owned(), s.group_by.clone()))
+                .collect(),
+            ..Snapshot::default()
+        }),
+        ready: AtomicBool::new(false),
+        shutdown: CancellationToken::new(),
+        task: Mutex::new(None),
+        metrics,
+        sink,
+    });
+    for state in ["pending", "firing"] {
+        shared.metrics.alerts.with_label_values(&[state]).set(0);
+    }
+    shared
 }
 
 fn prometheus_source(

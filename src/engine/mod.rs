@@ -13,18 +13,23 @@
 //!   notices out to the [`AlertSink`](crate::alerting::AlertSink).
 //! - `snapshot.rs`: [`Snapshot`], what an evaluation publishes.
 //! - `events.rs`: [`MonitorEvent`], what it tells observers.
+//! - `replay.rs`: [`Replay`], the evaluation step at past times, for
+//!   `backtest`.
 
 mod alerts;
 mod builder;
 mod evaluator;
 mod events;
 mod handle;
+mod replay;
 mod snapshot;
 mod summary;
 
 pub use builder::{BuildError, DEFAULT_SAMPLING_INTERVAL, MonitorBuilder};
+pub use evaluator::grid_floor;
 pub use events::{EventReceiver, MonitorEvent};
 pub use handle::ModelMonitor;
+pub use replay::{Replay, ReplayStep};
 pub use snapshot::{
     DetectorOutcome, DetectorResult, STATUS_ALERT_LIMIT, SignalResult, Snapshot, SourceStatus,
 };
