@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 
 # Every Debian package a test needs, as COMMAND:PACKAGE, installed in one go.
 TEST_PACKAGES=(
+  "chromium:chromium"
   "${PROMETHEUS_PACKAGES[@]}"
 )
 ensure_packages "${TEST_PACKAGES[@]}"

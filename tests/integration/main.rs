@@ -11,6 +11,7 @@
 mod support;
 
 mod alerting_stack;
+mod backtest;
 mod cli;
 mod config_examples;
 mod doc_paths;

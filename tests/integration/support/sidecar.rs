@@ -142,6 +142,13 @@ monitors:
         self
     }
 
+    /// Writes the config's text to `file`; returns the environment its
+    /// `${VAR}`s expand from, for commands other than `run` that read it.
+    pub fn write(&self, file: &Path) -> Vec<(String, String)> {
+        std::fs::write(file, &self.text).expect("writing the config");
+        self.env.clone()
+    }
+
     /// The validated config, for a monitor run in the test's process.
     pub fn parse(&self) -> Config {
         let env = |name: &str| {
