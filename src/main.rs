@@ -132,6 +132,11 @@ enum Command {
         #[arg(long = "scores-output", value_name = "FILE")]
         scores_output: Option<PathBuf>,
     },
+    /// Reference histograms kept in files.
+    Baseline {
+        #[command(subcommand)]
+        command: BaselineCommand,
+    },
     /// Validates a configuration file: exit 0 when valid, 1 with every problem listed.
     CheckConfig { file: PathBuf },
     /// Serves a synthetic model server's /metrics for demos and tests.
@@ -160,6 +165,30 @@ enum Command {
         log_format: LogFormat,
         #[arg(long = "log.level", value_enum, default_value = "info")]
         log_level: LogLevel,
+    },
+}
+
+#[derive(Clone, Subcommand)]
+enum BaselineCommand {
+    /// Writes a monitor's per-model bucket counts over a fixed range as a
+    /// baseline file (for `reference: {baseline_file: FILE}`).
+    Capture {
+        #[arg(long = "config.file", value_name = "FILE")]
+        config_file: PathBuf,
+        /// The monitor whose queries, selector and group_by are used.
+        #[arg(long, value_name = "NAME")]
+        monitor: String,
+        /// Only this signal (default: every signal of the monitor).
+        #[arg(long, value_name = "NAME")]
+        signal: Option<String>,
+        /// RFC 3339, `now` or `now-DURATION` (e.g. now-7d).
+        #[arg(long, value_name = "TIME")]
+        from: String,
+        #[arg(long, value_name = "TIME")]
+        to: String,
+        /// The baseline file (default: stdout).
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
 }
 
@@ -283,7 +312,7 @@ fn main() -> ExitCode {
             ..
         } => (*log_format, *log_level),
         Command::CheckConfig { file } => return ExitCode::from(app::check_config(file) as u8),
-        Command::Backtest { .. } => (LogFormat::Logfmt, LogLevel::Warn),
+        Command::Backtest { .. } | Command::Baseline { .. } => (LogFormat::Logfmt, LogLevel::Warn),
         Command::Outbox {
             storage_path,
             command,
@@ -389,6 +418,35 @@ fn main() -> ExitCode {
                     scores_output,
                 };
                 match app::backtest::run(command).await {
+                    0 => Ok(()),
+                    code => std::process::exit(code),
+                }
+            }
+            Command::Baseline {
+                command:
+                    BaselineCommand::Capture {
+                        config_file,
+                        monitor,
+                        signal,
+                        from,
+                        to,
+                        output,
+                    },
+            } => {
+                let now = chrono::Utc::now();
+                let parse = |flag: &str, text: &str| {
+                    model_monitor::backtest::parse_time(text, now)
+                        .map_err(|error| anyhow::anyhow!("--{flag}: {error}"))
+                };
+                let command = app::baseline::CaptureCommand {
+                    config_file,
+                    monitor,
+                    signal,
+                    from: parse("from", &from)?,
+                    to: parse("to", &to)?,
+                    output,
+                };
+                match app::baseline::capture(command).await {
                     0 => Ok(()),
                     code => std::process::exit(code),
                 }

@@ -29,6 +29,9 @@
 //!
 //! Every problem of the file is reported at once, each naming the signal and
 //! the model it is about.
+//!
+//! [`write`] writes the format (`model-monitor baseline capture`, in
+//! `app/baseline.rs`, fills it from a fixed range of a PromQL API).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -172,9 +175,77 @@ fn histogram(entry: &BaselineEntry) -> Result<Histogram, String> {
     })
 }
 
+/// Writes `baseline` in the format [`parse`] reads: `header` lines as
+/// comments first, then each signal's models with their cumulative counts
+/// in bound order. Numbers are written in their shortest exact form, so
+/// reading the file back gives the same histograms, bit for bit.
+pub fn write(baseline: &Baseline, header: &[String]) -> String {
+    let mut out = String::new();
+    for line in header {
+        out.push_str(&format!("# {line}\n"));
+    }
+    out.push_str("signals:\n");
+    // JSON strings are YAML double-quoted scalars.
+    let quoted = |text: &str| serde_json::Value::from(text).to_string();
+    for (signal, models) in &baseline.signals {
+        out.push_str(&format!("  {}:", quoted(signal)));
+        out.push_str(if models.is_empty() { " []\n" } else { "\n" });
+        for (model, histogram) in models {
+            let labels: Vec<String> = model
+                .0
+                .iter()
+                .map(|(name, value)| format!("{}: {}", quoted(name), quoted(value)))
+                .collect();
+            out.push_str(&format!(
+                "    - labels: {{{}}}\n      buckets:\n",
+                labels.join(", ")
+            ));
+            let bounds = histogram.bounds.iter().map(|b| b.to_string());
+            for (bound, count) in bounds.chain(["+Inf".to_owned()]).zip(&histogram.cumulative) {
+                out.push_str(&format!("        \"{bound}\": {count}\n"));
+            }
+            if let Some(sum) = histogram.sum.filter(|sum| sum.is_finite()) {
+                out.push_str(&format!("      sum: {sum}\n"));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_written_baseline_reads_back_the_same() {
+        let histogram = |bounds: Vec<f64>, cumulative: Vec<f64>, sum| Histogram {
+            bounds,
+            cumulative,
+            sum,
+        };
+        let mut baseline = Baseline::default();
+        baseline.signals.insert(
+            "confidence".to_owned(),
+            [
+                (
+                    key("fraud \"eu\"", "v: 3"),
+                    histogram(
+                        vec![0.1, 0.25, 1.0],
+                        vec![1.5, 7.000000000000001, 20.0, 20.0],
+                        Some(9.1),
+                    ),
+                ),
+                (
+                    key("b", ""),
+                    histogram(vec![1e-5, 1e20], vec![0.0, 3.0, 3.0], None),
+                ),
+            ]
+            .into(),
+        );
+        let text = write(&baseline, &["taken by a test".to_owned()]);
+        assert!(text.starts_with("# taken by a test\nsignals:\n"), "{text}");
+        assert_eq!(parse(&text, &group_by()), Ok(baseline), "{text}");
+    }
 
     fn group_by() -> Vec<String> {
         vec!["model".to_owned(), "version".to_owned()]

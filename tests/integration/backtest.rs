@@ -48,7 +48,7 @@ fn sidecar_config(prometheus_url: &str) -> SidecarConfig {
 
 /// `model-monitor ARGS` with `env`, run to its end; panics with its
 /// stderr unless it succeeds.
-fn model_monitor(args: &[String], env: &[(String, String)]) -> String {
+pub(crate) fn model_monitor(args: &[String], env: &[(String, String)]) -> String {
     let output = Command::new(model_monitor_binary())
         .args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
@@ -62,7 +62,7 @@ fn model_monitor(args: &[String], env: &[(String, String)]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn time(value: &Value) -> DateTime<Utc> {
+pub(crate) fn time(value: &Value) -> DateTime<Utc> {
     value
         .as_str()
         .and_then(|text| text.parse().ok())

@@ -12,6 +12,7 @@ mod support;
 
 mod alerting_stack;
 mod backtest;
+mod baseline_capture;
 mod cli;
 mod config_examples;
 mod doc_paths;

@@ -135,6 +135,22 @@ monitors:
         self
     }
 
+    /// Replaces the monitor's `reference:` with this one (YAML flow, e.g.
+    /// `{baseline_file: /tmp/b.yml}`).
+    pub fn with_reference(mut self, reference: &str) -> SidecarConfig {
+        self.text = self
+            .text
+            .lines()
+            .map(|line| match line.strip_prefix("    reference: ") {
+                Some(_) => format!("    reference: {reference}"),
+                None => line.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n";
+        self
+    }
+
     /// Adds `webhooks:` with these receivers (YAML list items).
     pub fn with_webhooks(mut self, receivers: &str) -> SidecarConfig {
         self.text.push_str("webhooks:\n");
