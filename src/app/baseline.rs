@@ -108,10 +108,8 @@ async fn capture_text(command: &CaptureCommand) -> anyhow::Result<String> {
     let taken = Utc::now();
     let mut header = vec![
         format!(
-            "model-monitor baseline capture: monitor {}, range {} to {}, taken {}",
+            "model-monitor baseline capture: monitor {}, taken {}",
             monitor.name,
-            time(command.from),
-            time(command.to),
             time(taken)
         ),
         format!(
@@ -119,7 +117,10 @@ async fn capture_text(command: &CaptureCommand) -> anyhow::Result<String> {
             monitor.group_by.join(", ")
         ),
     ];
-    let mut captured = Baseline::default();
+    let mut captured = Baseline {
+        range: Some((command.from, command.to)),
+        ..Baseline::default()
+    };
     let wanted = grouper_labels(&monitor.group_by);
     for (signal, signal_config) in &monitor.signals {
         if command.signal.as_ref().is_some_and(|only| only != signal) {

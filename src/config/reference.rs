@@ -31,6 +31,19 @@ pub enum ReferenceConfig {
     BaselineFile(PathBuf),
 }
 
+impl ReferenceConfig {
+    /// The kind's key in the file: `offset`, `window`, `range` or
+    /// `baseline_file`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ReferenceConfig::Offset(_) => REFERENCE_KINDS[0],
+            ReferenceConfig::Window(_) => REFERENCE_KINDS[1],
+            ReferenceConfig::Range { .. } => REFERENCE_KINDS[2],
+            ReferenceConfig::BaselineFile(_) => REFERENCE_KINDS[3],
+        }
+    }
+}
+
 impl Default for ReferenceConfig {
     /// The same window a week earlier.
     fn default() -> Self {

@@ -245,6 +245,7 @@ impl MonitorBuilder {
                     )),
                     _ => None,
                 };
+                record_reference(&metrics, &monitor, baseline.as_deref());
                 sources.push(prometheus_source(
                     monitor,
                     client.clone(),
@@ -289,6 +290,29 @@ pub(super) fn shared(
         shared.metrics.alerts.with_label_values(&[state]).set(0);
     }
     shared
+}
+
+/// Which reference a monitor uses and, when fixed, where it ends.
+fn record_reference(
+    metrics: &SelfMetrics,
+    monitor: &MonitorConfig,
+    baseline: Option<&crate::sources::baseline::Baseline>,
+) {
+    let name = monitor.name.as_str();
+    metrics
+        .reference_info
+        .with_label_values(&[name, monitor.reference.kind()])
+        .set(1);
+    let end = match &monitor.reference {
+        ReferenceConfig::Range { end, .. } => Some(*end),
+        _ => baseline.and_then(|b| b.range).map(|(_, end)| end),
+    };
+    if let Some(end) = end {
+        metrics
+            .reference_end
+            .with_label_values(&[name])
+            .set(end.timestamp_millis() as f64 / 1000.0);
+    }
 }
 
 fn prometheus_source(

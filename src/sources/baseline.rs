@@ -36,6 +36,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 
 use super::parse_le;
@@ -46,6 +47,9 @@ use crate::stats::Histogram;
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Baseline {
     pub signals: BTreeMap<String, BTreeMap<ModelKey, Histogram>>,
+    /// The range the counts were taken over, when the file says (a
+    /// `# range: START to END` comment, which `write` adds).
+    pub range: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 /// Why a baseline file was rejected.
@@ -94,7 +98,10 @@ pub fn parse(text: &str, group_by: &[String]) -> Result<Baseline, String> {
         return Err("no signals".to_owned());
     }
     let mut problems = Vec::new();
-    let mut baseline = Baseline::default();
+    let mut baseline = Baseline {
+        range: range_comment(text),
+        ..Baseline::default()
+    };
     for (signal, entries) in file.signals {
         let models = baseline.signals.entry(signal.clone()).or_default();
         for (index, entry) in entries.into_iter().enumerate() {
@@ -123,6 +130,20 @@ pub fn parse(text: &str, group_by: &[String]) -> Result<Baseline, String> {
     } else {
         Err(problems.join("; "))
     }
+}
+
+/// The comment line that opens with `RANGE_COMMENT`.
+const RANGE_COMMENT: &str = "# range: ";
+
+/// The range a `# range: START to END` comment names, among the comment
+/// lines that open the file.
+fn range_comment(text: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let line = text
+        .lines()
+        .take_while(|line| line.starts_with('#'))
+        .find_map(|line| line.strip_prefix(RANGE_COMMENT))?;
+    let (start, end) = line.split_once(" to ")?;
+    Some((start.trim().parse().ok()?, end.trim().parse().ok()?))
 }
 
 /// The model key in `group_by` order; missing labels are empty.
@@ -184,6 +205,14 @@ pub fn write(baseline: &Baseline, header: &[String]) -> String {
     for line in header {
         out.push_str(&format!("# {line}\n"));
     }
+    if let Some((start, end)) = baseline.range {
+        let time = |at: DateTime<Utc>| at.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+        out.push_str(&format!(
+            "{RANGE_COMMENT}{} to {}\n",
+            time(start),
+            time(end)
+        ));
+    }
     out.push_str("signals:\n");
     // JSON strings are YAML double-quoted scalars.
     let quoted = |text: &str| serde_json::Value::from(text).to_string();
@@ -223,7 +252,13 @@ mod tests {
             cumulative,
             sum,
         };
-        let mut baseline = Baseline::default();
+        let mut baseline = Baseline {
+            range: Some((
+                "2026-03-01T00:00:00Z".parse().unwrap(),
+                "2026-03-08T00:00:00.250Z".parse().unwrap(),
+            )),
+            ..Baseline::default()
+        };
         baseline.signals.insert(
             "confidence".to_owned(),
             [
@@ -243,7 +278,10 @@ mod tests {
             .into(),
         );
         let text = write(&baseline, &["taken by a test".to_owned()]);
-        assert!(text.starts_with("# taken by a test\nsignals:\n"), "{text}");
+        assert!(
+            text.starts_with("# taken by a test\n# range: 2026-03-01T00:00:00Z to 2026-03-08T00:00:00.250Z\nsignals:\n"),
+            "{text}"
+        );
         assert_eq!(parse(&text, &group_by()), Ok(baseline), "{text}");
     }
 

@@ -2,18 +2,20 @@
 //! `simulate`: the baseline file it writes, used as the reference, gives
 //! the same scores as `reference: {range: {start, end}}` over the same
 //! range, evaluation by evaluation (both replayed by `backtest` on the same
-//! data).
+//! data). A sidecar on the file names its reference's kind and end in
+//! `/metrics` and the status API.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use serde_json::Value;
 
 use crate::backtest::{model_monitor, time};
-use crate::support::process::http_client;
+use crate::support::exposition::sample;
+use crate::support::process::{get, http_client};
 use crate::support::prometheus::PrometheusServer;
-use crate::support::sidecar::{SidecarConfig, start_drifting_simulation};
+use crate::support::sidecar::{Sidecar, SidecarConfig, start_drifting_simulation};
 
 fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -53,7 +55,7 @@ async fn a_captured_baseline_scores_like_the_range_it_was_captured_from() {
     // The range starts once the series exist and lasts 20 s; the replay
     // covers the 20 s after it with 10 s current windows.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let start = Utc::now();
+    let start = Utc::now().trunc_subsecs(3);
     let end = start + chrono::Duration::seconds(20);
     let replay_to = end + chrono::Duration::seconds(20);
     tokio::time::sleep((replay_to - Utc::now()).to_std().unwrap_or_default()).await;
@@ -85,10 +87,15 @@ async fn a_captured_baseline_scores_like_the_range_it_was_captured_from() {
     let baseline = std::fs::read_to_string(&baseline_file).expect("the baseline file");
     let header = baseline.lines().next().unwrap_or_default();
     assert!(
-        header.starts_with("# model-monitor baseline capture: monitor captured, range ")
-            && header.contains(" taken "),
+        header.starts_with("# model-monitor baseline capture: monitor captured, taken "),
         "{header}"
     );
+    let range_line = format!(
+        "# range: {} to {}",
+        start.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        end.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    );
+    assert!(baseline.contains(&range_line), "{range_line}:\n{baseline}");
     assert!(
         baseline.contains("# query (confidence): sum by (model, version, le) (increase(model_prediction_confidence_bucket"),
         "the header names the query:\n{baseline}"
@@ -128,6 +135,38 @@ async fn a_captured_baseline_scores_like_the_range_it_was_captured_from() {
             &std::fs::read_to_string(&scores_file).expect("the scores file"),
         ));
     }
+    // A sidecar on the file says which reference it uses and where it ends.
+    let sidecar = Sidecar::start(dir.path(), &file_config);
+    sidecar.wait_ready(&client).await;
+    let (_, metrics) = get(&client, &sidecar.url("/metrics"))
+        .await
+        .expect("/metrics");
+    assert_eq!(
+        sample(
+            &metrics,
+            "model_monitor_reference_info",
+            &[("source", "captured"), ("kind", "baseline_file")]
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "model_monitor_reference_end_timestamp_seconds",
+            &[("source", "captured")]
+        ),
+        Some(end.timestamp_millis() as f64 / 1000.0),
+        "{metrics}"
+    );
+    let (_, status) = get(&client, &sidecar.url("/api/v1/status"))
+        .await
+        .expect("status");
+    let status: Value = serde_json::from_str(&status).expect("status JSON");
+    let reference = &status["data"]["config"]["monitors"][0]["reference"];
+    assert_eq!(reference["kind"], "baseline_file", "{reference}");
+    drop(sidecar);
+
     let (range, file) = (&replayed[0], &replayed[1]);
     assert_eq!(
         range.keys().collect::<Vec<_>>(),
