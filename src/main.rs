@@ -274,6 +274,29 @@ fn parse_positive_duration(text: &str) -> Result<std::time::Duration, String> {
     }
 }
 
+/// `--from` and `--to` (RFC 3339, `now`, `now-DURATION`), both against
+/// one reading of the clock.
+fn parse_range(
+    from: &str,
+    to: &str,
+) -> anyhow::Result<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> {
+    let now = chrono::Utc::now();
+    let parse = |flag: &str, text: &str| {
+        model_monitor::backtest::parse_time(text, now)
+            .map_err(|error| anyhow::anyhow!("--{flag}: {error}"))
+    };
+    Ok((parse("from", from)?, parse("to", to)?))
+}
+
+/// An offline command's exit code: 0 goes on, anything else ends the
+/// process with it (the command printed why).
+fn exit_unless_ok(code: i32) -> anyhow::Result<()> {
+    match code {
+        0 => Ok(()),
+        code => std::process::exit(code),
+    }
+}
+
 /// Every log line goes to stderr, whatever the format: stdout is left to
 /// the commands' own output.
 fn init_logging(format: LogFormat, level: LogLevel) {
@@ -399,14 +422,10 @@ fn main() -> ExitCode {
                 output,
                 scores_output,
             } => {
-                let now = chrono::Utc::now();
-                let parse = |flag: &str, text: &str| {
-                    model_monitor::backtest::parse_time(text, now)
-                        .map_err(|error| anyhow::anyhow!("--{flag}: {error}"))
-                };
+                let (from, to) = parse_range(&from, &to)?;
                 let options = model_monitor::backtest::Options {
-                    from: parse("from", &from)?,
-                    to: parse("to", &to)?,
+                    from,
+                    to,
                     step,
                     charts: matches!(format, ReportFormat::Html),
                 };
@@ -417,10 +436,7 @@ fn main() -> ExitCode {
                     output,
                     scores_output,
                 };
-                match app::backtest::run(command).await {
-                    0 => Ok(()),
-                    code => std::process::exit(code),
-                }
+                exit_unless_ok(app::backtest::run(command).await)
             }
             Command::Baseline {
                 command:
@@ -433,23 +449,16 @@ fn main() -> ExitCode {
                         output,
                     },
             } => {
-                let now = chrono::Utc::now();
-                let parse = |flag: &str, text: &str| {
-                    model_monitor::backtest::parse_time(text, now)
-                        .map_err(|error| anyhow::anyhow!("--{flag}: {error}"))
-                };
+                let (from, to) = parse_range(&from, &to)?;
                 let command = app::baseline::CaptureCommand {
                     config_file,
                     monitor,
                     signal,
-                    from: parse("from", &from)?,
-                    to: parse("to", &to)?,
+                    from,
+                    to,
                     output,
                 };
-                match app::baseline::capture(command).await {
-                    0 => Ok(()),
-                    code => std::process::exit(code),
-                }
+                exit_unless_ok(app::baseline::capture(command).await)
             }
             Command::CheckConfig { .. } | Command::Outbox { .. } => {
                 unreachable!("handled before the runtime starts")

@@ -40,17 +40,19 @@ fn create(path: &Path, what: &str) -> anyhow::Result<std::io::BufWriter<std::fs:
         })
 }
 
-async fn backtest_to_files(command: BacktestCommand) -> anyhow::Result<()> {
-    let config = config::load_file(&command.config_file).map_err(|error| {
+/// The config file, or every problem with it on stderr and their count as
+/// the error (for the offline commands).
+pub(super) fn load_config(path: &Path) -> anyhow::Result<config::Config> {
+    config::load_file(path).map_err(|error| {
         for problem in &error.problems {
             eprintln!("{problem}");
         }
-        anyhow::anyhow!(
-            "{} problem(s) in {}",
-            error.problems.len(),
-            command.config_file.display()
-        )
-    })?;
+        anyhow::anyhow!("{} problem(s) in {}", error.problems.len(), path.display())
+    })
+}
+
+async fn backtest_to_files(command: BacktestCommand) -> anyhow::Result<()> {
+    let config = load_config(&command.config_file)?;
     let mut scores = command
         .scores_output
         .as_deref()

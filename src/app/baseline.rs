@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::config::{self, ReferenceConfig};
+use crate::config::ReferenceConfig;
 use crate::sources::WindowRole;
 use crate::sources::baseline::{self, Baseline};
 use crate::sources::prometheus::{HistogramGrouper, PromClient, grouper_labels, histogram_query};
@@ -59,16 +59,7 @@ fn time(at: DateTime<Utc>) -> String {
 
 /// The baseline file's text.
 async fn capture_text(command: &CaptureCommand) -> anyhow::Result<String> {
-    let config = config::load_file(&command.config_file).map_err(|error| {
-        for problem in &error.problems {
-            eprintln!("{problem}");
-        }
-        anyhow::anyhow!(
-            "{} problem(s) in {}",
-            error.problems.len(),
-            command.config_file.display()
-        )
-    })?;
+    let config = super::backtest::load_config(&command.config_file)?;
     if command.from >= command.to {
         anyhow::bail!(
             "--from ({}) must be before --to ({})",
