@@ -46,20 +46,82 @@ fn sidecar_config(prometheus_url: &str) -> SidecarConfig {
         ])
 }
 
-/// `model-monitor ARGS` with `env`, run to its end; panics with its
-/// stderr unless it succeeds.
-pub(crate) fn model_monitor(args: &[String], env: &[(String, String)]) -> String {
+/// `model-monitor ARGS` with `env`, run to its end: exit code, stdout,
+/// stderr.
+fn run_model_monitor(args: &[String], env: &[(String, String)]) -> (i32, String, String) {
     let output = Command::new(model_monitor_binary())
         .args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("running model-monitor");
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(
-        output.status.success(),
-        "model-monitor {args:?} failed: {stderr}"
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// [`run_model_monitor`] that must succeed, and, with its output piped,
+/// print nothing on stderr (no progress bar off a terminal, no warning).
+pub(crate) fn model_monitor(args: &[String], env: &[(String, String)]) -> String {
+    let (code, stdout, stderr) = run_model_monitor(args, env);
+    assert_eq!(code, 0, "model-monitor {args:?} failed: {stderr}");
+    assert_eq!(stderr, "", "model-monitor {args:?} wrote to stderr");
+    stdout
+}
+
+#[test]
+fn bad_times_and_names_are_refused_with_what_was_wrong() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config =
+        SidecarConfig::simulated("http://127.0.0.1:9", "named").set("WASSERSTEIN_THRESHOLD", "0.5");
+    let file = dir.path().join("config.yml");
+    let env = config.write(&file);
+    let config_flag = format!("--config.file={}", file.display());
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["backtest", &config_flag, "--from=yesterday"],
+            "--from: invalid time \"yesterday\": expected RFC 3339",
+        ),
+        (
+            vec!["backtest", &config_flag, "--from=now-1h", "--to=now-7x"],
+            "--to: invalid time \"now-7x\"",
+        ),
+        (
+            vec!["backtest", &config_flag, "--from=now", "--to=now-1h"],
+            "is after --to",
+        ),
+        (
+            vec![
+                "baseline",
+                "capture",
+                &config_flag,
+                "--monitor=other",
+                "--from=now-1h",
+                "--to=now",
+            ],
+            "no monitor named \"other\"",
+        ),
+        (
+            vec![
+                "baseline",
+                "capture",
+                &config_flag,
+                "--monitor=named",
+                "--signal=accuracy",
+                "--from=now-1h",
+                "--to=now",
+            ],
+            "monitor \"named\" has no signal \"accuracy\" (signals: confidence, latency)",
+        ),
+    ];
+    for (args, expected) in cases {
+        let args: Vec<String> = args.into_iter().map(str::to_owned).collect();
+        let (code, stdout, stderr) = run_model_monitor(&args, &env);
+        assert_eq!(code, 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert_eq!(stdout, "", "{args:?}");
+    }
 }
 
 pub(crate) fn time(value: &Value) -> DateTime<Utc> {
