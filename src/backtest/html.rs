@@ -71,7 +71,7 @@ pub fn write_html(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         let _ = write!(
             page,
             "<section class=\"model\" data-model=\"{}\"><h2>{} {} / {} / {}</h2>\n\
-<p class=\"legend\"><span class=\"cur\">&#9632; score</span><span class=\"thr\">- - threshold</span>\
+<p class=\"legend\"><span class=\"cur\">&#9632; |score|</span><span class=\"thr\">- - threshold</span>\
 <span>&#9632; episode</span></p><div class=\"charts\">",
             escape(&labels.join(",")),
             escape(&chart.key.monitor),
@@ -136,13 +136,15 @@ fn score_chart(page: &mut String, report: &Report, chart: &Chart, episodes: &[&E
     let top = chart
         .points
         .iter()
-        .map(|(_, score)| *score)
-        .chain([threshold])
+        .map(|(_, score)| score.abs())
+        .chain([threshold.abs()])
         .filter(|v| v.is_finite())
         .fold(0.0_f64, f64::max)
         * 1.15;
     let top = if top > 0.0 { top } else { 1.0 };
-    let y = |value: f64| HEIGHT - MARGIN + -(value.clamp(0.0, top) / top) * (HEIGHT - 2.0 * MARGIN);
+    // Magnitudes: a signed score (z) drifts when |score| passes the
+    // threshold.
+    let y = |value: f64| HEIGHT - MARGIN - (value.abs().min(top) / top) * (HEIGHT - 2.0 * MARGIN);
     let _ = write!(
         page,
         "<svg class=\"score\" width=\"{WIDTH}\" height=\"{HEIGHT}\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" \
@@ -165,10 +167,11 @@ xmlns=\"http://www.w3.org/2000/svg\" role=\"img\"><title>score over time</title>
 <line x1=\"{MARGIN}\" y1=\"{MARGIN}\" x2=\"{MARGIN}\" y2=\"{b:.1}\" stroke=\"#667\"/>\
 <text x=\"{MARGIN}\" y=\"{t:.1}\" font-size=\"11\">{}</text>\
 <text x=\"{r:.1}\" y=\"{t:.1}\" font-size=\"11\" text-anchor=\"end\">{}</text>\
-<text x=\"{l:.1}\" y=\"{MARGIN}\" font-size=\"11\" text-anchor=\"end\">{top:.3}</text>\
+<text x=\"{l:.1}\" y=\"{MARGIN}\" font-size=\"11\" text-anchor=\"end\">{}</text>\
 <text x=\"{l:.1}\" y=\"{b:.1}\" font-size=\"11\" text-anchor=\"end\">0</text>",
         time(report.from),
         time(report.to),
+        axis_label(top),
         b = HEIGHT - MARGIN,
         r = WIDTH - MARGIN,
         t = HEIGHT - MARGIN + 16.0,
@@ -192,6 +195,18 @@ xmlns=\"http://www.w3.org/2000/svg\" role=\"img\"><title>score over time</title>
         "<polyline fill=\"none\" stroke=\"#2962c8\" stroke-width=\"1.5\" points=\"{}\"/></svg>",
         path.join(" ")
     );
+}
+
+/// An axis value short enough for the margin: three significant digits or
+/// a whole number.
+fn axis_label(value: f64) -> String {
+    if value >= 100.0 {
+        format!("{value:.0}")
+    } else if value >= 1.0 {
+        format!("{value:.2}")
+    } else {
+        format!("{value:.3}")
+    }
 }
 
 /// The reference and current windows at the peak, bucket by bucket.

@@ -89,8 +89,8 @@ pub struct DetectorStats {
     pub drifting_per_day: f64,
 }
 
-/// A score chart of one alerted key: the largest score of each stretch of
-/// evaluations, and the windows at the peak of its first episode.
+/// A score chart of one alerted key: the score largest in magnitude of each
+/// stretch of evaluations, and the windows at the peak of its first episode.
 #[derive(Debug, Clone, Serialize)]
 pub struct Chart {
     pub key: ChartKey,
@@ -168,6 +168,15 @@ pub async fn backtest(
     let mut tally = Tally::new(if options.charts { total } else { 0 });
     for (index, at) in times.iter().enumerate() {
         let step_result = replay.evaluate(*at).await;
+        // A failed query would replay as the previous results: not what
+        // `run` saw, so the backtest stops and says why.
+        if let Some((name, status)) = step_result.snapshot.sources.iter().find(|(_, s)| !s.up) {
+            anyhow::bail!(
+                "evaluation at {}: monitor {name}: {}",
+                at.to_rfc3339(),
+                status.errors.join("; ")
+            );
+        }
         tally.notices(&step_result.notices);
         tally.snapshot(&step_result.snapshot, index as u64);
         if let Some(out) = scores.as_deref_mut() {
@@ -344,7 +353,7 @@ impl Tally {
                             .entry(chart_key)
                             .or_insert_with(|| vec![f64::NAN; CHART_POINTS]);
                         let point = &mut points[bucket.min(CHART_POINTS - 1)];
-                        if point.is_nan() || detection.score > *point {
+                        if point.is_nan() || detection.score.abs() > point.abs() {
                             *point = detection.score;
                         }
                     }
@@ -372,8 +381,10 @@ impl Tally {
                     DetectorResult::Detection(detection) => Some(detection),
                     DetectorResult::Error { .. } => None,
                 });
+            // Signed scores (z) drift both ways: the peak is the largest
+            // in magnitude.
             if let Some(detection) = detection
-                && detection.score > episode.peak_score
+                && detection.score.abs() > episode.peak_score.abs()
             {
                 episode.peak_score = detection.score;
                 episode.peak_at = at;
@@ -461,8 +472,8 @@ fn chart_key(episode: &Episode) -> ChartKey {
     }
 }
 
-/// Each bucket's largest score at the time of the bucket's first
-/// evaluation; empty buckets are left out.
+/// Each bucket's score (largest in magnitude) at the time of the bucket's
+/// first evaluation; empty buckets are left out.
 fn chart_points(buckets: &[f64], times: &[DateTime<Utc>]) -> Vec<(DateTime<Utc>, f64)> {
     let total = times.len();
     buckets
