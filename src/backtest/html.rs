@@ -85,45 +85,55 @@ pub fn write_html(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         }
         page.push_str("</div></section>\n");
     }
-    page.push_str(
-        "<h2>Episodes</h2>\n<table><tr><th>monitor</th><th>model</th><th>signal</th>\
-<th>detector</th><th>start</th><th>end</th><th>peak</th><th>threshold</th></tr>\n",
+    page.push_str("<h2>Episodes</h2>\n");
+    table(
+        &mut page,
+        &[
+            "monitor",
+            "model",
+            "signal",
+            "detector",
+            "start",
+            "end",
+            "peak",
+            "threshold",
+        ],
+        report.episodes.iter().map(super::report::episode_cells),
     );
-    for e in &report.episodes {
-        let _ = writeln!(
-            page,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td></tr>",
-            escape(&e.monitor),
-            escape(&super::report::labels(e)),
-            escape(&e.signal),
-            escape(&e.detector),
-            time(e.start),
-            e.end.map_or_else(|| "open".to_owned(), time),
-            e.peak_score,
-            e.threshold
-        );
-    }
-    page.push_str(
-        "</table>\n<h2>Detectors</h2>\n<table><tr><th>monitor</th><th>signal</th>\
-<th>detector</th><th>decided</th><th>undecided</th><th>drifting</th><th>episodes</th>\
-<th>drifting/day</th></tr>\n",
+    page.push_str("<h2>Detectors</h2>\n");
+    table(
+        &mut page,
+        &[
+            "monitor",
+            "signal",
+            "detector",
+            "decided",
+            "undecided",
+            "drifting",
+            "episodes",
+            "drifting/day",
+        ],
+        report.detectors.iter().map(super::report::detector_cells),
     );
-    for s in &report.detectors {
-        let _ = writeln!(
-            page,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td></tr>",
-            escape(&s.monitor),
-            escape(&s.signal),
-            escape(&s.detector),
-            s.decided,
-            s.undecided,
-            s.drifting,
-            s.episodes,
-            s.drifting_per_day
-        );
-    }
-    page.push_str("</table>\n</body></html>\n");
+    page.push_str("</body></html>\n");
     out.write_all(page.as_bytes())
+}
+
+/// A table with a header row, every cell escaped.
+fn table(page: &mut String, header: &[&str], rows: impl Iterator<Item = Vec<String>>) {
+    page.push_str("<table><tr>");
+    for name in header {
+        let _ = write!(page, "<th>{}</th>", escape(name));
+    }
+    page.push_str("</tr>\n");
+    for row in rows {
+        page.push_str("<tr>");
+        for cell in row {
+            let _ = write!(page, "<td>{}</td>", escape(&cell));
+        }
+        page.push_str("</tr>\n");
+    }
+    page.push_str("</table>\n");
 }
 
 /// The score line, the threshold and the shaded episodes.

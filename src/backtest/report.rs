@@ -47,6 +47,34 @@ fn end(episode: &Episode) -> String {
     episode.end.map_or_else(|| "open".to_owned(), time)
 }
 
+/// An episode as the table and the HTML report show it.
+pub(super) fn episode_cells(episode: &Episode) -> Vec<String> {
+    vec![
+        episode.monitor.clone(),
+        labels(episode),
+        episode.signal.clone(),
+        episode.detector.clone(),
+        time(episode.start),
+        end(episode),
+        format!("{:.4}", episode.peak_score),
+        format!("{:.4}", episode.threshold),
+    ]
+}
+
+/// A detector's counts as the table and the HTML report show them.
+pub(super) fn detector_cells(stats: &super::DetectorStats) -> Vec<String> {
+    vec![
+        stats.monitor.clone(),
+        stats.signal.clone(),
+        stats.detector.clone(),
+        stats.decided.to_string(),
+        stats.undecided.to_string(),
+        stats.drifting.to_string(),
+        stats.episodes.to_string(),
+        format!("{:.1}", stats.drifting_per_day),
+    ]
+}
+
 /// Rows of cells as columns padded to their widest cell.
 fn columns(rows: &[Vec<String>], out: &mut dyn Write) -> std::io::Result<()> {
     let width = rows.first().map_or(0, Vec::len);
@@ -94,18 +122,7 @@ fn write_table(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         .map(str::to_owned)
         .to_vec(),
     ];
-    for episode in &report.episodes {
-        rows.push(vec![
-            episode.monitor.clone(),
-            labels(episode),
-            episode.signal.clone(),
-            episode.detector.clone(),
-            time(episode.start),
-            end(episode),
-            format!("{:.4}", episode.peak_score),
-            format!("{:.4}", episode.threshold),
-        ]);
-    }
+    rows.extend(report.episodes.iter().map(episode_cells));
     columns(&rows, out)?;
     writeln!(out)?;
     let mut rows = vec![
@@ -122,18 +139,7 @@ fn write_table(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         .map(str::to_owned)
         .to_vec(),
     ];
-    for stats in &report.detectors {
-        rows.push(vec![
-            stats.monitor.clone(),
-            stats.signal.clone(),
-            stats.detector.clone(),
-            stats.decided.to_string(),
-            stats.undecided.to_string(),
-            stats.drifting.to_string(),
-            stats.episodes.to_string(),
-            format!("{:.1}", stats.drifting_per_day),
-        ]);
-    }
+    rows.extend(report.detectors.iter().map(detector_cells));
     columns(&rows, out)
 }
 
