@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::backtest::{model_monitor, time};
 use crate::support::exposition::sample;
-use crate::support::process::{get, http_client};
+use crate::support::process::{get, http_client, wait_for};
 use crate::support::prometheus::PrometheusServer;
 use crate::support::sidecar::{Sidecar, SidecarConfig, start_drifting_simulation};
 
@@ -52,9 +52,17 @@ async fn a_captured_baseline_scores_like_the_range_it_was_captured_from() {
         start_drifting_simulation(dir.path(), Duration::from_secs(3600));
     let prometheus = PrometheusServer::start(dir.path(), &[format!("127.0.0.1:{simulate_port}")]);
     prometheus.wait_ready(&client).await;
-    // The range starts once the series exist and lasts 20 s; the replay
-    // covers the 20 s after it with 10 s current windows.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The range starts once Prometheus has the series and lasts 20 s; the
+    // replay covers the 20 s after it with 10 s current windows.
+    let series = format!(
+        "{}/api/v1/query?query=count(model_prediction_confidence_bucket)%20and%20count(model_request_duration_seconds_bucket)",
+        prometheus.url()
+    );
+    wait_for("the first scrape", Duration::from_secs(30), || async {
+        let (_, body) = get(&client, &series).await?;
+        body.contains("\"value\"").then_some(())
+    })
+    .await;
     let start = Utc::now().trunc_subsecs(3);
     let end = start + chrono::Duration::seconds(20);
     let replay_to = end + chrono::Duration::seconds(20);
