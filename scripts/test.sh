@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 
 # Every Debian package a test needs, as COMMAND:PACKAGE, installed in one go.
 TEST_PACKAGES=(
+  "chromium:chromium"
   "${PROMETHEUS_PACKAGES[@]}"
   buildah:buildah
   musl-gcc:musl-tools

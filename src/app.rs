@@ -1,8 +1,12 @@
 //! The commands of the binary, as library functions: `run`, `check-config`
 //! and `simulate`, the operator's `outbox` tools (`app/outbox.rs`) and
-//! `check-web-config` (`app/web.rs`).
+//! `check-web-config` (`app/web.rs`);
+//! `backtest` (`app/backtest.rs`) and `baseline capture`
+//! (`app/baseline.rs`).
 //! `src/main.rs` only parses flags and calls in here.
 
+pub mod backtest;
+pub mod baseline;
 pub mod outbox;
 pub mod reload;
 pub mod web;

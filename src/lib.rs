@@ -21,6 +21,8 @@
 //!   notices to and the persistence traits a store implements.
 //! - [`engine`]: the evaluation loop, its events and the [`ModelMonitor`]
 //!   handle.
+//! - [`backtest`]: the evaluations `run` would have made over a past
+//!   range, replayed, with their alert episodes (table, CSV, JSON, HTML).
 //! - [`store`]: the redb file: the stored lifecycle, the outbox, dead
 //!   letters and gate state (cooldowns, last notifications).
 //! - [`sinks`]: `/metrics` and the status API (`sinks::exporter`); webhook
@@ -33,6 +35,7 @@
 
 pub mod alerting;
 pub mod app;
+pub mod backtest;
 pub mod config;
 pub mod detectors;
 pub mod duration;

@@ -118,6 +118,33 @@ enum Command {
         #[command(subcommand)]
         command: OutboxCommand,
     },
+    /// Replays the evaluations `run` would have made over a past range:
+    /// alert episodes and per-detector counts, without sending anything.
+    Backtest {
+        #[arg(long = "config.file", value_name = "FILE")]
+        config_file: PathBuf,
+        /// RFC 3339, `now` or `now-DURATION` (e.g. now-7d).
+        #[arg(long, value_name = "TIME")]
+        from: String,
+        #[arg(long, value_name = "TIME", default_value = "now")]
+        to: String,
+        /// The evaluation grid's step (default: evaluation.interval).
+        #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration)]
+        step: Option<std::time::Duration>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ReportFormat,
+        /// The report's file (default: stdout).
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Every evaluation's scores, one JSON line per evaluation time.
+        #[arg(long = "scores-output", value_name = "FILE")]
+        scores_output: Option<PathBuf>,
+    },
+    /// Reference histograms kept in files.
+    Baseline {
+        #[command(subcommand)]
+        command: BaselineCommand,
+    },
     /// Validates a configuration file: exit 0 when valid, 1 with every problem listed.
     CheckConfig {
         file: PathBuf,
@@ -165,6 +192,50 @@ enum Command {
         #[arg(long = "log.level", value_enum, default_value = "info")]
         log_level: LogLevel,
     },
+}
+
+#[derive(Clone, Subcommand)]
+enum BaselineCommand {
+    /// Writes a monitor's per-model bucket counts over a fixed range as a
+    /// baseline file (for `reference: {baseline_file: FILE}`).
+    Capture {
+        #[arg(long = "config.file", value_name = "FILE")]
+        config_file: PathBuf,
+        /// The monitor whose queries, selector and group_by are used.
+        #[arg(long, value_name = "NAME")]
+        monitor: String,
+        /// Only this signal (default: every signal of the monitor).
+        #[arg(long, value_name = "NAME")]
+        signal: Option<String>,
+        /// RFC 3339, `now` or `now-DURATION` (e.g. now-7d).
+        #[arg(long, value_name = "TIME")]
+        from: String,
+        #[arg(long, value_name = "TIME")]
+        to: String,
+        /// The baseline file (default: stdout).
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ReportFormat {
+    Table,
+    Csv,
+    Json,
+    Html,
+}
+
+impl ReportFormat {
+    fn into_app(self) -> model_monitor::backtest::Format {
+        use model_monitor::backtest::Format;
+        match self {
+            ReportFormat::Table => Format::Table,
+            ReportFormat::Csv => Format::Csv,
+            ReportFormat::Json => Format::Json,
+            ReportFormat::Html => Format::Html,
+        }
+    }
 }
 
 #[derive(Clone, Subcommand)]
@@ -241,6 +312,29 @@ fn parse_positive_duration(text: &str) -> Result<std::time::Duration, String> {
     }
 }
 
+/// `--from` and `--to` (RFC 3339, `now`, `now-DURATION`), both against
+/// one reading of the clock.
+fn parse_range(
+    from: &str,
+    to: &str,
+) -> anyhow::Result<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> {
+    let now = chrono::Utc::now();
+    let parse = |flag: &str, text: &str| {
+        model_monitor::backtest::parse_time(text, now)
+            .map_err(|error| anyhow::anyhow!("--{flag}: {error}"))
+    };
+    Ok((parse("from", from)?, parse("to", to)?))
+}
+
+/// An offline command's exit code: 0 goes on, anything else ends the
+/// process with it (the command printed why).
+fn exit_unless_ok(code: i32) -> anyhow::Result<()> {
+    match code {
+        0 => Ok(()),
+        code => std::process::exit(code),
+    }
+}
+
 /// Every log line goes to stderr, whatever the format: stdout is left to
 /// the commands' own output.
 fn init_logging(format: LogFormat, level: LogLevel) {
@@ -290,6 +384,7 @@ fn main() -> ExitCode {
         Command::CheckWebConfig { file } => {
             return ExitCode::from(app::web::check_web_config(file) as u8);
         }
+        Command::Backtest { .. } | Command::Baseline { .. } => (LogFormat::Logfmt, LogLevel::Warn),
         Command::Outbox {
             storage_path,
             command,
@@ -381,6 +476,53 @@ fn main() -> ExitCode {
                     calibration,
                 };
                 simulate::run(options, listen, shutdown).await
+            }
+            Command::Backtest {
+                config_file,
+                from,
+                to,
+                step,
+                format,
+                output,
+                scores_output,
+            } => {
+                let (from, to) = parse_range(&from, &to)?;
+                let options = model_monitor::backtest::Options {
+                    from,
+                    to,
+                    step,
+                    charts: matches!(format, ReportFormat::Html),
+                };
+                let command = app::backtest::BacktestCommand {
+                    config_file,
+                    options,
+                    format: format.into_app(),
+                    output,
+                    scores_output,
+                };
+                exit_unless_ok(app::backtest::run(command).await)
+            }
+            Command::Baseline {
+                command:
+                    BaselineCommand::Capture {
+                        config_file,
+                        monitor,
+                        signal,
+                        from,
+                        to,
+                        output,
+                    },
+            } => {
+                let (from, to) = parse_range(&from, &to)?;
+                let command = app::baseline::CaptureCommand {
+                    config_file,
+                    monitor,
+                    signal,
+                    from,
+                    to,
+                    output,
+                };
+                exit_unless_ok(app::baseline::capture(command).await)
             }
             Command::CheckConfig { .. }
             | Command::CheckWebConfig { .. }

@@ -35,6 +35,10 @@ pub struct SelfMetrics {
     /// a reload.
     pub config_last_reload_success_timestamp: Gauge,
     pub build_info: GaugeVec,
+    /// 1 per source, labelled by the kind of its reference.
+    pub reference_info: IntGaugeVec,
+    /// The end of a fixed reference (a range, or a captured baseline file).
+    pub reference_end: GaugeVec,
     /// Active alerts by `state` (pending, firing).
     pub alerts: IntGaugeVec,
     /// Delivery attempts by `receiver` and `outcome` (success, failure,
@@ -230,6 +234,20 @@ impl SelfMetrics {
             ),
             &["version"],
         ));
+        let reference_info = must(IntGaugeVec::new(
+            Opts::new(
+                "model_monitor_reference_info",
+                "A metric with a constant 1 value per source, labelled by the kind of its reference: offset, window, range, baseline_file.",
+            ),
+            &["source", "kind"],
+        ));
+        let reference_end = must(GaugeVec::new(
+            Opts::new(
+                "model_monitor_reference_end_timestamp_seconds",
+                "The end of a source's fixed reference: a range's end, or the end of the range a baseline file was captured over.",
+            ),
+            &["source"],
+        ));
         let alerts = must(IntGaugeVec::new(
             Opts::new(
                 "model_monitor_alerts",
@@ -325,6 +343,8 @@ impl SelfMetrics {
             Box::new(config_last_reload_successful.clone()),
             Box::new(config_last_reload_success_timestamp.clone()),
             Box::new(build_info.clone()),
+            Box::new(reference_info.clone()),
+            Box::new(reference_end.clone()),
             Box::new(alerts.clone()),
             Box::new(webhook_deliveries.clone()),
             Box::new(webhook_delivery_duration.clone()),
@@ -355,6 +375,8 @@ impl SelfMetrics {
             config_last_reload_successful,
             config_last_reload_success_timestamp,
             build_info,
+            reference_info,
+            reference_end,
             alerts,
             webhook_deliveries,
             webhook_delivery_duration,

@@ -35,6 +35,20 @@ pub enum ReferenceConfig {
     BaselineFile(PathBuf),
 }
 
+impl ReferenceConfig {
+    /// The kind's key in the file: `offset`, `offsets`, `window`, `range`
+    /// or `baseline_file`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ReferenceConfig::Offset(_) => REFERENCE_KINDS[0],
+            ReferenceConfig::Offsets(_) => REFERENCE_KINDS[1],
+            ReferenceConfig::Window(_) => REFERENCE_KINDS[2],
+            ReferenceConfig::Range { .. } => REFERENCE_KINDS[3],
+            ReferenceConfig::BaselineFile(_) => REFERENCE_KINDS[4],
+        }
+    }
+}
+
 impl Default for ReferenceConfig {
     /// The same window a week earlier.
     fn default() -> Self {

@@ -178,6 +178,34 @@ impl MonitorBuilder {
 
     /// Starts the loop on the current tokio runtime.
     pub fn spawn(self) -> Result<ModelMonitor, BuildError> {
+        let sink = self.sink.clone();
+        let interval = self.sampling_interval.unwrap_or(DEFAULT_SAMPLING_INTERVAL);
+        let global_detectors = self.global_detectors.clone();
+        let (sources, metrics) = self.build_sources()?;
+        let reload = super::reload::Pending::new(global_detectors, &sources);
+        let shared = shared(&sources, metrics, sink, reload);
+        let lifecycle = super::alerts::restore(shared.sink.as_ref());
+        for source in &sources {
+            init_source_metrics(&shared.metrics, source.collector.name());
+        }
+        let evaluator = Evaluator {
+            sources,
+            shared: shared.clone(),
+            interval,
+            lifecycle,
+            removed: Vec::new(),
+        };
+        let task = tokio::spawn(evaluator.run());
+        *shared
+            .task
+            .try_lock()
+            .expect("no one else holds the new lock") = Some(task);
+        Ok(ModelMonitor { shared })
+    }
+
+    /// The sources with their detectors and policies, as the loop runs
+    /// them, and the self-metrics they record into.
+    pub(super) fn build_sources(self) -> Result<(Vec<Source>, Arc<SelfMetrics>), BuildError> {
         let metrics = self.metrics.unwrap_or_else(|| Arc::new(SelfMetrics::new()));
         let permits = Arc::new(Semaphore::new(
             self.concurrency
@@ -206,43 +234,60 @@ impl MonitorBuilder {
                 .detectors
                 .extend(self.global_detectors.iter().cloned());
         }
-        let (event_tx, _) = broadcast::channel(EVENT_CHANNEL_SIZE);
-        let shared = Arc::new(Shared {
-            event_tx,
-            snapshot: ArcSwap::from_pointee(Snapshot {
-                group_by: sources
-                    .iter()
-                    .map(|s| (s.collector.name().to_owned(), s.group_by.clone()))
-                    .collect(),
-                ..Snapshot::default()
-            }),
-            ready: AtomicBool::new(false),
-            shutdown: CancellationToken::new(),
-            task: Mutex::new(None),
-            metrics,
-            sink: self.sink,
-            reload: super::reload::Pending::new(self.global_detectors, &sources),
-        });
-        for state in ["pending", "firing"] {
-            shared.metrics.alerts.with_label_values(&[state]).set(0);
-        }
-        let lifecycle = super::alerts::restore(shared.sink.as_ref());
-        for source in &sources {
-            init_source_metrics(&shared.metrics, source.collector.name());
-        }
-        let evaluator = Evaluator {
-            sources,
-            shared: shared.clone(),
-            interval: self.sampling_interval.unwrap_or(DEFAULT_SAMPLING_INTERVAL),
-            lifecycle,
-            removed: Vec::new(),
-        };
-        let task = tokio::spawn(evaluator.run());
-        *shared
-            .task
-            .try_lock()
-            .expect("no one else holds the new lock") = Some(task);
-        Ok(ModelMonitor { shared })
+        Ok((sources, metrics))
+    }
+}
+
+/// What the loop shares with the handle, before the first evaluation.
+pub(super) fn shared(
+    sources: &[Source],
+    metrics: Arc<SelfMetrics>,
+    sink: Option<Arc<dyn AlertSink>>,
+    reload: super::reload::Pending,
+) -> Arc<Shared> {
+    let (event_tx, _) = broadcast::channel(EVENT_CHANNEL_SIZE);
+    let shared = Arc::new(Shared {
+        event_tx,
+        snapshot: ArcSwap::from_pointee(Snapshot {
+            group_by: sources
+                .iter()
+                .map(|s| (s.collector.name().to_owned(), s.group_by.clone()))
+                .collect(),
+            ..Snapshot::default()
+        }),
+        ready: AtomicBool::new(false),
+        shutdown: CancellationToken::new(),
+        task: Mutex::new(None),
+        metrics,
+        sink,
+        reload,
+    });
+    for state in ["pending", "firing"] {
+        shared.metrics.alerts.with_label_values(&[state]).set(0);
+    }
+    shared
+}
+
+/// Which reference a monitor uses and, when fixed, where it ends.
+fn record_reference(
+    metrics: &SelfMetrics,
+    monitor: &MonitorConfig,
+    baseline: Option<&crate::sources::baseline::Baseline>,
+) {
+    let name = monitor.name.as_str();
+    metrics
+        .reference_info
+        .with_label_values(&[name, monitor.reference.kind()])
+        .set(1);
+    let end = match &monitor.reference {
+        ReferenceConfig::Range { end, .. } => Some(*end),
+        _ => baseline.and_then(|b| b.range).map(|(_, end)| end),
+    };
+    if let Some(end) = end {
+        metrics
+            .reference_end
+            .with_label_values(&[name])
+            .set(end.timestamp_millis() as f64 / 1000.0);
     }
 }
 
@@ -263,6 +308,7 @@ pub(super) fn config_sources(
             )?)),
             _ => None,
         };
+        record_reference(metrics, &monitor, baseline.as_deref());
         let mut source = prometheus_source(monitor, client.clone(), permits, metrics, baseline);
         source.from_config = true;
         sources.push(source);

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use futures::future::join_all;
 
 use super::events::MonitorEvent;
@@ -92,7 +92,12 @@ pub(super) struct Evaluation {
 impl Evaluator {
     pub(super) async fn run(mut self) {
         let shutdown = self.shared.shutdown.clone();
-        let mut next = tokio::time::Instant::now();
+        // Evaluation times lie on the grid of `interval` since the epoch,
+        // the grid `backtest` replays: the first is the last grid point
+        // before now (evaluated at once), the following ones are waited for.
+        let now = Utc::now();
+        let mut at = grid_floor(now, self.interval);
+        let mut next = tokio::time::Instant::now() - (now - at).to_std().unwrap_or_default();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -104,9 +109,10 @@ impl Evaluator {
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = self.evaluate() => {}
+                _ = self.evaluate(at) => {}
             }
             let (following, skipped) = next_tick(next, self.interval, tokio::time::Instant::now());
+            at += self.interval * (skipped as u32 + 1);
             if skipped > 0 {
                 self.shared.metrics.skipped_ticks.inc_by(skipped);
                 tracing::warn!(
@@ -121,40 +127,54 @@ impl Evaluator {
     }
 
     /// One evaluation: collect, detect, publish.
-    async fn evaluate(&mut self) {
+    async fn evaluate(&mut self, at: DateTime<Utc>) {
         let started = Instant::now();
-        let at = Utc::now().trunc_subsecs(3);
-        let collections = join_all(self.sources.iter().map(|source| {
-            let collector = source.collector.clone();
-            async move { collector.collect(at).await }
-        }))
-        .await;
-        let previous = self.shared.snapshot.load_full();
-        let mut evaluation = Evaluation {
-            at,
-            snapshot: Snapshot {
-                timestamp: Some(at),
-                evaluations: previous.evaluations + 1,
-                group_by: self
-                    .sources
-                    .iter()
-                    .map(|s| (s.collector.name().to_owned(), s.group_by.clone()))
-                    .collect(),
-                ..Snapshot::default()
-            },
-            previous,
-            events: Vec::new(),
-            notices: Vec::new(),
-        };
-        for (source, collection) in self.sources.iter().zip(collections) {
-            let collection = collection
-                .unwrap_or_else(|error| failed_collection(source, &evaluation.previous, &error));
-            evaluation.apply(source, collection, &self.shared, &mut self.lifecycle);
-        }
+        let mut evaluation =
+            evaluate_at(&self.sources, &self.shared, &mut self.lifecycle, at).await;
         self.end_removed_alerts(&mut evaluation);
         self.publish(evaluation, started).await;
     }
+}
 
+/// One evaluation of every source at `at`: collect, detect, step the alert
+/// lifecycle. The loop publishes what it returns; `backtest` replays past
+/// evaluation times through it (`replay.rs`).
+pub(super) async fn evaluate_at(
+    sources: &[Source],
+    shared: &Shared,
+    lifecycle: &mut Lifecycle,
+    at: DateTime<Utc>,
+) -> Evaluation {
+    let collections = join_all(sources.iter().map(|source| {
+        let collector = source.collector.clone();
+        async move { collector.collect(at).await }
+    }))
+    .await;
+    let previous = shared.snapshot.load_full();
+    let mut evaluation = Evaluation {
+        at,
+        snapshot: Snapshot {
+            timestamp: Some(at),
+            evaluations: previous.evaluations + 1,
+            group_by: sources
+                .iter()
+                .map(|s| (s.collector.name().to_owned(), s.group_by.clone()))
+                .collect(),
+            ..Snapshot::default()
+        },
+        previous,
+        events: Vec::new(),
+        notices: Vec::new(),
+    };
+    for (source, collection) in sources.iter().zip(collections) {
+        let collection = collection
+            .unwrap_or_else(|error| failed_collection(source, &evaluation.previous, &error));
+        evaluation.apply(source, collection, shared, lifecycle);
+    }
+    evaluation
+}
+
+impl Evaluator {
     /// Records the evaluation in the self-metrics, stores its alert
     /// notices, then publishes its snapshot and broadcasts its events.
     async fn publish(&mut self, evaluation: Evaluation, started: Instant) {
@@ -448,6 +468,20 @@ fn young_windows(young: &[WindowRole], reads_reference: bool) -> Vec<&'static st
         .filter(|role| reads_reference || **role == WindowRole::Current)
         .map(|role| role.as_str())
         .collect()
+}
+
+/// The last point at or before `time` on the grid of `interval`-long steps
+/// since the Unix epoch, to the millisecond (`time` itself, to the
+/// millisecond, when `interval` is shorter than one).
+pub fn grid_floor(time: DateTime<Utc>, interval: Duration) -> DateTime<Utc> {
+    let step = interval.as_millis() as i64;
+    let millis = time.timestamp_millis();
+    let floor = if step > 0 {
+        millis - millis.rem_euclid(step)
+    } else {
+        millis
+    };
+    DateTime::from_timestamp_millis(floor).unwrap_or(time)
 }
 
 /// The tick after `tick` on the grid `tick + k * interval` that is not in

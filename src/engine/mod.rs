@@ -15,6 +15,8 @@
 //! - `events.rs`: [`MonitorEvent`], what it tells observers.
 //! - `reload.rs`: a new config's sources swapped in between evaluations,
 //!   the alert lifecycle kept.
+//! - `replay.rs`: [`Replay`], the evaluation step at past times, for
+//!   `backtest`.
 
 mod alerts;
 mod builder;
@@ -24,14 +26,17 @@ mod explanations;
 mod handle;
 mod multi_window;
 mod reload;
+mod replay;
 mod signals;
 mod snapshot;
 mod summary;
 
 pub use builder::{BuildError, DEFAULT_SAMPLING_INTERVAL, MonitorBuilder};
+pub use evaluator::grid_floor;
 pub use events::{EventReceiver, MonitorEvent};
 pub use handle::ModelMonitor;
 pub use reload::ReloadSummary;
+pub use replay::{Replay, ReplayStep};
 pub use signals::{AccuracyResult, ClassMix};
 pub use snapshot::{
     DetectorOutcome, DetectorResult, ModelEntry, STATUS_ALERT_LIMIT, SignalResult, Snapshot,

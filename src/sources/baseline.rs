@@ -29,10 +29,14 @@
 //!
 //! Every problem of the file is reported at once, each naming the signal and
 //! the model it is about.
+//!
+//! [`write`] writes the format (`model-monitor baseline capture`, in
+//! `app/baseline.rs`, fills it from a fixed range of a PromQL API).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 
 use super::parse_le;
@@ -43,6 +47,9 @@ use crate::stats::Histogram;
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Baseline {
     pub signals: BTreeMap<String, BTreeMap<ModelKey, Histogram>>,
+    /// The range the counts were taken over, when the file says (a
+    /// `# range: START to END` comment, which `write` adds).
+    pub range: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 /// Why a baseline file was rejected.
@@ -91,7 +98,10 @@ pub fn parse(text: &str, group_by: &[String]) -> Result<Baseline, String> {
         return Err("no signals".to_owned());
     }
     let mut problems = Vec::new();
-    let mut baseline = Baseline::default();
+    let mut baseline = Baseline {
+        range: range_comment(text),
+        ..Baseline::default()
+    };
     for (signal, entries) in file.signals {
         let models = baseline.signals.entry(signal.clone()).or_default();
         for (index, entry) in entries.into_iter().enumerate() {
@@ -120,6 +130,20 @@ pub fn parse(text: &str, group_by: &[String]) -> Result<Baseline, String> {
     } else {
         Err(problems.join("; "))
     }
+}
+
+/// The comment line that opens with `RANGE_COMMENT`.
+const RANGE_COMMENT: &str = "# range: ";
+
+/// The range a `# range: START to END` comment names, among the comment
+/// lines that open the file.
+fn range_comment(text: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let line = text
+        .lines()
+        .take_while(|line| line.starts_with('#'))
+        .find_map(|line| line.strip_prefix(RANGE_COMMENT))?;
+    let (start, end) = line.split_once(" to ")?;
+    Some((start.trim().parse().ok()?, end.trim().parse().ok()?))
 }
 
 /// The model key in `group_by` order; missing labels are empty.
@@ -172,9 +196,94 @@ fn histogram(entry: &BaselineEntry) -> Result<Histogram, String> {
     })
 }
 
+/// Writes `baseline` in the format [`parse`] reads: `header` lines as
+/// comments first, then each signal's models with their cumulative counts
+/// in bound order. Numbers are written in their shortest exact form, so
+/// reading the file back gives the same histograms, bit for bit.
+pub fn write(baseline: &Baseline, header: &[String]) -> String {
+    let mut out = String::new();
+    for line in header {
+        out.push_str(&format!("# {line}\n"));
+    }
+    if let Some((start, end)) = baseline.range {
+        let time = |at: DateTime<Utc>| at.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+        out.push_str(&format!(
+            "{RANGE_COMMENT}{} to {}\n",
+            time(start),
+            time(end)
+        ));
+    }
+    out.push_str("signals:\n");
+    // JSON strings are YAML double-quoted scalars.
+    let quoted = |text: &str| serde_json::Value::from(text).to_string();
+    for (signal, models) in &baseline.signals {
+        out.push_str(&format!("  {}:", quoted(signal)));
+        out.push_str(if models.is_empty() { " []\n" } else { "\n" });
+        for (model, histogram) in models {
+            let labels: Vec<String> = model
+                .0
+                .iter()
+                .map(|(name, value)| format!("{}: {}", quoted(name), quoted(value)))
+                .collect();
+            out.push_str(&format!(
+                "    - labels: {{{}}}\n      buckets:\n",
+                labels.join(", ")
+            ));
+            let bounds = histogram.bounds.iter().map(|b| b.to_string());
+            for (bound, count) in bounds.chain(["+Inf".to_owned()]).zip(&histogram.cumulative) {
+                out.push_str(&format!("        \"{bound}\": {count}\n"));
+            }
+            if let Some(sum) = histogram.sum.filter(|sum| sum.is_finite()) {
+                out.push_str(&format!("      sum: {sum}\n"));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_written_baseline_reads_back_the_same() {
+        let histogram = |bounds: Vec<f64>, cumulative: Vec<f64>, sum| Histogram {
+            bounds,
+            cumulative,
+            sum,
+        };
+        let mut baseline = Baseline {
+            range: Some((
+                "2026-03-01T00:00:00Z".parse().unwrap(),
+                "2026-03-08T00:00:00.250Z".parse().unwrap(),
+            )),
+            ..Baseline::default()
+        };
+        baseline.signals.insert(
+            "confidence".to_owned(),
+            [
+                (
+                    key("fraud \"eu\"", "v: 3"),
+                    histogram(
+                        vec![0.1, 0.25, 1.0],
+                        vec![1.5, 7.000000000000001, 20.0, 20.0],
+                        Some(9.1),
+                    ),
+                ),
+                (
+                    key("b", ""),
+                    histogram(vec![1e-5, 1e20], vec![0.0, 3.0, 3.0], None),
+                ),
+            ]
+            .into(),
+        );
+        let text = write(&baseline, &["taken by a test".to_owned()]);
+        assert!(
+            text.starts_with("# taken by a test\n# range: 2026-03-01T00:00:00Z to 2026-03-08T00:00:00.250Z\nsignals:\n"),
+            "{text}"
+        );
+        assert_eq!(parse(&text, &group_by()), Ok(baseline), "{text}");
+    }
 
     fn group_by() -> Vec<String> {
         vec!["model".to_owned(), "version".to_owned()]

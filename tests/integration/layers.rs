@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 /// The library's parts, bottom first. Parts on one floor do not import
 /// each other.
-const FLOORS: [&[&str]; 11] = [
+const FLOORS: [&[&str]; 12] = [
     &["duration", "exposition", "telemetry", "stats"],
     &["config"],
     &["detectors"],
@@ -15,6 +15,7 @@ const FLOORS: [&[&str]; 11] = [
     &["sources"],
     &["alerting"],
     &["engine"],
+    &["backtest"],
     &["store"],
     &["sinks"],
     &["app"],

@@ -11,6 +11,8 @@
 mod support;
 
 mod alerting_stack;
+mod backtest;
+mod baseline_capture;
 mod cli;
 mod config_examples;
 mod detectors_extra;

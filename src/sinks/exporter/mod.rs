@@ -146,6 +146,7 @@ pub fn config_summary(config: &crate::config::Config) -> serde_json::Value {
             "name": monitor.name,
             "group_by": monitor.group_by,
             "window": crate::duration::format_duration(monitor.window),
+            "reference": reference_summary(&monitor.reference),
             "min_samples": monitor.min_samples,
             "alerting": {
                 "for": monitor.alerting.for_evaluations,
@@ -167,6 +168,26 @@ pub fn config_summary(config: &crate::config::Config) -> serde_json::Value {
             "max_age": crate::duration::format_duration(webhook.max_age),
         })).collect::<Vec<_>>(),
     })
+}
+
+/// A monitor's reference in the status API: its kind and what fixes it.
+fn reference_summary(reference: &crate::config::ReferenceConfig) -> serde_json::Value {
+    use crate::config::ReferenceConfig;
+    let format = crate::duration::format_duration;
+    match reference {
+        ReferenceConfig::Offset(offset) => json!({"kind": "offset", "offset": format(*offset)}),
+        ReferenceConfig::Offsets(offsets) => json!({
+            "kind": "offsets",
+            "offsets": offsets.iter().map(|offset| format(*offset)).collect::<Vec<_>>(),
+        }),
+        ReferenceConfig::Window(window) => json!({"kind": "window", "window": format(*window)}),
+        ReferenceConfig::Range { start, end } => {
+            json!({"kind": "range", "start": start, "end": end})
+        }
+        ReferenceConfig::BaselineFile(path) => {
+            json!({"kind": "baseline_file", "file": path.display().to_string()})
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests, each written once.
 
 pub mod answers;
+pub mod browser;
 pub mod exposition;
 pub mod process;
 pub mod prometheus;

@@ -147,6 +147,22 @@ monitors:
         self
     }
 
+    /// Replaces the monitor's `reference:` with this one (YAML flow, e.g.
+    /// `{baseline_file: /tmp/b.yml}`).
+    pub fn with_reference(mut self, reference: &str) -> SidecarConfig {
+        self.text = self
+            .text
+            .lines()
+            .map(|line| match line.strip_prefix("    reference: ") {
+                Some(_) => format!("    reference: {reference}"),
+                None => line.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n";
+        self
+    }
+
     /// Adds `webhooks:` with these receivers (YAML list items).
     pub fn with_webhooks(mut self, receivers: &str) -> SidecarConfig {
         self.text.push_str("webhooks:\n");
@@ -154,9 +170,11 @@ monitors:
         self
     }
 
-    /// Writes the config's YAML text to `path`.
-    pub fn write(&self, path: &Path) {
-        std::fs::write(path, &self.text).expect("writing the sidecar config");
+    /// Writes the config's text to `file`; returns the environment its
+    /// `${VAR}`s expand from, for commands other than `run` that read it.
+    pub fn write(&self, file: &Path) -> Vec<(String, String)> {
+        std::fs::write(file, &self.text).expect("writing the config");
+        self.env.clone()
     }
 
     /// The environment its `${VAR}`s expand from.
