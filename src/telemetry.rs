@@ -427,6 +427,15 @@ impl SelfMetrics {
         remove_matching(&self.model_errors, "monitor", source);
         remove_matching(&self.detector_errors, "monitor", source);
         remove_matching(&self.bucket_corrections, "monitor", source);
+        self.forget_reference(source);
+    }
+
+    /// Removes a source's reference series (`model_monitor_reference_info`
+    /// and `model_monitor_reference_end_timestamp_seconds`), before they
+    /// are set again for a new reference or when the source is removed.
+    pub fn forget_reference(&self, source: &str) {
+        remove_matching(&self.reference_info, "source", source);
+        remove_matching(&self.reference_end, "source", source);
     }
 
     /// Removes the delivery series of a receiver that a reload removed (its

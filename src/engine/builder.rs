@@ -275,6 +275,7 @@ fn record_reference(
     baseline: Option<&crate::sources::baseline::Baseline>,
 ) {
     let name = monitor.name.as_str();
+    metrics.forget_reference(name);
     metrics
         .reference_info
         .with_label_values(&[name, monitor.reference.kind()])
