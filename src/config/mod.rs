@@ -75,8 +75,7 @@ pub use exceedance::{DEFAULT_EXCEEDANCE_MIN_EFFECT, DEFAULT_EXCEEDANCE_QUANTILE}
 pub use files::{FileCheck, check_file_references, check_files};
 pub use load::{load_file, load_file_with_env, parse_str, parse_str_with_env};
 pub use monitor::{
-    DEFAULT_GROUP_BY, DEFAULT_MIN_SAMPLES, DEFAULT_WINDOW, MonitorConfig, SignalConfig,
-    default_group_by,
+    DEFAULT_GROUP_BY, DEFAULT_MIN_SAMPLES, DEFAULT_WINDOW, MonitorConfig, default_group_by,
 };
 pub use prometheus::{
     BasicAuth, DEFAULT_MAX_MODELS, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_SERIES,
@@ -85,7 +84,8 @@ pub use prometheus::{
 pub use reference::{DEFAULT_REFERENCE_OFFSET, ReferenceConfig};
 pub use secret::SecretSource;
 pub use signals::{
-    CLASS_DETECTOR_TYPES, CONFIDENCE_SIGNAL, CorrectHistogram, DEFAULT_LABELS_DELAY, SignalKind,
+    CLASS_DETECTOR_TYPES, CONFIDENCE_SIGNAL, CorrectHistogram, DEFAULT_LABELS_DELAY, SignalConfig,
+    SignalKind,
 };
 pub use template::{Template, TemplateAlert, TemplateContext, check_template};
 pub use web::{

@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use super::alerting::AlertingConfig;
 use super::decode::{Decoder, peek, shown};
-use super::detectors::DetectorConfig;
 use super::promql::{check_matchers, is_label_name, is_metric_name};
 use super::reference::ReferenceConfig;
 use super::scalars::NOT_NEGATIVE;
-use super::signals::SignalKind;
+use super::signals::{SignalConfig, SignalKind};
 use super::tree::{Node, join};
 
 /// Default `monitors[].window`.
@@ -73,19 +72,6 @@ impl MonitorConfig {
 /// [`DEFAULT_GROUP_BY`] as owned labels.
 pub fn default_group_by() -> Vec<String> {
     DEFAULT_GROUP_BY.map(str::to_owned).to_vec()
-}
-
-/// One signal of a model and the detectors run on it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SignalConfig {
-    /// Metric name of the histogram, without `_bucket` (of the counter, for
-    /// a class signal).
-    pub histogram: String,
-    /// Detectors; their names are unique within the signal.
-    pub detectors: Vec<DetectorConfig>,
-    /// A plain histogram, a confidence histogram with its correct
-    /// predictions, or a class counter (`signals.rs`).
-    pub kind: SignalKind,
 }
 
 impl Decoder<'_> {

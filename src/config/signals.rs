@@ -9,9 +9,21 @@ use std::time::Duration;
 
 use super::decode::{Decoder, Fields, shown};
 use super::detectors::{DetectorConfig, DetectorKind};
-use super::monitor::SignalConfig;
 use super::promql::is_label_name;
 use super::tree::{Kind, Node};
+
+/// One signal of a model and the detectors run on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignalConfig {
+    /// Metric name of the histogram, without `_bucket` (of the counter, for
+    /// a class signal).
+    pub histogram: String,
+    /// Detectors; their names are unique within the signal.
+    pub detectors: Vec<DetectorConfig>,
+    /// A plain histogram, a confidence histogram with its correct
+    /// predictions, or a class counter ([`SignalKind`]).
+    pub kind: SignalKind,
+}
 
 /// Default `labels_delay`: correctness is known as soon as the prediction.
 pub const DEFAULT_LABELS_DELAY: Duration = Duration::ZERO;

@@ -12,29 +12,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Windows;
 use super::chi_square::{pool_term, pools};
 use super::ks::largest_gap;
+use super::{Method, Windows};
 use crate::stats::Distribution;
 
 /// How many buckets an explanation names, largest contribution first (one
 /// more when these all moved the same way; see [`Explanation::buckets`]).
 pub const TOP_BUCKETS: usize = 3;
-
-/// What ranks the buckets of an explanation: the deciding detector's kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Method {
-    /// The PSI terms, smoothed as the detector smooths them.
-    Psi,
-    /// The chi-square terms of the detector's pooled buckets.
-    ChiSquare,
-    /// The share difference, and where the cumulative proportions differ
-    /// most.
-    Ks,
-    /// The share difference: every other detector.
-    Share,
-}
 
 /// Up, down or not at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

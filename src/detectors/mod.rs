@@ -32,7 +32,7 @@ pub use distance::{
     DEFAULT_DISTANCE_THRESHOLD, HellingerDetector, JensenShannonDetector, WassersteinDetector,
 };
 pub use exceedance::ExceedanceDetector;
-pub use explain::{BucketShift, CdfGap, Direction, Explanation, Method, Shift, TOP_BUCKETS};
+pub use explain::{BucketShift, CdfGap, Direction, Explanation, Shift, TOP_BUCKETS};
 pub use ks::KsDetector;
 pub use psi::PsiDetector;
 pub use quantile::{QuantileRatioDetector, QuantileSloDetector};
@@ -114,6 +114,21 @@ pub enum DetectError {
     EmptyWindow(&'static str),
     #[error("{0}")]
     Undefined(String),
+}
+
+/// What ranks the buckets of an explanation: the deciding detector's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// The PSI terms, smoothed as the detector smooths them.
+    Psi,
+    /// The chi-square terms of the detector's pooled buckets.
+    ChiSquare,
+    /// The share difference, and where the cumulative proportions differ
+    /// most.
+    Ks,
+    /// The share difference: every other detector.
+    Share,
 }
 
 /// A drift-detection strategy.

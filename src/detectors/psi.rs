@@ -4,7 +4,7 @@
 use crate::config::{DEFAULT_PSI_MIN_EFFECT, TestRule};
 use crate::stats::{Distribution, chi_squared_isf, chi_squared_sf};
 
-use super::explain::Method;
+use super::Method;
 use super::{
     DEFAULT_MIN_SAMPLES, DetectError, Detection, DriftDetector, TestResult, Windows,
     builder_methods, comparable, decide,
