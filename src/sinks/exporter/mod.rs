@@ -20,7 +20,6 @@ use crate::engine::ModelMonitor;
 pub mod lifecycle;
 pub mod pieces;
 pub mod render;
-mod render_signals;
 pub mod security;
 pub mod server;
 pub mod status;
