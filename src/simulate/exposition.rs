@@ -7,7 +7,8 @@
 
 use model_monitor::exposition::{Digits, write_header, write_u64, write_value};
 
-use super::model::{CONFIDENCE_BUCKETS, LATENCY_BUCKETS, ModelState};
+use super::buckets::{CONFIDENCE_BUCKETS, LATENCY_BUCKETS};
+use super::model::ModelState;
 use super::outcomes::class_name;
 
 pub use model_monitor::exposition::CONTENT_TYPE;

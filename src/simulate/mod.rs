@@ -33,9 +33,11 @@
 //! - `exposition`: the text exposition format.
 //! - `server`: the HTTP face, [`server::router`] and [`server::serve`], which own the clock.
 
+mod buckets;
 mod exposition;
 mod model;
 mod outcomes;
+mod random;
 mod server;
 
 pub use server::run;

@@ -8,24 +8,11 @@
 //! order however the simulated time is sliced, the totals at an elapsed time
 //! depend only on the seed, the model and that time.
 
-use rand::Rng;
-use rand::rand_core::TryRng;
 use rand_distr::{Beta, Distribution, LogNormal};
-use std::convert::Infallible;
 
+use super::buckets::{CONFIDENCE_BUCKETS, LATENCY_BUCKETS};
 use super::outcomes::{OutcomeModel, Outcomes};
-
-/// Upper bounds of the `model_prediction_confidence` buckets, without `+Inf`.
-pub const CONFIDENCE_BUCKETS: [f64; 20] = [
-    0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85,
-    0.9, 0.95, 1.0,
-];
-
-/// Upper bounds of the `model_request_duration_seconds` buckets (Prometheus
-/// defaults), without `+Inf`.
-pub const LATENCY_BUCKETS: [f64; 11] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
+use super::random::{Xoshiro256PlusPlus, uniform, unit};
 
 /// How much the drift lowers the mean confidence.
 pub const DRIFT_CONFIDENCE_DROP: f64 = 0.18;
@@ -213,84 +200,6 @@ impl Totals {
     }
 }
 
-/// A uniform draw in [0, 1) with 53 random bits.
-pub(super) fn unit(rng: &mut Xoshiro256PlusPlus) -> f64 {
-    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-}
-
-fn uniform(rng: &mut Xoshiro256PlusPlus, low: f64, high: f64) -> f64 {
-    low + (high - low) * unit(rng)
-}
-
-/// SplitMix64's output function; mixes seeds into well-spread states.
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// The xoshiro256++ generator, written here rather than taken from `rand`
-/// because `rand` documents its small generators as not reproducible across
-/// releases, and the simulation promises the same output for a seed.
-#[derive(Debug, Clone)]
-pub(super) struct Xoshiro256PlusPlus {
-    state: [u64; 4],
-}
-
-impl Xoshiro256PlusPlus {
-    #[cfg(test)]
-    fn from_state(state: [u64; 4]) -> Xoshiro256PlusPlus {
-        Xoshiro256PlusPlus { state }
-    }
-
-    /// The stream of model `index` under `seed`: the pair is mixed through
-    /// SplitMix64, which never yields the all-zero state from four outputs.
-    pub(super) fn for_model(seed: u64, index: usize) -> Xoshiro256PlusPlus {
-        let mut mixer = seed;
-        let mut mixed = splitmix64(&mut mixer) ^ (index as u64);
-        let mut state = [0; 4];
-        for word in &mut state {
-            *word = splitmix64(&mut mixed);
-        }
-        Xoshiro256PlusPlus { state }
-    }
-
-    fn step(&mut self) -> u64 {
-        let s = &mut self.state;
-        let result = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);
-        let t = s[1] << 17;
-        s[2] ^= s[0];
-        s[3] ^= s[1];
-        s[1] ^= s[2];
-        s[0] ^= s[3];
-        s[2] ^= t;
-        s[3] = s[3].rotate_left(45);
-        result
-    }
-}
-
-impl TryRng for Xoshiro256PlusPlus {
-    type Error = Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok((self.step() >> 32) as u32)
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        Ok(self.step())
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(8) {
-            let bytes = self.step().to_le_bytes();
-            chunk.copy_from_slice(&bytes[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,23 +207,6 @@ mod tests {
 
     fn outcome_model() -> OutcomeModel {
         OutcomeModel::new(&DEFAULT_CLASS_MIX, 1.0)
-    }
-
-    #[test]
-    fn xoshiro_matches_the_reference_first_output() {
-        // rotl(1 + 4, 23) + 1 from the reference implementation.
-        let mut rng = Xoshiro256PlusPlus::from_state([1, 2, 3, 4]);
-        assert_eq!(rng.next_u64(), 41_943_041);
-    }
-
-    #[test]
-    fn models_get_distinct_streams() {
-        let mut first = Xoshiro256PlusPlus::for_model(7, 0);
-        let mut second = Xoshiro256PlusPlus::for_model(7, 1);
-        let mut other_seed = Xoshiro256PlusPlus::for_model(8, 0);
-        let a = first.next_u64();
-        assert_ne!(a, second.next_u64());
-        assert_ne!(a, other_seed.next_u64());
     }
 
     #[test]

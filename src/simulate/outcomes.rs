@@ -8,7 +8,8 @@
 //! the confidences and latencies, so that adding them left those exactly
 //! as they were for every seed.
 
-use super::model::{CONFIDENCE_BUCKETS, Xoshiro256PlusPlus, unit};
+use super::buckets::CONFIDENCE_BUCKETS;
+use super::random::{Xoshiro256PlusPlus, unit};
 
 /// The default class mix of `--class-mix`: four classes.
 pub const DEFAULT_CLASS_MIX: [f64; 4] = [0.4, 0.3, 0.2, 0.1];

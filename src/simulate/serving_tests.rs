@@ -3,8 +3,8 @@
 //! real port. `promtool` checks its exposition in the integration tests
 //! (`tests/integration/cli.rs`), through the binary.
 
+use super::buckets::{CONFIDENCE_BUCKETS, LATENCY_BUCKETS};
 use super::exposition::CONTENT_TYPE;
-use super::model::{CONFIDENCE_BUCKETS, LATENCY_BUCKETS};
 use super::server::{router_with_clock, serve};
 use super::{SimulateOptions, Simulation};
 use std::collections::HashMap;
