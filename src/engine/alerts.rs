@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::evaluator::{Evaluation, Evaluator, Source};
+use super::evaluator::{Evaluation, Evaluator};
 use super::events::MonitorEvent;
 use super::snapshot::{DetectorOutcome, DetectorResult, SignalResult};
+use super::source::Source;
 use crate::alerting::{AlertKey, AlertNotice, AlertSink, Lifecycle, Observation, Seen};
 use crate::detectors::Verdict;
 use crate::model::{DetectionRecord, InferenceMetrics, ModelId, ModelKey, SignalSummary};

@@ -10,9 +10,11 @@ use arc_swap::ArcSwap;
 use tokio::sync::{Mutex, Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 
-use super::evaluator::{Evaluator, ScopedDetector, Source};
-use super::handle::{ModelMonitor, Shared};
+use super::evaluator::Evaluator;
+use super::handle::ModelMonitor;
+use super::shared::{Pending, Shared};
 use super::snapshot::Snapshot;
+use super::source::{ScopedDetector, Source};
 use crate::alerting::{AlertPolicy, AlertSink};
 use crate::config::{
     Config, DEFAULT_KS_MIN_EFFECT, DEFAULT_PSI_MIN_EFFECT, DetectorConfig, DetectorKind,
@@ -182,7 +184,7 @@ impl MonitorBuilder {
         let interval = self.sampling_interval.unwrap_or(DEFAULT_SAMPLING_INTERVAL);
         let global_detectors = self.global_detectors.clone();
         let (sources, metrics) = self.build_sources()?;
-        let reload = super::reload::Pending::new(global_detectors, &sources);
+        let reload = Pending::new(global_detectors, &sources);
         let shared = shared(&sources, metrics, sink, reload);
         let lifecycle = super::alerts::restore(shared.sink.as_ref());
         for source in &sources {
@@ -243,7 +245,7 @@ pub(super) fn shared(
     sources: &[Source],
     metrics: Arc<SelfMetrics>,
     sink: Option<Arc<dyn AlertSink>>,
-    reload: super::reload::Pending,
+    reload: Pending,
 ) -> Arc<Shared> {
     let (event_tx, _) = broadcast::channel(EVENT_CHANNEL_SIZE);
     let shared = Arc::new(Shared {

@@ -18,56 +18,19 @@ use futures::future::join_all;
 
 use super::events::MonitorEvent;
 use super::explanations::{AlertedDetectors, explain_decisions};
-use super::handle::Shared;
+use super::shared::Shared;
 use super::signals;
 use super::snapshot::{
     DetectorOutcome, DetectorResult, STATUS_ALERT_LIMIT, SignalResult, Snapshot, SourceStatus,
 };
+use super::source::Source;
 use super::summary::{RejectionTally, log_warnings};
-use crate::alerting::{AlertNotice, AlertPolicy, Lifecycle};
-use crate::detectors::{DriftDetector, Verdict};
+use crate::alerting::{AlertNotice, Lifecycle};
+use crate::detectors::Verdict;
 use crate::model::ModelId;
-use crate::sources::{
-    Collection, MetricCollector, Rejection, SignalFailure, SignalObservation, WindowRole,
-};
+use crate::sources::{Collection, Rejection, SignalFailure, SignalObservation, WindowRole};
 use crate::stats::Distribution;
 use crate::telemetry::SelfMetrics;
-
-/// A detector and the signals it applies to.
-#[derive(Clone)]
-pub(super) struct ScopedDetector {
-    /// `None`: every signal.
-    pub(super) signal: Option<String>,
-    pub(super) detector: Arc<dyn DriftDetector>,
-    /// The detector's name, shared by every outcome it produces.
-    pub(super) name: Arc<str>,
-    /// Whether it also decides on the short window (`super::multi_window`).
-    pub(super) multi_window: bool,
-}
-
-impl ScopedDetector {
-    pub(super) fn new(signal: Option<String>, detector: Arc<dyn DriftDetector>) -> ScopedDetector {
-        let name = Arc::from(detector.name());
-        ScopedDetector {
-            signal,
-            detector,
-            name,
-            multi_window: false,
-        }
-    }
-}
-
-/// A collector with the detectors configured for it.
-#[derive(Clone)]
-pub(super) struct Source {
-    pub(super) collector: Arc<dyn MetricCollector>,
-    pub(super) detectors: Vec<ScopedDetector>,
-    pub(super) group_by: Vec<String>,
-    /// When its alerts fire, repeat and resolve.
-    pub(super) policy: AlertPolicy,
-    /// Built from a config's monitor: a reload replaces it.
-    pub(super) from_config: bool,
-}
 
 pub(super) struct Evaluator {
     pub(super) sources: Vec<Source>,

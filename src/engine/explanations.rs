@@ -6,8 +6,8 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::evaluator::Source;
 use super::snapshot::{DetectorResult, SignalResult};
+use super::source::Source;
 use crate::alerting::Lifecycle;
 use crate::detectors::{Explanation, Verdict, Windows};
 use crate::sources::SignalObservation;

@@ -2,31 +2,12 @@
 //! evaluation loop.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
-use arc_swap::ArcSwap;
-use tokio::sync::{Mutex, broadcast};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
-
-use super::events::{EventReceiver, MonitorEvent};
+use super::events::EventReceiver;
+use super::shared::Shared;
 use super::snapshot::Snapshot;
-use crate::alerting::AlertSink;
 use crate::telemetry::SelfMetrics;
-
-/// Shared between the handle and the loop.
-pub(super) struct Shared {
-    pub(super) event_tx: broadcast::Sender<MonitorEvent>,
-    pub(super) snapshot: ArcSwap<Snapshot>,
-    pub(super) ready: AtomicBool,
-    pub(super) shutdown: CancellationToken,
-    pub(super) task: Mutex<Option<JoinHandle<()>>>,
-    pub(super) metrics: Arc<SelfMetrics>,
-    /// Where alert notices are stored for delivery, if anywhere.
-    pub(super) sink: Option<Arc<dyn AlertSink>>,
-    /// A reloaded config's sources, waiting for the loop to take them.
-    pub(super) reload: super::reload::Pending,
-}
 
 /// A cheap-clone handle on a running monitor.
 #[derive(Clone)]

@@ -27,8 +27,10 @@ mod handle;
 mod multi_window;
 mod reload;
 mod replay;
+mod shared;
 mod signals;
 mod snapshot;
+mod source;
 mod summary;
 
 pub use builder::{BuildError, DEFAULT_SAMPLING_INTERVAL, MonitorBuilder};

@@ -16,14 +16,15 @@
 //! to the new sources too.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 
 use super::builder::{BuildError, config_sources, init_source_metrics};
-use super::evaluator::{Evaluation, Evaluator, ScopedDetector, Source};
+use super::evaluator::{Evaluation, Evaluator};
 use super::handle::ModelMonitor;
+use super::shared::Reloaded;
+use super::source::config_names;
 use crate::config::Config;
 
 /// What a reload changed, by name: of monitors here, of receivers in the
@@ -33,43 +34,6 @@ pub struct ReloadSummary {
     pub added: Vec<String>,
     pub removed: Vec<String>,
     pub kept: Vec<String>,
-}
-
-/// A config's sources and interval, built, waiting for the loop.
-struct Reloaded {
-    sources: Vec<Source>,
-    interval: Duration,
-}
-
-/// The hand-over between [`ModelMonitor::reload`] and the loop.
-pub(super) struct Pending {
-    /// Signalled when a reload is waiting.
-    pub(super) ready: Notify,
-    next: Mutex<Option<Reloaded>>,
-    /// The config monitors the loop will run once it takes what waits.
-    names: Mutex<BTreeSet<String>>,
-    /// The builder's detectors, which every source runs.
-    global_detectors: Vec<ScopedDetector>,
-}
-
-impl Pending {
-    pub(super) fn new(global_detectors: Vec<ScopedDetector>, sources: &[Source]) -> Pending {
-        Pending {
-            ready: Notify::new(),
-            next: Mutex::new(None),
-            names: Mutex::new(config_names(sources)),
-            global_detectors,
-        }
-    }
-}
-
-/// The names of the sources built from a config.
-fn config_names(sources: &[Source]) -> BTreeSet<String> {
-    sources
-        .iter()
-        .filter(|source| source.from_config)
-        .map(|source| source.collector.name().to_owned())
-        .collect()
 }
 
 impl ModelMonitor {

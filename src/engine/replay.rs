@@ -12,9 +12,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::builder::{DEFAULT_SAMPLING_INTERVAL, MonitorBuilder, shared};
-use super::evaluator::{Source, evaluate_at};
-use super::handle::Shared;
+use super::evaluator::evaluate_at;
+use super::shared::{Pending, Shared};
 use super::snapshot::Snapshot;
+use super::source::Source;
 use crate::alerting::{AlertNotice, Lifecycle};
 use crate::config::Config;
 use crate::model::ModelKey;
@@ -45,7 +46,7 @@ impl Replay {
         let (sources, metrics) = MonitorBuilder::default()
             .with_config(config)
             .build_sources()?;
-        let reload = super::reload::Pending::new(Vec::new(), &sources);
+        let reload = Pending::new(Vec::new(), &sources);
         let shared = shared(&sources, metrics, None, reload);
         Ok(Replay {
             sources,
