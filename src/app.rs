@@ -179,8 +179,8 @@ fn quarantined_files(dir: &Path) -> usize {
     })
 }
 
-/// `model-monitor run`: loads the config (and the web config, when
-/// given), starts the evaluation loop and the HTTP server, and runs until
+/// `model-monitor run`: loads and checks the config as `check-config`
+/// does (and the web config, when given), starts the evaluation loop and the HTTP server, and runs until
 /// `shutdown` is cancelled. SIGHUP, and `POST /-/reload` when `lifecycle`
 /// is set (`--web.enable-lifecycle`), read the config again
 /// (`app/reload.rs`).
@@ -194,16 +194,19 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let signals = reload::Signals::install()?;
-    let config = config::load_file(config_path).map_err(|error| {
-        for problem in &error.problems {
+    // Checked as `check-config` and a reload check it: the files it names
+    // and its baseline files too, every problem logged.
+    let checked = check_file(config_path);
+    for warning in &checked.warnings {
+        tracing::warn!(warning = %warning, "configuration");
+    }
+    let Some(config) = checked.config else {
+        let (count, problems) = checked.problems.split_last().expect("a count line");
+        for problem in problems {
             tracing::error!(problem = %problem, "invalid configuration");
         }
-        anyhow::anyhow!(
-            "{} problem(s) in {}",
-            error.problems.len(),
-            config_path.display()
-        )
-    })?;
+        anyhow::bail!("{count}");
+    };
     let security = web::open(web_config)?;
     let listener = TcpListener::bind(listen)
         .await

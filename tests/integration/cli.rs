@@ -88,7 +88,38 @@ fn run_refuses_an_invalid_config_with_exit_1() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("problem(s) in"), "{stderr}");
+    assert!(stderr.contains("2 problem(s) found"), "{stderr}");
+    assert!(stderr.contains("prometheus.url: invalid url"), "{stderr}");
+}
+
+#[test]
+fn run_refuses_a_config_whose_baseline_file_is_missing_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.yml");
+    let missing = dir.path().join("no-such-baseline.yml");
+    std::fs::write(
+        &file,
+        format!(
+            "prometheus: {{url: 'http://127.0.0.1:9'}}\nmonitors:\n  - name: m\n    reference: {{baseline_file: '{}'}}\n    signals:\n      confidence:\n        histogram: model_prediction_confidence\n        detectors: [{{type: psi}}]\n",
+            missing.display()
+        ),
+    )
+    .unwrap();
+    let output = Command::new(model_monitor_binary())
+        .args(["run", "--web.listen-address=127.0.0.1:0"])
+        .arg(format!(
+            "--storage.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--config.file={}", file.display()))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no-such-baseline.yml"), "{stderr}");
+    assert!(stderr.contains("1 problem(s) found"), "{stderr}");
+    // Nothing was started: no store was created.
+    assert!(!dir.path().join("data").exists(), "{stderr}");
 }
 
 #[test]
