@@ -17,6 +17,7 @@ use arc_swap::ArcSwap;
 
 use super::delivery;
 use super::holding::{Holding, Wakes};
+use super::ids;
 use super::payload::{self, Links};
 use super::receiver::{Receiver, ReceiverError};
 use crate::alerting::{
@@ -41,11 +42,6 @@ pub enum NotifierError {
 /// Most pending notifications (oldest) and dead letters (newest) listed
 /// per receiver in the status API; the counts are complete.
 const STATUS_LIST_LIMIT: usize = 100;
-
-/// A fresh `webhook-id`.
-fn new_id() -> String {
-    format!("msg_{:032x}", rand::random::<u128>())
-}
 
 /// The model part of a cooldown key: monitor and model labels.
 fn model_key(notice: &AlertNotice) -> String {
@@ -241,7 +237,7 @@ impl Notifier {
         let fingerprint = payload::fingerprint(&payload::alert_labels(notice));
         let routing = self.routing.load();
         for receiver in routing.receivers.iter().filter(|r| r.wants(notice)) {
-            let id = new_id();
+            let id = ids::notification_id(&receiver.config.name, notice);
             let body = match receiver.render(&id, notice, &routing.links) {
                 Ok(body) => body,
                 Err(error) => {

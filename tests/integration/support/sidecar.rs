@@ -163,6 +163,18 @@ monitors:
         self
     }
 
+    /// Gives the one monitor this `alerting:` (YAML flow, e.g.
+    /// `{for: 1, repeat_interval: 10s}`).
+    pub fn with_alerting(mut self, alerting: &str) -> SidecarConfig {
+        let at = self
+            .text
+            .find("    signals:\n")
+            .expect("the config has a signals section");
+        self.text
+            .insert_str(at, &format!("    alerting: {alerting}\n"));
+        self
+    }
+
     /// Adds `webhooks:` with these receivers (YAML list items).
     pub fn with_webhooks(mut self, receivers: &str) -> SidecarConfig {
         self.text.push_str("webhooks:\n");
