@@ -130,22 +130,24 @@ pub(crate) fn alert(model: &str, state: AlertState) -> Alert {
     }
 }
 
+/// One evaluation that sees model `a`'s PSI alert so, with a drifting score.
+fn seen_a(observation: Observation) -> BTreeMap<AlertKey, Seen> {
+    BTreeMap::from([(
+        key("a"),
+        Seen {
+            kind: AlertKind::Drift,
+            observation,
+            detection: Some(record(0.5)),
+            metrics: Arc::new(metrics("a")),
+        },
+    )])
+}
+
 #[test]
 fn vanished_models_resolve_and_the_state_round_trips() {
     let policy = policy(1, 2, 3600);
     let mut lifecycle = Lifecycle::default();
-    let (drift, m) = (record(0.5), metrics("a"));
-    let seen = |observation| {
-        BTreeMap::from([(
-            key("a"),
-            Seen {
-                kind: AlertKind::Drift,
-                observation,
-                detection: Some(drift.clone()),
-                metrics: Arc::new(m.clone()),
-            },
-        )])
-    };
+    let seen = seen_a;
     let notices = lifecycle.evaluate_source("m", seen(Drifting), t(0), &policy);
     assert_eq!(notices.len(), 1);
     assert_eq!(notices[0].transition, Transition::Fired);
@@ -286,18 +288,7 @@ fn repeats_are_numbered_from_the_firing_time() {
 #[test]
 fn a_replica_that_misses_evaluations_makes_no_notice_the_other_did_not() {
     let policy = policy(2, 3, 60);
-    let (drift, m) = (record(0.5), metrics("a"));
-    let seen = |observation| {
-        BTreeMap::from([(
-            key("a"),
-            Seen {
-                kind: AlertKind::Drift,
-                observation,
-                detection: Some(drift.clone()),
-                metrics: Arc::new(m.clone()),
-            },
-        )])
-    };
+    let seen = seen_a;
     let identity = |n: &AlertNotice| {
         (
             n.key.clone(),

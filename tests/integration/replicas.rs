@@ -26,8 +26,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::process::{free_port, http_client};
-use crate::support::prometheus::PrometheusServer;
-use crate::support::sidecar::{Sidecar, SidecarConfig, start_drifting_simulation};
+use crate::support::sidecar::{Sidecar, SidecarConfig, start_drifting_stack};
 use crate::support::webhook_receiver::{Received, WebhookReceiver};
 
 const DRIFT_AFTER_SECS: u64 = 45;
@@ -127,10 +126,8 @@ async fn two_replicas_send_the_same_ids_so_receivers_act_once() {
     let dir = tempfile::tempdir().expect("temp dir");
     let client = http_client();
     let receiver = WebhookReceiver::start(&[], None).await;
-    let (_simulate, simulate_port) =
-        start_drifting_simulation(dir.path(), Duration::from_secs(DRIFT_AFTER_SECS));
-    let prometheus = PrometheusServer::start(dir.path(), &[format!("127.0.0.1:{simulate_port}")]);
-    prometheus.wait_ready(&client).await;
+    let (_simulate, prometheus) =
+        start_drifting_stack(dir.path(), Duration::from_secs(DRIFT_AFTER_SECS), &client).await;
     let config = sidecar_config(&prometheus.url(), &receiver.url);
     let ports = [free_port(), free_port()];
     let a = start_replica(dir.path(), &config, "a", ports[0]);
