@@ -161,6 +161,12 @@ pub struct AlertNotice {
     pub ended_at: Option<DateTime<Utc>>,
     /// The evaluation that caused this notice.
     pub at: DateTime<Utc>,
+    /// Which repeat this is: 0 for the firing and the resolved notice, `k`
+    /// for the repeat due `k` repeat intervals after the alert fired
+    /// ([`repeat_number`](super::repeat_number)). Every replica numbers an
+    /// episode's repeats the same way, so a notification's id can name it.
+    #[serde(default)]
+    pub repeat: u32,
     /// The last decided detection (for a resolved alert: the clean one, or
     /// the last drifting one when the model vanished).
     pub detection: DetectionRecord,
@@ -178,6 +184,7 @@ impl AlertNotice {
             started_at: alert.progress.active_since,
             ended_at: (transition == Transition::Resolved).then_some(at),
             at,
+            repeat: 0,
             detection: alert.detection.clone(),
             metrics: Arc::clone(&alert.metrics),
         }

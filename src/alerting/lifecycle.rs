@@ -8,8 +8,11 @@
 //!
 //! - `for` consecutive drifting evaluations make an alert fire (pending
 //!   before that; one clean evaluation while pending forgets it);
-//! - while firing, a drifting evaluation `repeat_interval` or more after the
-//!   last notification repeats it;
+//! - while firing, repeats fall due `repeat_interval` apart from the time it
+//!   fired: the `k`-th at the first drifting evaluation at or after
+//!   `fired_at + k * repeat_interval` ([`repeat_number`]), so that replicas
+//!   that evaluate the same grid number the repeats of an episode alike,
+//!   even when one of them missed evaluations;
 //! - `resolve_after` consecutive clean evaluations, or evaluations where the
 //!   model is absent from its source's answer, resolve a firing alert;
 //! - evaluations without a decision (too few samples, a detector error, a
@@ -78,8 +81,10 @@ pub fn step(
                     clean: 0,
                     ..progress
                 };
+                let fired = progress.fired_at.unwrap_or(progress.active_since);
                 let due = progress.last_notified.is_none_or(|last| {
-                    (at - last).to_std().unwrap_or_default() >= policy.repeat_interval
+                    repeat_number(fired, at, policy.repeat_interval)
+                        > repeat_number(fired, last, policy.repeat_interval)
                 });
                 if due {
                     progress.last_notified = Some(at);
@@ -98,6 +103,22 @@ pub fn step(
             }
         },
     }
+}
+
+/// How many whole `repeat_interval`s lie between `fired_at` and `at`: the
+/// number of the repeat due at `at` (0 before the first). Pure, in whole
+/// milliseconds as the store keeps times; a zero interval counts every
+/// millisecond.
+pub fn repeat_number(
+    fired_at: DateTime<Utc>,
+    at: DateTime<Utc>,
+    repeat_interval: std::time::Duration,
+) -> u32 {
+    let elapsed = at
+        .timestamp_millis()
+        .saturating_sub(fired_at.timestamp_millis());
+    let interval = (repeat_interval.as_millis() as i64).max(1);
+    u32::try_from(elapsed.max(0) / interval).unwrap_or(u32::MAX)
 }
 
 /// Every active alert, keyed. Serializes as a list.
@@ -253,7 +274,12 @@ impl Lifecycle {
                     let alert = self.alerts.get_mut(&key).expect("found above");
                     seen.refresh(alert);
                     if let Some(transition) = transition {
-                        notices.push(AlertNotice::of(alert, transition, at));
+                        let mut notice = AlertNotice::of(alert, transition, at);
+                        if transition == Transition::Repeated {
+                            let fired = progress.fired_at.unwrap_or(progress.active_since);
+                            notice.repeat = repeat_number(fired, at, policy.repeat_interval);
+                        }
+                        notices.push(notice);
                     }
                     alert.progress = next;
                     if next != progress || transition.is_some() {

@@ -28,6 +28,6 @@ pub use alert::{
     Transition,
 };
 pub use gate::{Gate, GateLedger, cooldown_passed};
-pub use lifecycle::{AlertChanges, Lifecycle, Seen, step};
+pub use lifecycle::{AlertChanges, Lifecycle, Seen, repeat_number, step};
 pub use persistence::{AlertStore, AlertTransaction};
 pub use sink::{AlertSink, SinkError};

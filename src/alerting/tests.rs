@@ -130,22 +130,24 @@ pub(crate) fn alert(model: &str, state: AlertState) -> Alert {
     }
 }
 
+/// One evaluation that sees model `a`'s PSI alert so, with a drifting score.
+fn seen_a(observation: Observation) -> BTreeMap<AlertKey, Seen> {
+    BTreeMap::from([(
+        key("a"),
+        Seen {
+            kind: AlertKind::Drift,
+            observation,
+            detection: Some(record(0.5)),
+            metrics: Arc::new(metrics("a")),
+        },
+    )])
+}
+
 #[test]
 fn vanished_models_resolve_and_the_state_round_trips() {
     let policy = policy(1, 2, 3600);
     let mut lifecycle = Lifecycle::default();
-    let (drift, m) = (record(0.5), metrics("a"));
-    let seen = |observation| {
-        BTreeMap::from([(
-            key("a"),
-            Seen {
-                kind: AlertKind::Drift,
-                observation,
-                detection: Some(drift.clone()),
-                metrics: Arc::new(m.clone()),
-            },
-        )])
-    };
+    let seen = seen_a;
     let notices = lifecycle.evaluate_source("m", seen(Drifting), t(0), &policy);
     assert_eq!(notices.len(), 1);
     assert_eq!(notices[0].transition, Transition::Fired);
@@ -254,4 +256,83 @@ fn ending_a_removed_source_resolves_its_firing_alerts_and_forgets_its_pending_on
     let changes = lifecycle.changes();
     assert!(changes.upserted.is_empty());
     assert_eq!(changes.removed, [key("a"), key("b")]);
+}
+
+/// Repeats fall due on the grid `fired_at + k * repeat_interval`: a late
+/// evaluation sends the repeat that was due, and the next one stays where
+/// it was due (not a whole interval after the late one).
+#[test]
+fn repeats_are_numbered_from_the_firing_time() {
+    let policy = policy(1, 3, 60);
+    let (progress, fired) = step(None, Drifting, t(0), &policy);
+    assert_eq!(fired, Some(Transition::Fired));
+    let mut progress = progress;
+    let mut repeats = Vec::new();
+    for seconds in [50, 70, 100, 125, 240] {
+        let (next, transition) = step(progress, Drifting, t(seconds), &policy);
+        if transition == Some(Transition::Repeated) {
+            repeats.push((
+                seconds,
+                repeat_number(t(0), t(seconds), policy.repeat_interval),
+            ));
+        }
+        progress = next;
+    }
+    assert_eq!(repeats, [(70, 1), (125, 2), (240, 4)]);
+    assert_eq!(repeat_number(t(0), t(-5), policy.repeat_interval), 0);
+}
+
+/// Two replicas on the same grid, one of which misses evaluations (it was
+/// restarted, its state kept): every notice the second makes, the first
+/// made too, with the same episode start, transition and repeat number.
+#[test]
+fn a_replica_that_misses_evaluations_makes_no_notice_the_other_did_not() {
+    let policy = policy(2, 3, 60);
+    let seen = seen_a;
+    let identity = |n: &AlertNotice| {
+        (
+            n.key.clone(),
+            n.started_at,
+            n.transition,
+            n.repeat,
+            n.status(),
+        )
+    };
+    let (mut first, mut second) = (Lifecycle::default(), Lifecycle::default());
+    let (mut first_notices, mut second_notices) = (Vec::new(), Vec::new());
+    // Drifting from 10 s to 300 s, clean after; evaluations every 10 s.
+    for seconds in (0..=400).step_by(10) {
+        let observation = if (10..=300).contains(&seconds) {
+            Drifting
+        } else {
+            Clean
+        };
+        let at = t(seconds);
+        first_notices.extend(first.evaluate_source("m", seen(observation), at, &policy));
+        // The second is down from 20 s to 110 s and from 190 s to 200 s
+        // (its stored state kept), and misses those evaluations.
+        if !(20..=110).contains(&seconds) && !(190..=200).contains(&seconds) {
+            let notices = second.evaluate_source("m", seen(observation), at, &policy);
+            second_notices.extend(notices);
+            let json = serde_json::to_string(&second).unwrap();
+            second = serde_json::from_str(&json).unwrap();
+        }
+    }
+    let first_ids: Vec<_> = first_notices.iter().map(identity).collect();
+    let second_ids: Vec<_> = second_notices.iter().map(identity).collect();
+    // Fired at 20 s, repeats due at 80, 140, 200 and 260 s, resolved at 330.
+    let repeats: Vec<u32> = first_notices.iter().map(|n| n.repeat).collect();
+    assert_eq!(repeats, [0, 1, 2, 3, 4, 0], "{first_ids:?}");
+    assert!(first_notices.iter().all(|n| n.started_at == t(10)));
+    for notice in &second_ids {
+        assert!(
+            first_ids.contains(notice),
+            "{notice:?} not in {first_ids:?}"
+        );
+    }
+    // The second fired late (at 120 s, the episode still starting at
+    // 10 s), numbered its repeats from there (the first at 180 s) and
+    // resolved with the first.
+    let repeats: Vec<u32> = second_notices.iter().map(|n| n.repeat).collect();
+    assert_eq!(repeats, [0, 1, 2, 3, 0], "{second_ids:?}");
 }

@@ -89,6 +89,7 @@ fn notice(transition: Transition, at: DateTime<Utc>, score: f64) -> crate::alert
         started_at: at,
         ended_at: (transition == Transition::Resolved).then_some(at),
         at,
+        repeat: 0,
         detection: crate::model::DetectionRecord {
             score,
             threshold: 3.0,

@@ -11,10 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::process::{get, http_client, wait_for};
-use crate::support::prometheus::PrometheusServer;
-use crate::support::sidecar::{
-    Sidecar, SidecarConfig, start_drifting_simulation, status_detectors,
-};
+use crate::support::sidecar::{Sidecar, SidecarConfig, start_drifting_stack, status_detectors};
 use crate::support::webhook_receiver::WebhookReceiver;
 
 const DRIFT_AFTER_SECS: u64 = 45;
@@ -142,10 +139,8 @@ async fn drift_notifications_and_the_status_api_say_what_moved() {
     let dir = tempfile::tempdir().expect("temp dir");
     let client = http_client();
     let receiver = WebhookReceiver::start(&[], None).await;
-    let (_simulate, simulate_port) =
-        start_drifting_simulation(dir.path(), Duration::from_secs(DRIFT_AFTER_SECS));
-    let prometheus = PrometheusServer::start(dir.path(), &[format!("127.0.0.1:{simulate_port}")]);
-    prometheus.wait_ready(&client).await;
+    let (_simulate, prometheus) =
+        start_drifting_stack(dir.path(), Duration::from_secs(DRIFT_AFTER_SECS), &client).await;
     let sidecar = Sidecar::start(
         dir.path(),
         &sidecar_config(&prometheus.url(), &receiver.url),

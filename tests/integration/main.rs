@@ -28,6 +28,7 @@ mod layers;
 mod monitor_loop;
 mod promql_client;
 mod reload;
+mod replicas;
 mod signals;
 mod signals_extra;
 mod statistics;

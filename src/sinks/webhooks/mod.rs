@@ -20,12 +20,15 @@
 //!   goes on.
 //! - `delivery.rs`: sending, retries and dead letters.
 //! - `payload.rs`: the bodies.
+//! - `ids.rs`: each notification's `webhook-id`, derived from the alert's
+//!   identity, episode, status and repeat number, so that replicas agree.
 //!
 //! URLs, header values and secrets are resolved at start and at each
 //! reload, and never logged, shown in the status API or put into an error message.
 
 pub mod delivery;
 mod holding;
+pub mod ids;
 mod notifier;
 pub mod payload;
 mod receiver;

@@ -17,6 +17,7 @@ use arc_swap::ArcSwap;
 
 use super::delivery;
 use super::holding::{Holding, Wakes};
+use super::ids;
 use super::payload::{self, Links};
 use super::receiver::{Receiver, ReceiverError};
 use crate::alerting::{
@@ -41,11 +42,6 @@ pub enum NotifierError {
 /// Most pending notifications (oldest) and dead letters (newest) listed
 /// per receiver in the status API; the counts are complete.
 const STATUS_LIST_LIMIT: usize = 100;
-
-/// A fresh `webhook-id`.
-fn new_id() -> String {
-    format!("msg_{:032x}", rand::random::<u128>())
-}
 
 /// The model part of a cooldown key: monitor and model labels.
 fn model_key(notice: &AlertNotice) -> String {
@@ -241,7 +237,7 @@ impl Notifier {
         let fingerprint = payload::fingerprint(&payload::alert_labels(notice));
         let routing = self.routing.load();
         for receiver in routing.receivers.iter().filter(|r| r.wants(notice)) {
-            let id = new_id();
+            let id = ids::notification_id(&receiver.config.name, notice);
             let body = match receiver.render(&id, notice, &routing.links) {
                 Ok(body) => body,
                 Err(error) => {
@@ -364,7 +360,14 @@ pub(super) fn count_orphans(
 impl AlertSink for Notifier {
     fn record(&self, notices: &[AlertNotice], changes: &AlertChanges) -> Result<(), SinkError> {
         let mut candidates = Vec::new();
-        for notice in notices {
+        // Earliest episode first: of a model's alerts in one evaluation, the
+        // one that started first passes a template receiver's cooldown. That
+        // is the alert the other replicas let through when it fired, so a
+        // replica that missed that evaluation (restarting) sends the same
+        // notification, with the same id, rather than another alert's.
+        let mut ordered: Vec<&AlertNotice> = notices.iter().collect();
+        ordered.sort_by_key(|notice| notice.started_at);
+        for notice in ordered {
             self.candidates(notice, &mut candidates);
         }
         // A store that cannot write leaves them held in memory, written
@@ -392,5 +395,38 @@ impl AlertSink for Notifier {
             .map(|receiver| self.receiver_status(receiver))
             .collect();
         json!({ "receivers": receivers })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerting::Transition;
+
+    /// A replica back from a restart sees, in one evaluation, the late
+    /// firing of the alert that started first (which the other replica's
+    /// retrain call was about) and a younger alert of the same model: the
+    /// call it stores is about the older one, under the other replica's id.
+    #[test]
+    fn a_cooldown_passes_the_alert_whose_episode_started_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "prometheus: {url: 'http://p:9090'}\nmonitors: [{name: m, signals: {confidence: {histogram: h, detectors: [{type: psi}, {type: ks}]}}}]\nwebhooks:\n  - {name: retrain, format: template, url: 'https://r.example/x', body: '{}'}\n";
+        let config = crate::config::parse_str(text, "t.yml").unwrap();
+        let notifier = Notifier::open(&config, dir.path(), Arc::new(SelfMetrics::new())).unwrap();
+        let older = payload::sample_notice();
+        let mut younger = payload::sample_notice();
+        younger.key.detector = "ks".into();
+        younger.started_at = older.started_at + chrono::Duration::seconds(60);
+        younger.at = younger.started_at;
+        let mut late = older.clone();
+        late.at = younger.at;
+        assert_eq!(late.transition, Transition::Fired);
+        // In key order, `ks` comes before `psi`.
+        notifier
+            .record(&[younger, late.clone()], &AlertChanges::default())
+            .unwrap();
+        let stored = notifier.store.first_pending("retrain", 10).unwrap();
+        let ids: Vec<&str> = stored.iter().map(|(_, n)| n.id.as_str()).collect();
+        assert_eq!(ids, [ids::notification_id("retrain", &late)]);
     }
 }

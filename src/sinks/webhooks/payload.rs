@@ -204,18 +204,19 @@ pub fn slack(notice: &AlertNotice, links: &Links) -> Value {
     json!({"text": text, "blocks": blocks})
 }
 
+/// The `alertname` of an alert of `kind`.
+pub fn alert_name(kind: AlertKind) -> &'static str {
+    match kind {
+        AlertKind::Drift => "ModelDrift",
+        AlertKind::Performance => "ModelPerformanceRegression",
+    }
+}
+
 /// The labels of an alert as Alertmanager would carry them.
 pub fn alert_labels(notice: &AlertNotice) -> BTreeMap<String, String> {
     let key = &notice.key;
     let mut labels: BTreeMap<String, String> = key.labels.iter().cloned().collect();
-    labels.insert(
-        "alertname".to_owned(),
-        match notice.kind {
-            AlertKind::Drift => "ModelDrift",
-            AlertKind::Performance => "ModelPerformanceRegression",
-        }
-        .to_owned(),
-    );
+    labels.insert("alertname".to_owned(), alert_name(notice.kind).to_owned());
     labels.insert("monitor".to_owned(), key.source.to_string());
     labels.insert("signal".to_owned(), key.signal.to_string());
     labels.insert("detector".to_owned(), key.detector.to_string());
@@ -385,6 +386,7 @@ pub fn sample_notice() -> AlertNotice {
         started_at: at,
         ended_at: None,
         at,
+        repeat: 0,
         detection: crate::model::DetectionRecord {
             score: 0.42,
             threshold: 0.1,

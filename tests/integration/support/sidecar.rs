@@ -8,6 +8,7 @@ use std::time::Duration;
 use model_monitor::config::Config;
 
 use super::process::{Process, free_port, model_monitor_binary, wait_until_ok};
+use super::prometheus::PrometheusServer;
 
 /// `tests/fixtures/sidecar.yml`: the config for simulated models behind a
 /// real Prometheus, shared with `scripts/bench-scale.py`.
@@ -163,6 +164,18 @@ monitors:
         self
     }
 
+    /// Gives the one monitor this `alerting:` (YAML flow, e.g.
+    /// `{for: 1, repeat_interval: 10s}`).
+    pub fn with_alerting(mut self, alerting: &str) -> SidecarConfig {
+        let at = self
+            .text
+            .find("    signals:\n")
+            .expect("the config has a signals section");
+        self.text
+            .insert_str(at, &format!("    alerting: {alerting}\n"));
+        self
+    }
+
     /// Adds `webhooks:` with these receivers (YAML list items).
     pub fn with_webhooks(mut self, receivers: &str) -> SidecarConfig {
         self.text.push_str("webhooks:\n");
@@ -309,6 +322,19 @@ pub fn start_drifting_simulation_with(
     args.extend(flags.iter().map(|flag| (*flag).to_owned()));
     let process = Process::start("simulate", &model_monitor_binary(), &args, dir);
     (process, port)
+}
+
+/// [`start_drifting_simulation`] scraped every second by a real
+/// Prometheus, returned once Prometheus is ready.
+pub async fn start_drifting_stack(
+    dir: &Path,
+    drift_after: Duration,
+    client: &reqwest::Client,
+) -> (Process, PrometheusServer) {
+    let (simulate, port) = start_drifting_simulation(dir, drift_after);
+    let prometheus = PrometheusServer::start(dir, &[format!("127.0.0.1:{port}")]);
+    prometheus.wait_ready(client).await;
+    (simulate, prometheus)
 }
 
 /// The detector entries of one model signal in a `/api/v1/status` answer,

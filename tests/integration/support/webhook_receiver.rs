@@ -1,8 +1,9 @@
 //! A webhook receiver on a loopback port (real HTTP): it records every POST
 //! (path, `webhook-id`, body, headers, the status it answered, when),
 //! answers each path as scripted (accept, fail with Retry-After, reject,
-//! hang, be down), can verify Standard Webhooks signatures and payloads, and
-//! lets a test wait for a request rather than a timer.
+//! hang, be down), can verify Standard Webhooks signatures and payloads,
+//! shows what a receiver that deduplicates on `webhook-id` would act on,
+//! and lets a test wait for a request rather than a timer.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -127,10 +128,41 @@ impl WebhookReceiver {
         ids
     }
 
+    /// What a receiver that deduplicates on `webhook-id` acts on, of the
+    /// requests to any of `paths` answered with a 2xx: one per id, the first
+    /// to arrive, with every request that carried the id, in order of
+    /// first arrival.
+    pub fn deduplicated(&self, paths: &[&str]) -> Vec<(Received, Vec<Received>)> {
+        let mut ids: Vec<(Received, Vec<Received>)> = Vec::new();
+        let state = self.state.lock().unwrap();
+        let delivered = state
+            .received
+            .iter()
+            .filter(|r| r.status / 100 == 2 && paths.contains(&r.path.as_str()));
+        for request in delivered {
+            match ids.iter_mut().find(|(first, _)| first.id == request.id) {
+                Some((_, all)) => all.push(request.clone()),
+                None => ids.push((request.clone(), vec![request.clone()])),
+            }
+        }
+        ids
+    }
+
     /// Waits (for a request, not a timer) until `done` holds.
     pub async fn wait_until(&self, what: &str, done: impl Fn(&WebhookReceiver) -> bool) {
+        self.wait_until_within(what, Duration::from_secs(40), done)
+            .await
+    }
+
+    /// [`WebhookReceiver::wait_until`] for at most `timeout`.
+    pub async fn wait_until_within(
+        &self,
+        what: &str,
+        timeout: Duration,
+        done: impl Fn(&WebhookReceiver) -> bool,
+    ) {
         let mut changes = self.changed.subscribe();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+        let deadline = tokio::time::Instant::now() + timeout;
         while !done(self) {
             tokio::time::timeout_at(deadline, changes.changed())
                 .await
