@@ -614,9 +614,9 @@ fn grafana_variables_become_promql() {
     );
 }
 
-/// The rules with every `for` shortened, so the end-to-end test sees alerts
+/// The rules with every `for` shortened, so the end-to-end tests see alerts
 /// fire within seconds.
-fn rules_with_short_for(short: &str) -> String {
+pub(crate) fn rules_with_short_for(short: &str) -> String {
     let mut file = yaml(RULES);
     for group in file["groups"].as_sequence_mut().unwrap() {
         for rule in group["rules"].as_sequence_mut().unwrap() {
@@ -962,12 +962,13 @@ scrape_configs:
         alert.annotations
     );
 
-    // Inhibition: while a monitor's source is down, its drift alerts are
-    // suppressed; another monitor's are not.
+    // Inhibition: while a monitor's source is down on a replica, its drift
+    // alerts (which carry no replica label) are suppressed; another
+    // monitor's are not.
     let synthetic = serde_json::json!([
         {"labels": {"alertname": "ModelMonitorSourceDown", "severity": "critical", "instance": "synthetic:9847", "monitor": "blind", "source": "blind"}},
-        {"labels": {"alertname": "ModelDriftDetected", "severity": "warning", "instance": "synthetic:9847", "monitor": "blind", "model": "inhibited", "version": "v1"}},
-        {"labels": {"alertname": "ModelDriftDetected", "severity": "warning", "instance": "synthetic:9847", "monitor": "seeing", "model": "delivered", "version": "v1"}}
+        {"labels": {"alertname": "ModelDriftDetected", "severity": "warning", "monitor": "blind", "model": "inhibited", "version": "v1"}},
+        {"labels": {"alertname": "ModelDriftDetected", "severity": "warning", "monitor": "seeing", "model": "delivered", "version": "v1"}}
     ]);
     let posted = client
         .post(format!("{alertmanager_url}/api/v2/alerts"))
@@ -982,9 +983,7 @@ scrape_configs:
         || async {
             let (_, body) = get(
                 &client,
-                &format!(
-                    "{alertmanager_url}/api/v2/alerts?filter=instance%3D%22synthetic%3A9847%22"
-                ),
+                &format!("{alertmanager_url}/api/v2/alerts?filter=monitor%3D~%22blind%7Cseeing%22"),
             )
             .await?;
             let alerts: Json = serde_json::from_str(&body).ok()?;
@@ -1089,8 +1088,8 @@ fn the_kubernetes_manifests_validate_offline_and_carry_a_valid_config() {
         "scripts/validate-kubernetes.sh (needs python3-venv and PyPI on first run):\n{stdout}{stderr}"
     );
 
-    // The sidecar reads the ConfigMap's file where the Deployment mounts it,
-    // and model-monitor accepts it.
+    // model-monitor reads the ConfigMap's file where its StatefulSet mounts
+    // it, and accepts it.
     let config_map = yaml("deploy/kubernetes/configmap.yaml");
     let config_name = config_map["metadata"]["name"].as_str().unwrap();
     let (key, config_text) = config_map["data"]
@@ -1100,8 +1099,8 @@ fn the_kubernetes_manifests_validate_offline_and_carry_a_valid_config() {
         .next()
         .map(|(k, v)| (k.as_str().unwrap(), v.as_str().unwrap()))
         .unwrap();
-    let deployment = yaml("deploy/kubernetes/deployment.yaml");
-    let pod = &deployment["spec"]["template"]["spec"];
+    let statefulset = yaml("deploy/kubernetes/statefulset.yaml");
+    let pod = &statefulset["spec"]["template"]["spec"];
     let volume = pod["volumes"]
         .as_sequence()
         .unwrap()
