@@ -614,9 +614,28 @@ fn grafana_variables_become_promql() {
     );
 }
 
-/// The rules with every `for` shortened, so the end-to-end tests see alerts
-/// fire within seconds.
-pub(crate) fn rules_with_short_for(short: &str) -> String {
+/// Prometheus scraping and evaluating every second, loading the rules of
+/// `alerts/` with every `for` shortened to `short_for` (so alerts fire
+/// within seconds); `rest` is the rest of its configuration (alerting,
+/// scrape configs).
+pub(crate) fn start_prometheus_with_rules(
+    dir: &Path,
+    short_for: &str,
+    rest: &str,
+) -> PrometheusServer {
+    let rules = dir.join("model-monitor.rules.yml");
+    std::fs::write(&rules, rules_with_short_for(short_for)).unwrap();
+    PrometheusServer::start_with_config(
+        dir,
+        &format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['{}']\n{rest}",
+            rules.display()
+        ),
+    )
+}
+
+/// The rules with every `for` shortened.
+fn rules_with_short_for(short: &str) -> String {
     let mut file = yaml(RULES);
     for group in file["groups"].as_sequence_mut().unwrap() {
         for rule in group["rules"].as_sequence_mut().unwrap() {
@@ -867,16 +886,11 @@ async fn the_drift_alert_reaches_a_webhook_through_alertmanager_and_every_expres
 
     // Prometheus loading alerts/ (with `for` shortened to 10s: long enough to ride out the
     // brief score swings while the windows still hold the series' first samples).
-    let rules_copy = dir.path().join("model-monitor.rules.yml");
-    std::fs::write(&rules_copy, rules_with_short_for("10s")).unwrap();
-    let prometheus = PrometheusServer::start_with_config(
+    let prometheus = start_prometheus_with_rules(
         dir.path(),
+        "10s",
         &format!(
-            r#"global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-rule_files: ['{rules}']
-alerting:
+            r#"alerting:
   alertmanagers:
     - static_configs:
         - targets: ['127.0.0.1:{alertmanager_port}']
@@ -887,8 +901,7 @@ scrape_configs:
   - job_name: model-monitor
     static_configs:
       - targets: ['127.0.0.1:{sidecar_port}']
-"#,
-            rules = rules_copy.display()
+"#
         ),
     );
     prometheus.wait_ready(&client).await;

@@ -14,10 +14,9 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 
-use crate::alerting_stack::rules_with_short_for;
+use crate::alerting_stack::start_prometheus_with_rules;
 use crate::support::process::wait_for;
 use crate::support::process::{free_port, get, http_client};
-use crate::support::prometheus::PrometheusServer;
 use crate::support::sidecar::{Sidecar, SidecarConfig, start_drifting_simulation};
 
 /// The labels that tell the replicas apart.
@@ -84,16 +83,11 @@ async fn two_replicas_reporting_the_same_drift_raise_one_alert_that_outlives_a_r
     let client = http_client();
     let (_simulate, simulate_port) = start_drifting_simulation(dir.path(), Duration::from_secs(30));
     let ports = [free_port(), free_port()];
-    let rules = dir.path().join("model-monitor.rules.yml");
-    std::fs::write(&rules, rules_with_short_for("10s")).unwrap();
-    let prometheus = PrometheusServer::start_with_config(
+    let prometheus = start_prometheus_with_rules(
         dir.path(),
+        "10s",
         &format!(
-            r#"global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-rule_files: ['{rules}']
-scrape_configs:
+            r#"scrape_configs:
   - job_name: simulate
     static_configs:
       - targets: ['127.0.0.1:{simulate_port}']
@@ -104,9 +98,7 @@ scrape_configs:
       - targets: ['127.0.0.1:{}']
         labels: {{pod: model-monitor-1}}
 "#,
-            ports[0],
-            ports[1],
-            rules = rules.display()
+            ports[0], ports[1]
         ),
     );
     prometheus.wait_ready(&client).await;
