@@ -277,7 +277,7 @@ async fn the_image_checks_the_configmap_config_and_serves_gauges_from_a_real_pro
     let config_dir = rootfs.join("etc/model-monitor");
     std::fs::create_dir_all(&config_dir).unwrap();
 
-    // The ConfigMap's config, where the Deployment mounts it.
+    // The ConfigMap's config, where the StatefulSet mounts it.
     let config_map: serde_yaml_ng::Value =
         serde_yaml_ng::from_str(&repo_file("deploy/kubernetes/configmap.yaml")).unwrap();
     let shipped = config_map["data"]["model-monitor.yml"].as_str().unwrap();
