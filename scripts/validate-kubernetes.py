@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """Validates deploy/kubernetes/ offline.
 
-Core kinds (ConfigMap, Deployment, Service) are validated strictly (unknown
-fields are errors) against the Kubernetes OpenAPI schemas bundled in the
-kubernetes-validate package. The Prometheus Operator kinds (ServiceMonitor,
-PrometheusRule) have no bundled schema: they are checked structurally
-against the subset of their CRD schemas written below, again rejecting
-unknown fields, plus cross-references: the Services select the Deployment's
-pods, the ServiceMonitors select a Service and name one of its ports, the
-ConfigMap the Deployment mounts exists, and the kustomization lists every
-file. The model-monitor config inside the ConfigMap is checked by the test
+Core kinds (ConfigMap, Deployment, StatefulSet, PodDisruptionBudget,
+Service) are validated strictly (unknown fields are errors) against the
+Kubernetes OpenAPI schemas bundled in the kubernetes-validate package. The
+Prometheus Operator kinds (ServiceMonitor, PrometheusRule) have no bundled
+schema: they are checked structurally against the subset of their CRD
+schemas written below, again rejecting unknown fields, plus
+cross-references: the Services and PodDisruptionBudgets select a workload's
+(Deployment's or StatefulSet's) pods, the ServiceMonitors select a Service
+and name one of its ports, the ConfigMaps the workloads mount exist, every
+volume mount names a volume or a claim template, a StatefulSet's
+serviceName is a Service, and the kustomization lists every file. The model-monitor config inside the ConfigMap is checked by the test
 that runs this script, with `model-monitor check-config`.
 
 Run it with scripts/validate-kubernetes.sh, which creates the virtual
@@ -160,27 +162,47 @@ def main(directory):
             except kubernetes_validate.SchemaNotFoundError as error:
                 problems.append(f"{where}: {error}")
     # Cross-references.
-    deployments = by_kind.get("Deployment", [])
-    pod_labels = [d["spec"]["template"]["metadata"]["labels"] for d in deployments]
+    workloads = by_kind.get("Deployment", []) + by_kind.get("StatefulSet", [])
+    pod_labels = [d["spec"]["template"]["metadata"]["labels"] for d in workloads]
     container_ports = {
         p["name"]
-        for d in deployments
+        for d in workloads
         for c in d["spec"]["template"]["spec"]["containers"]
         for p in c.get("ports", [])
     }
     config_maps = {c["metadata"]["name"] for c in by_kind.get("ConfigMap", [])}
-    for d in deployments:
-        for volume in d["spec"]["template"]["spec"].get("volumes", []):
+    for d in workloads:
+        where = f"{d['kind']} {d['metadata']['name']}"
+        pod = d["spec"]["template"]["spec"]
+        volumes = {v["name"] for v in pod.get("volumes", [])}
+        volumes |= {t["metadata"]["name"] for t in d["spec"].get("volumeClaimTemplates", [])}
+        for volume in pod.get("volumes", []):
             if "configMap" in volume and volume["configMap"]["name"] not in config_maps:
-                problems.append(f"Deployment mounts missing ConfigMap {volume['configMap']['name']}")
+                problems.append(f"{where} mounts missing ConfigMap {volume['configMap']['name']}")
+        for container in pod["containers"]:
+            for mount in container.get("volumeMounts", []):
+                if mount["name"] not in volumes:
+                    problems.append(f"{where} container {container['name']} mounts unknown volume {mount['name']}")
+        selector = d["spec"]["selector"]["matchLabels"]
+        labels = d["spec"]["template"]["metadata"]["labels"]
+        if any(labels.get(k) != v for k, v in selector.items()):
+            problems.append(f"{where}: selector {selector} does not match its pod labels {labels}")
     services = by_kind.get("Service", [])
     for s in services:
         selector = s["spec"]["selector"]
         if not any(all(labels.get(k) == v for k, v in selector.items()) for labels in pod_labels):
-            problems.append(f"Service {s['metadata']['name']} selects no Deployment's pods")
+            problems.append(f"Service {s['metadata']['name']} selects no workload's pods")
         for port in s["spec"]["ports"]:
             if port.get("targetPort") not in container_ports:
                 problems.append(f"Service {s['metadata']['name']} targets unknown port {port.get('targetPort')}")
+    service_names = {s["metadata"]["name"] for s in services}
+    for d in by_kind.get("StatefulSet", []):
+        if d["spec"].get("serviceName") not in service_names:
+            problems.append(f"StatefulSet {d['metadata']['name']}: serviceName {d['spec'].get('serviceName')} is not a Service")
+    for b in by_kind.get("PodDisruptionBudget", []):
+        wanted = b["spec"]["selector"]["matchLabels"]
+        if not any(all(labels.get(k) == v for k, v in wanted.items()) for labels in pod_labels):
+            problems.append(f"PodDisruptionBudget {b['metadata']['name']} selects no workload's pods")
     for m in by_kind.get("ServiceMonitor", []):
         wanted = m["spec"]["selector"]["matchLabels"]
         matched = [s for s in services if all(s["metadata"].get("labels", {}).get(k) == v for k, v in wanted.items())]
@@ -190,7 +212,7 @@ def main(directory):
         for endpoint in m["spec"]["endpoints"]:
             if endpoint["port"] not in ports:
                 problems.append(f"ServiceMonitor {m['metadata']['name']} names port {endpoint['port']}, not one of {sorted(ports)}")
-    for kind in ["ConfigMap", "Deployment", "Service", "ServiceMonitor", "PrometheusRule"]:
+    for kind in ["ConfigMap", "Deployment", "StatefulSet", "PodDisruptionBudget", "Service", "ServiceMonitor", "PrometheusRule"]:
         if kind not in by_kind:
             problems.append(f"no {kind} in {directory}")
     for problem in problems:

@@ -614,8 +614,27 @@ fn grafana_variables_become_promql() {
     );
 }
 
-/// The rules with every `for` shortened, so the end-to-end test sees alerts
-/// fire within seconds.
+/// Prometheus scraping and evaluating every second, loading the rules of
+/// `alerts/` with every `for` shortened to `short_for` (so alerts fire
+/// within seconds); `rest` is the rest of its configuration (alerting,
+/// scrape configs).
+pub(crate) fn start_prometheus_with_rules(
+    dir: &Path,
+    short_for: &str,
+    rest: &str,
+) -> PrometheusServer {
+    let rules = dir.join("model-monitor.rules.yml");
+    std::fs::write(&rules, rules_with_short_for(short_for)).unwrap();
+    PrometheusServer::start_with_config(
+        dir,
+        &format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['{}']\n{rest}",
+            rules.display()
+        ),
+    )
+}
+
+/// The rules with every `for` shortened.
 fn rules_with_short_for(short: &str) -> String {
     let mut file = yaml(RULES);
     for group in file["groups"].as_sequence_mut().unwrap() {
@@ -867,16 +886,11 @@ async fn the_drift_alert_reaches_a_webhook_through_alertmanager_and_every_expres
 
     // Prometheus loading alerts/ (with `for` shortened to 10s: long enough to ride out the
     // brief score swings while the windows still hold the series' first samples).
-    let rules_copy = dir.path().join("model-monitor.rules.yml");
-    std::fs::write(&rules_copy, rules_with_short_for("10s")).unwrap();
-    let prometheus = PrometheusServer::start_with_config(
+    let prometheus = start_prometheus_with_rules(
         dir.path(),
+        "10s",
         &format!(
-            r#"global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-rule_files: ['{rules}']
-alerting:
+            r#"alerting:
   alertmanagers:
     - static_configs:
         - targets: ['127.0.0.1:{alertmanager_port}']
@@ -887,8 +901,7 @@ scrape_configs:
   - job_name: model-monitor
     static_configs:
       - targets: ['127.0.0.1:{sidecar_port}']
-"#,
-            rules = rules_copy.display()
+"#
         ),
     );
     prometheus.wait_ready(&client).await;
@@ -962,12 +975,13 @@ scrape_configs:
         alert.annotations
     );
 
-    // Inhibition: while a monitor's source is down, its drift alerts are
-    // suppressed; another monitor's are not.
+    // Inhibition: while a monitor's source is down on a replica, its drift
+    // alerts (which carry no replica label) are suppressed; another
+    // monitor's are not.
     let synthetic = serde_json::json!([
         {"labels": {"alertname": "ModelMonitorSourceDown", "severity": "critical", "instance": "synthetic:9847", "monitor": "blind", "source": "blind"}},
-        {"labels": {"alertname": "ModelDriftDetected", "severity": "warning", "instance": "synthetic:9847", "monitor": "blind", "model": "inhibited", "version": "v1"}},
-        {"labels": {"alertname": "ModelDriftDetected", "severity": "warning", "instance": "synthetic:9847", "monitor": "seeing", "model": "delivered", "version": "v1"}}
+        {"labels": {"alertname": "ModelDriftDetected", "severity": "warning", "monitor": "blind", "model": "inhibited", "version": "v1"}},
+        {"labels": {"alertname": "ModelDriftDetected", "severity": "warning", "monitor": "seeing", "model": "delivered", "version": "v1"}}
     ]);
     let posted = client
         .post(format!("{alertmanager_url}/api/v2/alerts"))
@@ -982,9 +996,7 @@ scrape_configs:
         || async {
             let (_, body) = get(
                 &client,
-                &format!(
-                    "{alertmanager_url}/api/v2/alerts?filter=instance%3D%22synthetic%3A9847%22"
-                ),
+                &format!("{alertmanager_url}/api/v2/alerts?filter=monitor%3D~%22blind%7Cseeing%22"),
             )
             .await?;
             let alerts: Json = serde_json::from_str(&body).ok()?;
@@ -1089,8 +1101,8 @@ fn the_kubernetes_manifests_validate_offline_and_carry_a_valid_config() {
         "scripts/validate-kubernetes.sh (needs python3-venv and PyPI on first run):\n{stdout}{stderr}"
     );
 
-    // The sidecar reads the ConfigMap's file where the Deployment mounts it,
-    // and model-monitor accepts it.
+    // model-monitor reads the ConfigMap's file where its StatefulSet mounts
+    // it, and accepts it.
     let config_map = yaml("deploy/kubernetes/configmap.yaml");
     let config_name = config_map["metadata"]["name"].as_str().unwrap();
     let (key, config_text) = config_map["data"]
@@ -1100,8 +1112,8 @@ fn the_kubernetes_manifests_validate_offline_and_carry_a_valid_config() {
         .next()
         .map(|(k, v)| (k.as_str().unwrap(), v.as_str().unwrap()))
         .unwrap();
-    let deployment = yaml("deploy/kubernetes/deployment.yaml");
-    let pod = &deployment["spec"]["template"]["spec"];
+    let statefulset = yaml("deploy/kubernetes/statefulset.yaml");
+    let pod = &statefulset["spec"]["template"]["spec"];
     let volume = pod["volumes"]
         .as_sequence()
         .unwrap()

@@ -166,7 +166,7 @@ fn has_interpreter(elf: &[u8]) -> bool {
 #[test]
 fn the_image_tag_in_the_manifests_and_the_readme_is_the_crate_version() {
     let deployment: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(&repo_file("deploy/kubernetes/deployment.yaml")).unwrap();
+        serde_yaml_ng::from_str(&repo_file("deploy/kubernetes/statefulset.yaml")).unwrap();
     let image = deployment["spec"]["template"]["spec"]["containers"]
         .as_sequence()
         .unwrap()
@@ -174,7 +174,7 @@ fn the_image_tag_in_the_manifests_and_the_readme_is_the_crate_version() {
         .find(|c| c["name"].as_str() == Some("model-monitor"))
         .and_then(|c| c["image"].as_str())
         .expect("the model-monitor container's image");
-    assert_eq!(image, expected_tag(), "deploy/kubernetes/deployment.yaml");
+    assert_eq!(image, expected_tag(), "deploy/kubernetes/statefulset.yaml");
     let readme = repo_file("README.md");
     assert!(
         readme.contains(&format!("`{}`", expected_tag())),
@@ -277,7 +277,7 @@ async fn the_image_checks_the_configmap_config_and_serves_gauges_from_a_real_pro
     let config_dir = rootfs.join("etc/model-monitor");
     std::fs::create_dir_all(&config_dir).unwrap();
 
-    // The ConfigMap's config, where the Deployment mounts it.
+    // The ConfigMap's config, where the StatefulSet mounts it.
     let config_map: serde_yaml_ng::Value =
         serde_yaml_ng::from_str(&repo_file("deploy/kubernetes/configmap.yaml")).unwrap();
     let shipped = config_map["data"]["model-monitor.yml"].as_str().unwrap();
