@@ -21,7 +21,7 @@ use serde_json::json;
 use crate::config_examples::example_env;
 use crate::fake_promql::{check_source_failure, error_answer, next_evaluation, status_json};
 use crate::support::exposition::{fetch, sample};
-use crate::support::process::wait_for;
+use crate::support::process::{run_binary, wait_for};
 use crate::support::promql::{FakePromql, Request, STEADY, Script, drifting_models};
 use crate::support::sidecar::{Sidecar, SidecarConfig};
 
@@ -222,6 +222,43 @@ async fn a_limit_error_is_one_log_line_with_the_reason_and_the_engines_message()
     assert!(line.contains("HTTP 422"), "{line}");
     // The tenant header's value is never logged.
     assert!(!sidecar.process.log_text().contains("team-a"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backtest_to_now_ends_where_the_delayed_loop_would_query() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fake = FakePromql::start(drifting_models(&["m"], &[])).await;
+    // VictoriaMetrics' default delay: a minute behind the clock.
+    let config =
+        SidecarConfig::fake_source(&fake.url, "5s").with_prometheus("flavor", "victoriametrics");
+    let file = dir.path().join("config.yml");
+    config.write(&file);
+    let args = vec![
+        "backtest".to_owned(),
+        format!("--config.file={}", file.display()),
+        "--from=now-90s".to_owned(),
+        "--to=now".to_owned(),
+        "--step=5s".to_owned(),
+    ];
+    let (code, _, stderr) = tokio::task::spawn_blocking(move || run_binary(&args))
+        .await
+        .unwrap();
+    let after = chrono::Utc::now();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("--to moved back to") && stderr.contains("evaluation.query_offset 1m"),
+        "{stderr}"
+    );
+    let latest = fake
+        .requests()
+        .iter()
+        .map(|request| request.params["time"].parse::<f64>().unwrap())
+        .fold(f64::MIN, f64::max);
+    let limit = (after.timestamp_millis() - 60_000) as f64 / 1000.0;
+    assert!(
+        latest <= limit && latest > limit - 10.0,
+        "the last evaluation time {latest} is not just before now - 1m ({limit})"
+    );
 }
 
 #[test]
