@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use axum::response::IntoResponse;
-use model_monitor::config::{Flavor, load_file_with_env};
-use model_monitor::engine::MonitorBuilder;
+use model_monitor::config::{Config, Flavor, load_file_with_env};
+use model_monitor::engine::{ModelMonitor, MonitorBuilder};
 use serde_json::json;
 
 use crate::config_examples::example_env;
@@ -29,6 +29,18 @@ use crate::support::sidecar::{Sidecar, SidecarConfig};
 const THANOS_PARAMS: &str =
     "{partial_response: 'false', dedup: 'true', max_source_resolution: auto}";
 
+/// A monitor of `config` (its next evaluation a minute away) after its
+/// first evaluation.
+async fn after_one_evaluation(config: Config) -> ModelMonitor {
+    let monitor = MonitorBuilder::default()
+        .with_sampling_interval(Duration::from_secs(60))
+        .with_config(config)
+        .spawn()
+        .expect("monitor starts");
+    next_evaluation(&monitor).await;
+    monitor
+}
+
 /// Every request of one evaluation of monitor `fake` under the base path
 /// `/prometheus` (Mimir's), with a tenant header and Thanos' parameters;
 /// queries longer than `post_threshold_bytes` go as a POST form.
@@ -39,12 +51,7 @@ async fn requests_of_one_evaluation(post_threshold_bytes: &str) -> Vec<Request> 
         .with_prometheus("query_params", THANOS_PARAMS)
         .with_prometheus("post_threshold_bytes", post_threshold_bytes)
         .parse();
-    let monitor = MonitorBuilder::default()
-        .with_sampling_interval(Duration::from_secs(60))
-        .with_config(config)
-        .spawn()
-        .expect("monitor starts");
-    next_evaluation(&monitor).await;
+    let monitor = after_one_evaluation(config).await;
     monitor.stop().await;
     fake.requests()
 }
@@ -119,12 +126,7 @@ async fn thanos_partial_responses_count_as_promql_warnings_and_keep_the_scores()
         .with_prometheus("flavor", "thanos")
         .with_prometheus("query_params", "{partial_response: 'true'}")
         .parse();
-    let monitor = MonitorBuilder::default()
-        .with_sampling_interval(Duration::from_secs(60))
-        .with_config(config)
-        .spawn()
-        .expect("monitor starts");
-    next_evaluation(&monitor).await;
+    let monitor = after_one_evaluation(config).await;
     let (_, metrics) = fetch(&monitor, "/metrics").await;
     let status = status_json(&monitor).await;
     monitor.stop().await;
