@@ -28,6 +28,24 @@ pub(super) fn first_tick(
     (at, overdue)
 }
 
+/// The loop's next wake-up after a reload from `(interval, offset)` `old`
+/// to `new`, where `next` was the wake-up planned under `old`: on the grid
+/// of the new interval from the last evaluation's tick, moved by the
+/// change of offset (an offset moves the wake-ups, not the grid of query
+/// times). A wake-up that falls in the past is evaluated at once, and the
+/// loop then skips to the next one ahead.
+pub(super) fn reloaded_wake(
+    next: tokio::time::Instant,
+    old: (Duration, Duration),
+    new: (Duration, Duration),
+) -> tokio::time::Instant {
+    let (old_interval, old_offset) = old;
+    let (new_interval, new_offset) = new;
+    let last = next.checked_sub(old_interval).unwrap_or(next);
+    let last = (last + new_offset).checked_sub(old_offset).unwrap_or(last);
+    last + new_interval
+}
+
 /// The latest evaluation time a replay may use at wall-clock time `now`:
 /// `now - offset`, the time the live loop would be querying. A `backtest`
 /// ending later would ask the engine about data it may not have yet.
@@ -87,6 +105,30 @@ mod tests {
             latest_evaluation_time(now, Duration::from_secs(90)),
             time("2026-03-01T11:58:30Z")
         );
+    }
+
+    #[test]
+    fn a_reload_moves_the_next_wake_up_by_the_change_of_offset() {
+        let now = tokio::time::Instant::now();
+        let next = now + Duration::from_secs(100);
+        let s = Duration::from_secs;
+        // (old interval, old offset), (new interval, new offset), seconds
+        // from now to the new wake-up.
+        let cases = [
+            ((10, 0), (10, 0), 100),
+            ((10, 0), (10, 25), 125),
+            ((10, 60), (10, 0), 40),
+            ((10, 0), (30, 0), 120),
+            ((10, 30), (20, 60), 140),
+        ];
+        for ((oi, oo), (ni, no), expected) in cases {
+            let wake = reloaded_wake(next, (s(oi), s(oo)), (s(ni), s(no)));
+            assert_eq!(
+                wake - now,
+                s(expected),
+                "from every {oi}s {oo}s behind to every {ni}s {no}s behind"
+            );
+        }
     }
 
     /// When (on tokio's clock) a collection was asked for, and for which

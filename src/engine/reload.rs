@@ -142,14 +142,14 @@ impl Evaluator {
         }
         // A monitor removed and added back before an evaluation keeps its alerts.
         self.removed.retain(|name| !new.contains(name));
-        // A new offset moves the wake-ups, not the grid of query times.
-        let last = next.checked_sub(self.interval).unwrap_or(next);
-        let last = (last + query_offset)
-            .checked_sub(self.query_offset)
-            .unwrap_or(last);
+        let next = super::delay::reloaded_wake(
+            next,
+            (self.interval, self.query_offset),
+            (interval, query_offset),
+        );
         self.interval = interval;
         self.query_offset = query_offset;
-        last + interval
+        next
     }
 
     /// Ends the alerts of the monitors a reload removed, in this
