@@ -14,6 +14,12 @@
 # client certificates from the demo CA, basic auth as prometheus/demo), and
 # Prometheus scrapes it over https with the demo client certificate.
 #
+# --engine victoriametrics puts VictoriaMetrics in Prometheus' place: it
+# scrapes the model server and answers model-monitor's queries (with the
+# flavor's evaluation delay, 1m behind the clock), while Prometheus only
+# scrapes model-monitor to evaluate the alert rules. Needs victoria-metrics
+# (apt-get install victoria-metrics).
+#
 # Environment: DEMO_DRIFT_AFTER (default 5m), DEMO_ALERT_FOR (default 1m),
 # DEMO_DURATION (seconds; stop by itself after that long, for unattended
 # runs), DEMO_DIR (work directory).
@@ -21,20 +27,36 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
+usage="usage: scripts/demo.sh [--tls] [--engine prometheus|victoriametrics]
+  --tls                        serve model-monitor's endpoints over TLS with client certificates
+  --engine prometheus          Prometheus stores the models' histograms (the default)
+  --engine victoriametrics     VictoriaMetrics stores them and answers model-monitor's queries"
 tls=false
-for arg in "$@"; do
-  case "$arg" in
+engine=prometheus
+while [ $# -gt 0 ]; do
+  case "$1" in
     --tls) tls=true ;;
-    *) echo "usage: scripts/demo.sh [--tls]" >&2; exit 2 ;;
+    --engine) [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }; engine=$2; shift ;;
+    --engine=*) engine="${1#--engine=}" ;;
+    -h|--help) echo "$usage"; exit 0 ;;
+    *) echo "$usage" >&2; exit 2 ;;
   esac
+  shift
 done
+case "$engine" in
+  prometheus) ;;
+  victoriametrics)
+    command -v victoria-metrics >/dev/null 2>&1 ||
+      { echo "--engine victoriametrics needs victoria-metrics: apt-get install victoria-metrics" >&2; exit 1; } ;;
+  *) echo "unknown engine \"$engine\"; valid engines: prometheus, victoriametrics" >&2; exit 2 ;;
+esac
 
 ensure_prometheus_tools
 command -v python3 >/dev/null 2>&1 || { echo "the demo's alert receiver needs python3" >&2; exit 1; }
 alertmanager_bin=$(command -v alertmanager || command -v prometheus-alertmanager)
 echo "building model-monitor (first time: a few minutes)..." >&2
 cargo build --quiet --locked
-bin="$PWD/target/debug/model-monitor"
+bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/model-monitor"
 
 work="${DEMO_DIR:-$(mktemp -d -t model-monitor-demo.XXXXXX)}"
 mkdir -p "$work"
@@ -102,6 +124,15 @@ YAML
   >"$work/alertmanager.log" 2>&1 &
 pids+=($!)
 
+# Prometheus scrapes the model server unless VictoriaMetrics does.
+model_server_job="
+  - job_name: model-server
+    static_configs:
+      - targets: ['127.0.0.1:$sim_port']"
+if [ "$engine" = victoriametrics ]; then
+  model_server_job=""
+fi
+
 # The rules of alerts/, with every `for` shortened so alerts fire within the demo.
 sed -E "s/^( +for: ).*/\1$alert_for/" alerts/model-monitor.rules.yml >"$work/model-monitor.rules.yml"
 cat >"$work/prometheus.yml" <<YAML
@@ -113,22 +144,41 @@ alerting:
   alertmanagers:
     - static_configs:
         - targets: ['127.0.0.1:$am_port']
-scrape_configs:
-  - job_name: model-server
-    static_configs:
-      - targets: ['127.0.0.1:$sim_port']
+scrape_configs:$model_server_job
   - job_name: model-monitor$mon_scrape
     static_configs:
       - targets: ['127.0.0.1:$mon_port']
 YAML
+# With VictoriaMetrics the model server is its target and it answers
+# model-monitor's queries (the config's flavor set to victoriametrics).
+engine_url="http://127.0.0.1:$prom_port"
+config=examples/demo.yml
+if [ "$engine" = victoriametrics ]; then
+  vm_port=$(free_port $((hook_port + 1)))
+  engine_url="http://127.0.0.1:$vm_port"
+  cat >"$work/victoriametrics-scrape.yml" <<YAML
+global:
+  scrape_interval: 5s
+scrape_configs:
+  - job_name: model-server
+    static_configs:
+      - targets: ['127.0.0.1:$sim_port']
+YAML
+  victoria-metrics -httpListenAddr="127.0.0.1:$vm_port" -storageDataPath="$work/victoriametrics-data" \
+    -promscrape.config="$work/victoriametrics-scrape.yml" -loggerLevel=WARN >"$work/victoriametrics.log" 2>&1 &
+  pids+=($!)
+  wait_http "$engine_url/health" 60
+  config="$work/demo-victoriametrics.yml"
+  sed 's/^prometheus:$/prometheus:\n  flavor: victoriametrics/' examples/demo.yml >"$config"
+fi
 prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prometheus-data" \
   --web.listen-address="127.0.0.1:$prom_port" --log.level=warn >"$work/prometheus.log" 2>&1 &
 pids+=($!)
 wait_http "http://127.0.0.1:$prom_port/-/ready" 60
 wait_http "http://127.0.0.1:$am_port/-/ready" 30
 
-MODEL_MONITOR_PROMETHEUS_URL="http://127.0.0.1:$prom_port" "$bin" run \
-  --config.file=examples/demo.yml --web.listen-address="127.0.0.1:$mon_port" \
+MODEL_MONITOR_PROMETHEUS_URL="$engine_url" "$bin" run \
+  --config.file="$config" --web.listen-address="127.0.0.1:$mon_port" \
   --storage.path="$work/model-monitor-data" "${mon_flags[@]}" >"$work/model-monitor.log" 2>&1 &
 pids+=($!)
 wait_http "$mon_url/-/healthy" 30 "${mon_curl[@]}"
@@ -138,6 +188,7 @@ cat <<TEXT
 model-monitor demo is running (work directory: $work)
   simulated model server  http://127.0.0.1:$sim_port/metrics   (model-1 drifts after $drift_after)
   Prometheus              http://127.0.0.1:$prom_port/graph
+  model-monitor queries   $engine_url   ($engine)
   model-monitor           $mon_url/metrics
   status API              $mon_url/api/v1/status
   alert rules (alerts/)   http://127.0.0.1:$prom_port/alerts   (for: shortened to $alert_for)

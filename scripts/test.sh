@@ -13,6 +13,7 @@ TEST_PACKAGES=(
   "${PROMETHEUS_PACKAGES[@]}"
   buildah:buildah
   musl-gcc:musl-tools
+  victoria-metrics:victoria-metrics
 )
 ensure_packages "${TEST_PACKAGES[@]}"
 ensure_python_venv

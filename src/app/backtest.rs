@@ -51,8 +51,20 @@ pub(super) fn load_config(path: &Path) -> anyhow::Result<config::Config> {
     })
 }
 
-async fn backtest_to_files(command: BacktestCommand) -> anyhow::Result<()> {
+async fn backtest_to_files(mut command: BacktestCommand) -> anyhow::Result<()> {
     let config = load_config(&command.config_file)?;
+    // The live loop queries `evaluation.query_offset` behind the clock: a
+    // replay goes no further, where the engine may not have all data yet.
+    let offset = config.query_offset();
+    let latest = crate::engine::latest_evaluation_time(chrono::Utc::now(), offset);
+    if command.options.to > latest {
+        eprintln!(
+            "model-monitor backtest: --to moved back to {} (now minus evaluation.query_offset {})",
+            latest.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            crate::duration::format_duration(offset)
+        );
+        command.options.to = latest;
+    }
     let mut scores = command
         .scores_output
         .as_deref()

@@ -18,6 +18,10 @@ pub struct EvaluationConfig {
     pub interval: Duration,
     /// Queries in flight at once within a cycle. Default 8; at least 1.
     pub concurrency: usize,
+    /// How far behind the evaluation grid queries run (`query_offset`);
+    /// `None` takes the default of `prometheus.flavor`
+    /// ([`super::Config::query_offset`]).
+    pub query_offset: Option<Duration>,
 }
 
 impl Default for EvaluationConfig {
@@ -25,6 +29,7 @@ impl Default for EvaluationConfig {
         EvaluationConfig {
             interval: DEFAULT_INTERVAL,
             concurrency: DEFAULT_CONCURRENCY,
+            query_offset: None,
         }
     }
 }
@@ -43,9 +48,13 @@ impl Decoder<'_> {
             let concurrency = d.optional(fields, "concurrency", DEFAULT_CONCURRENCY, |d, n, p| {
                 d.integer_at_least(n, p, 1).map(|v| v as usize)
             });
+            let query_offset = d.optional(fields, "query_offset", None, |d, n, p| {
+                d.duration(n, p).map(Some)
+            });
             Some(EvaluationConfig {
                 interval: interval?,
                 concurrency: concurrency?,
+                query_offset: query_offset?,
             })
         })
     }

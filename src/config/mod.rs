@@ -40,6 +40,7 @@
 mod alerting;
 mod decode;
 mod detectors;
+mod engine;
 mod evaluation;
 mod exceedance;
 mod files;
@@ -70,6 +71,7 @@ pub use detectors::{
     DEFAULT_ZSCORE_MIN_EFFECT, DETECTOR_TYPES, DetectorConfig, DetectorKind, TestRule,
     ZScoreBaseline,
 };
+pub use engine::{FLAVORS, Flavor, REMOTE_WRITE_QUERY_OFFSET, VICTORIAMETRICS_QUERY_OFFSET};
 pub use evaluation::{DEFAULT_CONCURRENCY, DEFAULT_INTERVAL, EvaluationConfig};
 pub use exceedance::{DEFAULT_EXCEEDANCE_MIN_EFFECT, DEFAULT_EXCEEDANCE_QUANTILE};
 pub use files::{FileCheck, check_file_references, check_files};

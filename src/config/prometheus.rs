@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::decode::Decoder;
+use super::engine::Flavor;
 use super::secret::SecretSource;
 use super::tree::Node;
 
@@ -48,6 +49,12 @@ pub struct PrometheusConfig {
     pub post_threshold_bytes: usize,
     /// URL users reach Prometheus at, for links in alerts. Optional.
     pub external_url: Option<url::Url>,
+    /// The engine behind `url`; sets the default evaluation delay
+    /// (`super::engine`). Default `prometheus`.
+    pub flavor: Flavor,
+    /// Extra parameters sent with every query, on GET and POST alike (e.g.
+    /// Thanos' `partial_response`, `dedup`, `max_source_resolution`).
+    pub query_params: BTreeMap<String, String>,
 }
 
 impl PrometheusConfig {
@@ -64,6 +71,8 @@ impl PrometheusConfig {
             max_models: DEFAULT_MAX_MODELS,
             post_threshold_bytes: DEFAULT_POST_THRESHOLD_BYTES,
             external_url: None,
+            flavor: Flavor::default(),
+            query_params: BTreeMap::new(),
         }
     }
 }
@@ -128,6 +137,9 @@ impl Decoder<'_> {
             let external_url = d.optional(fields, "external_url", None, |d, n, p| {
                 d.url(n, p).map(Some)
             });
+            let flavor = d.optional(fields, "flavor", Flavor::default(), Self::flavor);
+            let query_params =
+                d.optional(fields, "query_params", BTreeMap::new(), Self::query_params);
             Some(PrometheusConfig {
                 url: url?,
                 timeout: timeout?,
@@ -139,6 +151,8 @@ impl Decoder<'_> {
                 max_models: max_models?,
                 post_threshold_bytes: post_threshold_bytes?,
                 external_url: external_url?,
+                flavor: flavor?,
+                query_params: query_params?,
             })
         })
     }

@@ -148,7 +148,7 @@ fn structure_problems() {
             "unknown nested key",
             prom("timeot: 5s"),
             v(&[
-                "3: prometheus.timeot: unknown key \"timeot\"; allowed keys: url, timeout, headers, bearer_token_file, basic_auth, max_response_bytes, max_series, max_models, post_threshold_bytes, external_url",
+                "3: prometheus.timeot: unknown key \"timeot\"; allowed keys: url, timeout, headers, bearer_token_file, basic_auth, max_response_bytes, max_series, max_models, post_threshold_bytes, external_url, flavor, query_params",
             ]),
         ),
         (
@@ -421,7 +421,8 @@ fn fills_in_defaults() {
         config.evaluation,
         EvaluationConfig {
             interval: Duration::from_secs(30),
-            concurrency: 8
+            concurrency: 8,
+            query_offset: None,
         }
     );
     assert!(config.webhooks.is_empty());
@@ -566,7 +567,8 @@ webhooks:
         config.evaluation,
         EvaluationConfig {
             interval: Duration::from_secs(1),
-            concurrency: 4
+            concurrency: 4,
+            query_offset: None,
         }
     );
     let m = &config.monitors[0];
@@ -906,4 +908,40 @@ webhooks:
     std::fs::remove_dir(dir.path().join("a-directory")).unwrap();
     std::fs::write(dir.path().join("a-directory"), "https://hooks.example/y\n").unwrap();
     assert_eq!(check_files(&config), FileCheck::default());
+}
+
+#[test]
+fn engine_keys_set_the_flavor_params_and_delay() {
+    let base = "prometheus:\n  url: http://mimir:8080/prometheus\n  flavor: mimir\n  query_params: {dedup: 'true', max_source_resolution: 5m}\nmonitors:\n  - name: m\n    signals:\n      c:\n        histogram: h\n        detectors: [{type: psi}]\n";
+    let config = parse(base).unwrap();
+    assert_eq!(config.prometheus.flavor, crate::config::Flavor::Mimir);
+    assert_eq!(config.query_offset(), Duration::from_secs(60));
+    assert_eq!(config.prometheus.query_params["dedup"], "true");
+    assert_eq!(
+        config.prometheus.query_params["max_source_resolution"],
+        "5m"
+    );
+    let explicit = parse(&format!("{base}evaluation:\n  query_offset: 15s\n")).unwrap();
+    assert_eq!(explicit.query_offset(), Duration::from_secs(15));
+    let prometheus = parse(&base.replace("  flavor: mimir\n", "")).unwrap();
+    assert_eq!(prometheus.query_offset(), Duration::ZERO);
+
+    assert_eq!(
+        problems(&base.replace("flavor: mimir", "flavor: influxdb")),
+        [
+            "3: prometheus.flavor: unknown flavor \"influxdb\"; valid flavors: prometheus, victoriametrics, thanos, mimir, cortex"
+        ]
+    );
+    assert_eq!(
+        problems(&base.replace("dedup: 'true'", "time: '1'")),
+        [
+            "4: prometheus.query_params.time: \"time\" is set by the sidecar itself; reserved parameters: query, time"
+        ]
+    );
+    assert_eq!(
+        problems(&format!("{base}evaluation:\n  query_offset: 10\n")),
+        [
+            "12: evaluation.query_offset: expected a duration such as 30s, got an integer (add a unit: ms, s, m, h, d, w, y)"
+        ]
+    );
 }

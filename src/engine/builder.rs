@@ -66,6 +66,7 @@ pub struct MonitorBuilder {
     configs: Vec<Config>,
     global_detectors: Vec<ScopedDetector>,
     sampling_interval: Option<Duration>,
+    query_offset: Option<Duration>,
     concurrency: Option<usize>,
     metrics: Option<Arc<SelfMetrics>>,
     sink: Option<Arc<dyn AlertSink>>,
@@ -87,6 +88,13 @@ impl MonitorBuilder {
     /// Time between evaluations (default 30s).
     pub fn with_sampling_interval(mut self, interval: Duration) -> Self {
         self.sampling_interval = Some(interval);
+        self
+    }
+
+    /// How long after each grid point the loop queries at it (default 0;
+    /// `evaluation.query_offset` of a config).
+    pub fn with_query_offset(mut self, offset: Duration) -> Self {
+        self.query_offset = Some(offset);
         self
     }
 
@@ -153,6 +161,7 @@ impl MonitorBuilder {
             .get_or_insert(config.evaluation.interval);
         self.concurrency
             .get_or_insert(config.evaluation.concurrency);
+        self.query_offset.get_or_insert(config.query_offset());
         self.configs.push(config);
         self
     }
@@ -182,6 +191,7 @@ impl MonitorBuilder {
     pub fn spawn(self) -> Result<ModelMonitor, BuildError> {
         let sink = self.sink.clone();
         let interval = self.sampling_interval.unwrap_or(DEFAULT_SAMPLING_INTERVAL);
+        let query_offset = self.query_offset.unwrap_or_default();
         let global_detectors = self.global_detectors.clone();
         let (sources, metrics) = self.build_sources()?;
         let reload = Pending::new(global_detectors, &sources);
@@ -194,6 +204,7 @@ impl MonitorBuilder {
             sources,
             shared: shared.clone(),
             interval,
+            query_offset,
             lifecycle,
             removed: Vec::new(),
         };

@@ -36,6 +36,9 @@ pub(super) struct Evaluator {
     pub(super) sources: Vec<Source>,
     pub(super) shared: Arc<Shared>,
     pub(super) interval: Duration,
+    /// How long after each grid point the loop wakes to query at it
+    /// (`delay.rs`).
+    pub(super) query_offset: Duration,
     /// Every pending and firing alert.
     pub(super) lifecycle: Lifecycle,
     /// Sources removed by a reload whose alerts the next evaluation ends.
@@ -57,10 +60,11 @@ impl Evaluator {
         let shutdown = self.shared.shutdown.clone();
         // Evaluation times lie on the grid of `interval` since the epoch,
         // the grid `backtest` replays: the first is the last grid point
-        // before now (evaluated at once), the following ones are waited for.
-        let now = Utc::now();
-        let mut at = grid_floor(now, self.interval);
-        let mut next = tokio::time::Instant::now() - (now - at).to_std().unwrap_or_default();
+        // before `now - query_offset` (evaluated at once), the following
+        // ones are waited for until `query_offset` after each.
+        let (mut at, overdue) =
+            super::delay::first_tick(Utc::now(), self.interval, self.query_offset);
+        let mut next = tokio::time::Instant::now() - overdue;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,

@@ -9,6 +9,8 @@
 //! - `builder.rs`: [`MonitorBuilder`], from config or code to a running loop.
 //! - `handle.rs`: [`ModelMonitor`], the handle.
 //! - `evaluator.rs`: one evaluation, and the loop around it.
+//! - `delay.rs`: the evaluation delay (`evaluation.query_offset`): the
+//!   loop's first tick, and where a replay must end.
 //! - `alerts.rs`: an evaluation's verdicts into the alert lifecycle, and its
 //!   notices out to the [`AlertSink`](crate::alerting::AlertSink).
 //! - `snapshot.rs`: [`Snapshot`], what an evaluation publishes.
@@ -20,6 +22,7 @@
 
 mod alerts;
 mod builder;
+mod delay;
 mod evaluator;
 mod events;
 mod explanations;
@@ -34,6 +37,7 @@ mod source;
 mod summary;
 
 pub use builder::{BuildError, DEFAULT_SAMPLING_INTERVAL, MonitorBuilder};
+pub use delay::latest_evaluation_time;
 pub use evaluator::grid_floor;
 pub use events::{EventReceiver, MonitorEvent};
 pub use handle::ModelMonitor;

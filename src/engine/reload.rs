@@ -45,6 +45,7 @@ impl ModelMonitor {
         let shared = &self.shared;
         let permits = Arc::new(Semaphore::new(config.evaluation.concurrency.max(1)));
         let interval = config.evaluation.interval;
+        let query_offset = config.query_offset();
         let mut sources = config_sources(config, &permits, &shared.metrics)?;
         for source in &mut sources {
             let global = shared.reload.global_detectors.iter().cloned();
@@ -55,8 +56,11 @@ impl ModelMonitor {
             &mut *shared.reload.names.lock().expect("no panics while held"),
             new.clone(),
         );
-        *shared.reload.next.lock().expect("no panics while held") =
-            Some(Reloaded { sources, interval });
+        *shared.reload.next.lock().expect("no panics while held") = Some(Reloaded {
+            sources,
+            interval,
+            query_offset,
+        });
         shared.reload.ready.notify_one();
         Ok(ReloadSummary {
             added: new.difference(&old).cloned().collect(),
@@ -71,7 +75,12 @@ impl Evaluator {
     /// tick: on the grid of the new interval from the last evaluation's tick.
     pub(super) fn apply_reload(&mut self, next: tokio::time::Instant) -> tokio::time::Instant {
         let taken = self.shared.reload.next.lock().expect("no panics").take();
-        let Some(Reloaded { sources, interval }) = taken else {
+        let Some(Reloaded {
+            sources,
+            interval,
+            query_offset,
+        }) = taken
+        else {
             return next;
         };
         let old: BTreeSet<String> = self
@@ -96,9 +105,14 @@ impl Evaluator {
         }
         // A monitor removed and added back before an evaluation keeps its alerts.
         self.removed.retain(|name| !new.contains(name));
-        let last = next.checked_sub(self.interval).unwrap_or(next);
+        let next = super::delay::reloaded_wake(
+            next,
+            (self.interval, self.query_offset),
+            (interval, query_offset),
+        );
         self.interval = interval;
-        last + interval
+        self.query_offset = query_offset;
+        next
     }
 
     /// Ends the alerts of the monitors a reload removed, in this

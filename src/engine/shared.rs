@@ -36,6 +36,7 @@ pub(super) struct Shared {
 pub(super) struct Reloaded {
     pub(super) sources: Vec<Source>,
     pub(super) interval: Duration,
+    pub(super) query_offset: Duration,
 }
 
 /// The hand-over between [`ModelMonitor::reload`] and the loop.

@@ -160,7 +160,7 @@ fn three_mistakes_are_all_reported_with_their_lines() {
     assert_eq!(
         shown,
         [
-            "three-mistakes.yml:5: evaluation.concurency: unknown key \"concurency\"; allowed keys: interval, concurrency",
+            "three-mistakes.yml:5: evaluation.concurency: unknown key \"concurency\"; allowed keys: interval, concurrency, query_offset",
             "three-mistakes.yml:14: monitors[0].signals.confidence.detectors[1].type: unknown detector type \"kolmogorov\"; valid detector types: psi, ks, chi_square, zscore, jensen_shannon, hellinger, wasserstein, quantile_ratio, quantile_slo, exceedance, accuracy_drop",
             "three-mistakes.yml:18: monitors[0].signals.latency.detectors[0].quantile: must be between 0 and 1 (exclusive), got 99",
         ]

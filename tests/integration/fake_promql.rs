@@ -35,7 +35,7 @@ async fn monitor_on(answer: Script, timeout: &str) -> (ModelMonitor, FakePromql)
     (monitor, fake)
 }
 
-async fn next_evaluation(monitor: &ModelMonitor) {
+pub(crate) async fn next_evaluation(monitor: &ModelMonitor) {
     let mut events = monitor.subscribe();
     loop {
         match events.recv().await.expect("monitor running") {
@@ -45,15 +45,23 @@ async fn next_evaluation(monitor: &ModelMonitor) {
     }
 }
 
-async fn status_json(monitor: &ModelMonitor) -> Value {
+pub(crate) async fn status_json(monitor: &ModelMonitor) -> Value {
     serde_json::from_str(&fetch(monitor, "/api/v1/status").await.1).unwrap()
 }
 
-fn error_answer(status: StatusCode, body: &'static str) -> Script {
+pub(crate) fn error_answer(status: StatusCode, body: &'static str) -> Script {
     Arc::new(move |_| (status, body).into_response().into())
 }
 
-async fn check_source_failure(answer: Script, timeout: &str, reason: &str, message_part: &str) {
+/// Runs a monitor on a fake answering `answer` and checks that its source
+/// is down, the failure counted with `reason` and the status API says
+/// `message_part`.
+pub(crate) async fn check_source_failure(
+    answer: Script,
+    timeout: &str,
+    reason: &str,
+    message_part: &str,
+) {
     let (monitor, _fake) = monitor_on(answer, timeout).await;
     let (status, metrics) = fetch(&monitor, "/metrics").await;
     assert_eq!(
@@ -99,7 +107,7 @@ async fn error_envelope_422_is_reported_with_its_error_type() {
     check_source_failure(
         error_answer(StatusCode::UNPROCESSABLE_ENTITY, body),
         "5s",
-        "http",
+        "limit",
         "too many samples",
     )
     .await;

@@ -180,7 +180,18 @@ impl PromClient {
     async fn send(&self, query: &str, time: DateTime<Utc>) -> Result<reqwest::Response, PromError> {
         let inner = &*self.inner;
         let time_text = format_time(time);
-        let params = [("query", query), ("time", time_text.as_str())];
+        // The engine's own parameters (`prometheus.query_params`) go with
+        // every query, in the URL of a GET and the form of a POST alike.
+        let params: Vec<(&str, &str)> = [("query", query), ("time", time_text.as_str())]
+            .into_iter()
+            .chain(
+                inner
+                    .config
+                    .query_params
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), value.as_str())),
+            )
+            .collect();
         let mut request = if query.len() > inner.config.post_threshold_bytes {
             inner.http.post(inner.endpoint.clone()).form(&params)
         } else {

@@ -134,6 +134,7 @@ impl PrometheusCollector {
             source = %self.monitor.name,
             signal,
             role = role.as_str(),
+            reason = error.reason(),
             query = %query,
             error = %error,
             "query failed"

@@ -15,13 +15,15 @@
 //! - `group.rs` ([`HistogramGrouper`]) folds the samples into one
 //!   cumulative histogram per model;
 //! - `collector.rs` ([`PrometheusCollector`]) runs a monitor's queries as a
-//!   [`crate::MetricCollector`].
+//!   [`crate::MetricCollector`];
+//! - `limits.rs` tells an engine's query limits from its other errors.
 
 mod classes;
 mod client;
 mod collector;
 mod decode;
 mod group;
+mod limits;
 mod query;
 
 pub use classes::{ClassGrouper, ClassWindow, class_grouper_labels, class_query};
@@ -71,9 +73,10 @@ pub enum PromError {
 impl PromError {
     /// Every value [`PromError::reason`] returns, so the failure counter of a
     /// source can be exported at 0 for each reason before the first failure.
-    pub const REASONS: [&'static str; 9] = [
+    pub const REASONS: [&'static str; 10] = [
         "timeout",
         "connect",
+        "limit",
         "http",
         "api",
         "too_large",
@@ -84,11 +87,17 @@ impl PromError {
     ];
 
     /// A short, fixed word for the `reason` label of
-    /// `model_monitor_query_failures_total`.
+    /// `model_monitor_query_failures_total`: `limit` when the engine
+    /// refused the query for one of its limits (`limits.rs`).
     pub fn reason(&self) -> &'static str {
         match self {
             PromError::Timeout(_) => "timeout",
             PromError::Connect { .. } => "connect",
+            PromError::Http { message, .. } | PromError::Api { message, .. }
+                if limits::is_limit_message(message) =>
+            {
+                "limit"
+            }
             PromError::Http { .. } => "http",
             PromError::Api { .. } => "api",
             PromError::TooLarge { .. } | PromError::TooMany { .. } => "too_large",
@@ -115,6 +124,14 @@ mod tests {
                     message: "refused".to_owned(),
                 },
                 "connect",
+            ),
+            (
+                PromError::Http {
+                    status: 422,
+                    error_type: Some("execution".to_owned()),
+                    message: "the query exceeded the maximum number of series (limit: 1 series) (err-mimir-max-series-per-query)".to_owned(),
+                },
+                "limit",
             ),
             (
                 PromError::Http {

@@ -7,4 +7,5 @@ pub mod process;
 pub mod prometheus;
 pub mod promql;
 pub mod sidecar;
+pub mod victoriametrics;
 pub mod webhook_receiver;

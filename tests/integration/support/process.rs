@@ -41,7 +41,7 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
 /// install hint when it is missing.
 pub fn program(name: &str) -> PathBuf {
     find_program(name).unwrap_or_else(|| {
-        panic!("{name} is not installed: run scripts/test.sh, which installs prometheus and alertmanager with apt-get")
+        panic!("{name} is not installed: run scripts/test.sh, which installs the programs the tests run (its TEST_PACKAGES) with apt-get")
     })
 }
 

@@ -103,6 +103,16 @@ monitors:
         self
     }
 
+    /// Adds `key: value` to the `evaluation:` section.
+    pub fn with_evaluation(mut self, key: &str, value: &str) -> SidecarConfig {
+        self.text = self.text.replacen(
+            "evaluation:\n",
+            &format!("evaluation:\n  {key}: {value}\n"),
+            1,
+        );
+        self
+    }
+
     /// A config written out in full.
     pub fn from_text(text: &str) -> SidecarConfig {
         SidecarConfig {
