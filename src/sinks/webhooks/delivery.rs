@@ -100,7 +100,7 @@ pub fn classify(status: u16, retry_after: Option<&str>, now: SystemTime) -> Atte
 }
 
 /// An error's message and causes, with no URL in it.
-fn error_text(error: reqwest::Error) -> String {
+pub fn error_text(error: reqwest::Error) -> String {
     let timeout = error.is_timeout();
     let error = error.without_url();
     let mut text = error.to_string();
