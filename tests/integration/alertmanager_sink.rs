@@ -415,6 +415,24 @@ async fn failed_sends_are_retried_rejections_are_logged_with_the_body_and_alerts
     );
     assert!(!log.contains(TOKEN), "the token is never logged");
 
+    let (_, status) = crate::support::process::get(&client, &sidecar.url("/api/v1/status"))
+        .await
+        .unwrap();
+    let status: Json = serde_json::from_str(&status).unwrap();
+    let listed: Vec<&str> = status["data"]["webhooks"]["alertmanagers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|am| am["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed.len(), 2, "{status}");
+    assert!(
+        status["data"]["webhooks"]["alertmanager_alerts"]["firing"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+
     let metrics = sidecar.metrics(&client).await;
     let flaky_url = format!("{}/flaky/api/v2/alerts", flaky.url);
     let reject_url = format!("{}/reject/api/v2/alerts", rejecting.url);
