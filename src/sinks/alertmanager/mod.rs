@@ -35,7 +35,6 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -126,7 +125,6 @@ struct Inner {
     running: tokio::sync::Mutex<Vec<Running>>,
     metrics: AlertmanagerMetrics,
     clock: Clock,
-    reconfigured: Notify,
     shutdown: CancellationToken,
     resender: Mutex<Option<JoinHandle<()>>>,
 }
@@ -180,7 +178,6 @@ impl AlertmanagerSink {
                 running: tokio::sync::Mutex::default(),
                 metrics,
                 clock,
-                reconfigured: Notify::new(),
                 shutdown: CancellationToken::new(),
                 resender: Mutex::new(None),
             }),
@@ -256,10 +253,10 @@ impl AlertmanagerSink {
             .alertmanagers
             .set(settings.targets.len() as i64);
         self.inner.settings.store(settings.clone());
+        self.inner.send_all();
         if !self.inner.shutdown.is_cancelled() {
             self.spawn_senders(&settings).await;
         }
-        self.inner.reconfigured.notify_one();
         AlertmanagerChanges {
             added: new_names
                 .iter()
@@ -292,15 +289,14 @@ impl AlertmanagerSink {
 }
 
 impl Inner {
-    /// Every `resend_interval`, and at once after a reload, sends all
-    /// alerts again.
+    /// Every `resend_interval` sends all alerts again (a new interval
+    /// from a reload applies from the next one).
     async fn resend_loop(self: Arc<Inner>) {
         loop {
             let interval = self.settings.load().resend_interval;
             tokio::select! {
                 _ = self.shutdown.cancelled() => return,
                 _ = tokio::time::sleep(interval) => {}
-                _ = self.reconfigured.notified() => {}
             }
             self.send_all();
         }

@@ -262,3 +262,49 @@ async fn a_restored_lifecycle_sends_its_firing_alerts_again() {
         "{status}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_swaps_the_alertmanagers_and_sends_them_every_alert_at_once() {
+    let (sink, metrics) = sink(&config(""), sample_notice().at).await;
+    sink.record(&[sample_notice()], &AlertChanges::default())
+        .unwrap();
+    take(&sink);
+    let two = config("").alertmanagers.map(|mut section| {
+        section.urls = vec![
+            "http://127.0.0.1:9".parse().unwrap(),
+            "http://127.0.0.1:10/prefix".parse().unwrap(),
+        ];
+        section.path_prefix = "/am/".to_owned();
+        section
+    });
+    let reloaded = Config {
+        alertmanagers: two,
+        ..config("")
+    };
+    let changes = sink.reconfigure(sink.prepare(&reloaded).unwrap()).await;
+    assert_eq!(
+        changes,
+        AlertmanagerChanges {
+            added: vec![
+                "http://127.0.0.1:9/am/api/v2/alerts".to_owned(),
+                "http://127.0.0.1:10/prefix/am/api/v2/alerts".to_owned(),
+            ],
+            removed: vec!["http://127.0.0.1:9/api/v2/alerts".to_owned()],
+            kept: vec![],
+        },
+        "the path prefix is part of each endpoint"
+    );
+    // Queued before the new senders run.
+    let queued = sink.queued();
+    assert_eq!(queued.len(), 2);
+    assert!(
+        queued.values().all(|alerts| alerts.len() == 1),
+        "{queued:?}"
+    );
+    assert!(
+        metrics.render().contains("model_monitor_alertmanagers 2"),
+        "{}",
+        metrics.render()
+    );
+    sink.stop().await;
+}
