@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -23,13 +23,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::metrics::AlertmanagerMetrics;
 use crate::config::{AlertmanagersConfig, BasicAuth};
-use crate::sinks::webhooks::delivery::{Attempt, backoff, classify, error_text};
+use crate::sinks::webhooks::delivery::{Attempt, backoff, error_text, response_outcome};
 use crate::sources::prometheus::{read_bearer_token, resolve_password};
 
 /// Most alerts in one request (Prometheus sends 64 at a time).
 pub const MAX_BATCH: usize = 64;
-/// Longest part of a failed response's body that is logged.
-const BODY_EXCERPT_CHARS: usize = 200;
 /// The first and the longest wait between attempts of one batch.
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -75,8 +73,8 @@ impl Http {
         })
     }
 
-    /// Posts `alerts` to `endpoint`: the outcome, and the start of the body
-    /// of a response that is not a 2xx.
+    /// Posts `alerts` to `endpoint`: the outcome, and the start of the
+    /// response's body.
     async fn post(&self, endpoint: &url::Url, alerts: &[Value]) -> (Attempt, String) {
         let mut request = self.client.post(endpoint.clone()).json(alerts);
         if let Some(path) = &self.bearer_token_file {
@@ -94,18 +92,7 @@ impl Http {
             Ok(response) => response,
             Err(error) => return retry(error_text(error)),
         };
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let attempt = classify(status, retry_after.as_deref(), SystemTime::now());
-        if attempt == Attempt::Delivered {
-            return (attempt, String::new());
-        }
-        let body = response.text().await.unwrap_or_default();
-        (attempt, body.chars().take(BODY_EXCERPT_CHARS).collect())
+        response_outcome(response).await
     }
 }
 
