@@ -5,7 +5,8 @@
 //! `alerts/alertmanager.yml` (each group notified once, resolved after);
 //! and one sidecar against real HTTP receivers that fail, then accept, or
 //! reject (retries, the log line with the body, the metrics, credentials
-//! sent and never logged), and `check-config` naming bad settings.
+//! sent and never logged, a reload that swaps the list), and
+//! `check-config` naming bad settings.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -448,6 +449,35 @@ async fn failed_sends_are_retried_rejections_are_logged_with_the_body_and_alerts
     assert!(
         of("model_monitor_alertmanager_notifications_total", &flaky_url) >= 5.0,
         "{metrics}"
+    );
+
+    // A reload (SIGHUP) swaps the list: the rejecting Alertmanager and its
+    // series go, the flaky one stays.
+    SidecarConfig::fake_source_alerting(&fake.url, "{for: 1}")
+        .with_section(&format!(
+            "alertmanagers:\n  urls: ['{}/flaky']\n  resend_interval: 1s\n",
+            flaky.url
+        ))
+        .write(&dir.path().join("sidecar.yml"));
+    sidecar.process.signal("HUP");
+    wait_for(
+        "the reload to drop the rejecting alertmanager",
+        Duration::from_secs(30),
+        || async {
+            let metrics = sidecar.metrics(&client).await;
+            let gone = sample(&metrics, errors, &[("alertmanager", &reject_url)]).is_none();
+            (sample(&metrics, "model_monitor_alertmanagers", &[]) == Some(1.0) && gone)
+                .then_some(())
+        },
+    )
+    .await;
+    let log = sidecar.process.log_text();
+    // The log is logfmt: the message's quotes are escaped.
+    assert!(
+        log.contains(&format!(
+            "alertmanagers added [], removed [\\\"{reject_url}\\\"], kept [\\\"{flaky_url}\\\"]"
+        )),
+        "{log}"
     );
 }
 
