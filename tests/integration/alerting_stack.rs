@@ -642,7 +642,8 @@ struct WebhookAlert {
 fn delivered_alerts(receiver: &WebhookReceiver) -> Vec<(String, Instant, WebhookAlert)> {
     let mut out = Vec::new();
     for delivery in receiver.all() {
-        if delivery.path == "sidecar" {
+        // The sidecar's own webhook and Alertmanager API requests.
+        if delivery.path.starts_with("sidecar") {
             continue;
         }
         let payload: WebhookPayload = serde_json::from_str(&delivery.body)
@@ -684,6 +685,8 @@ fn sidecar_config(prometheus_url: &str, webhook_url: &str) -> SidecarConfig {
     send_resolved: true
 "#
         ))
+        // Makes it export its Alertmanager API metrics.
+        .with_section(&format!("alertmanagers: {{urls: ['{webhook_url}']}}\n"))
 }
 
 /// Queries Prometheus; Ok(result list) or Err(the error).
