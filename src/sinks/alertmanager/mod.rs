@@ -310,6 +310,10 @@ impl Inner {
         let alerts: Vec<Value> = {
             let mut active = self.active.lock().expect("no panics while held");
             active.retain(|_, alert| alert.resolved_at.is_none_or(|at| now - at <= retention));
+            if settings.targets.is_empty() {
+                // Nowhere to send: no payload to build.
+                return;
+            }
             active
                 .values()
                 .map(|alert| {
@@ -335,12 +339,14 @@ impl Inner {
                 if notice.transition == Transition::Repeated {
                     notice.transition = Transition::Fired;
                 }
-                alerts.push(payload::postable(
-                    &notice,
-                    resolved_at,
-                    now,
-                    &settings.payload,
-                ));
+                if !settings.targets.is_empty() {
+                    alerts.push(payload::postable(
+                        &notice,
+                        resolved_at,
+                        now,
+                        &settings.payload,
+                    ));
+                }
                 active.insert(
                     notice.key.clone(),
                     Active {
