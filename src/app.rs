@@ -18,8 +18,10 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::alerting::FanOut;
 use crate::config;
 use crate::engine::MonitorBuilder;
+use crate::sinks::alertmanager::AlertmanagerSink;
 use crate::sinks::exporter::security::WebSecurity;
 use crate::sinks::exporter::server::HttpLimits;
 use crate::sinks::exporter::{self, AppState};
@@ -265,18 +267,26 @@ pub async fn serve(
         .set(quarantined_files(&storage.path) as i64);
     let notifier = std::sync::Arc::new(notifier);
     notifier.start()?;
+    let alertmanagers = AlertmanagerSink::new(&config, &metrics)?;
+    alertmanagers.start().await;
+    let sink = FanOut::new(
+        notifier.clone(),
+        vec![std::sync::Arc::new(alertmanagers.clone())],
+    );
     let monitor = MonitorBuilder::default()
         .with_config(config)
         .with_self_metrics(metrics)
-        .with_alert_sink(notifier.clone())
+        .with_alert_sink(std::sync::Arc::new(sink))
         .spawn()?;
-    let reloader = std::sync::Arc::new(reload::Reloader::new(
+    let mut reloader = reload::Reloader::new(
         reloading.config_path,
         monitor.clone(),
         notifier.clone(),
         summary.clone(),
         monitor.self_metrics().clone(),
-    ));
+    );
+    reloader.alertmanagers = Some(alertmanagers.clone());
+    let reloader = std::sync::Arc::new(reloader);
     if let Some(signals) = reloading.signals {
         signals.spawn(reloader.clone(), shutdown.clone());
     }
@@ -301,6 +311,7 @@ pub async fn serve(
     shutdown.cancelled().await;
     monitor.stop().await;
     notifier.stop().await;
+    alertmanagers.stop().await;
     match tokio::time::timeout(SHUTDOWN_DEADLINE, server).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(error))) => tracing::warn!(%error, "http server ended with an error"),

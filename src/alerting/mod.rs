@@ -9,7 +9,8 @@
 //! - `gate.rs`: [`Gate`], the cooldown and resolution rules that decide
 //!   whether a notification reaches a receiver.
 //! - `persistence.rs`: [`AlertStore`], the persistence the lifecycle needs.
-//! - `sink.rs`: [`AlertSink`], where the evaluation loop hands its notices.
+//! - `sink.rs`: [`AlertSink`], where the evaluation loop hands its notices,
+//!   and [`FanOut`], several sinks as one.
 //!
 //! Nothing here reads a clock or touches a file: the evaluation loop passes
 //! the evaluation time in, and the layers above (the redb store, the webhook
@@ -30,4 +31,4 @@ pub use alert::{
 pub use gate::{Gate, GateLedger, cooldown_passed};
 pub use lifecycle::{AlertChanges, Lifecycle, Seen, repeat_number, step};
 pub use persistence::{AlertStore, AlertTransaction};
-pub use sink::{AlertSink, SinkError};
+pub use sink::{AlertSink, FanOut, SinkError};

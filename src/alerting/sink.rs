@@ -1,5 +1,7 @@
 //! [`AlertSink`]: where the evaluation loop hands its alert notices.
 
+use std::sync::Arc;
+
 use super::alert::AlertNotice;
 use super::lifecycle::{AlertChanges, Lifecycle};
 
@@ -36,4 +38,61 @@ pub trait AlertSink: Send + Sync + 'static {
     }
     /// Delivery state for the status API, without secrets.
     fn status(&self) -> serde_json::Value;
+    /// Told the lifecycle another sink restored ([`FanOut`]), by a sink that
+    /// keeps no store of its own.
+    fn restored(&self, _lifecycle: &Lifecycle) {}
+}
+
+/// Hands every notice to several sinks: the first one stores (its
+/// `restore` is the lifecycle's, and the others are told it), the others
+/// follow. A follower's error is returned after every sink had its turn.
+pub struct FanOut {
+    sinks: Vec<Arc<dyn AlertSink>>,
+}
+
+impl FanOut {
+    /// `primary` stores; `followers` get the same notices.
+    pub fn new(primary: Arc<dyn AlertSink>, followers: Vec<Arc<dyn AlertSink>>) -> FanOut {
+        FanOut {
+            sinks: std::iter::once(primary).chain(followers).collect(),
+        }
+    }
+}
+
+impl AlertSink for FanOut {
+    fn record(&self, notices: &[AlertNotice], changes: &AlertChanges) -> Result<(), SinkError> {
+        let mut result = Ok(());
+        for sink in &self.sinks {
+            let recorded = sink.record(notices, changes);
+            if result.is_ok() {
+                result = recorded;
+            }
+        }
+        result
+    }
+
+    fn restore(&self) -> Result<Option<Lifecycle>, SinkError> {
+        let restored = self.sinks[0].restore()?;
+        if let Some(lifecycle) = &restored {
+            for follower in &self.sinks[1..] {
+                follower.restored(lifecycle);
+            }
+        }
+        Ok(restored)
+    }
+
+    fn problem(&self) -> Option<String> {
+        self.sinks.iter().find_map(|sink| sink.problem())
+    }
+
+    /// The sinks' status objects merged (the first one's keys win).
+    fn status(&self) -> serde_json::Value {
+        let mut merged = serde_json::Map::new();
+        for sink in self.sinks.iter().rev() {
+            if let serde_json::Value::Object(status) = sink.status() {
+                merged.extend(status);
+            }
+        }
+        serde_json::Value::Object(merged)
+    }
 }

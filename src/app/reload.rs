@@ -26,6 +26,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::ModelMonitor;
+use crate::sinks::alertmanager::AlertmanagerSink;
 use crate::sinks::exporter::lifecycle::Reload;
 use crate::sinks::exporter::{self, ConfigSummary};
 use crate::sinks::webhooks::{Notifier, Routing};
@@ -38,6 +39,8 @@ pub struct Reloader {
     pub notifier: Arc<Notifier>,
     pub summary: ConfigSummary,
     pub metrics: Arc<SelfMetrics>,
+    /// The Alertmanagers alerts are pushed to, swapped too when set.
+    pub alertmanagers: Option<AlertmanagerSink>,
     /// Held for the whole of a reload: one at a time.
     lock: Mutex<()>,
 }
@@ -63,6 +66,7 @@ impl Reloader {
             notifier,
             summary,
             metrics,
+            alertmanagers: None,
             lock: Mutex::new(()),
         }
     }
@@ -105,17 +109,28 @@ impl Reloader {
         };
         let routing = Routing::resolve(&config).map_err(|error| fail(&error))?;
         let summary = exporter::config_summary(&config);
+        let prepared = match &self.alertmanagers {
+            Some(sink) => Some(sink.prepare(&config).map_err(|error| fail(&error))?),
+            None => None,
+        };
         let monitors = self.monitor.reload(config).map_err(|error| fail(&error))?;
         let receivers = self.notifier.reconfigure(routing).await;
+        let alertmanagers = match (&self.alertmanagers, prepared) {
+            (Some(sink), Some(prepared)) => sink.reconfigure(prepared).await,
+            _ => Default::default(),
+        };
         self.summary.replace(summary);
         Ok(format!(
-            "configuration reloaded: monitors added {:?}, removed {:?}, kept {:?}; receivers added {:?}, removed {:?}, kept {:?}",
+            "configuration reloaded: monitors added {:?}, removed {:?}, kept {:?}; receivers added {:?}, removed {:?}, kept {:?}; alertmanagers added {:?}, removed {:?}, kept {:?}",
             monitors.added,
             monitors.removed,
             monitors.kept,
             receivers.added,
             receivers.removed,
-            receivers.kept
+            receivers.kept,
+            alertmanagers.added,
+            alertmanagers.removed,
+            alertmanagers.kept
         ))
     }
 }

@@ -38,6 +38,7 @@
 //!   secret-bearing key (urls, passwords, secrets, header values).
 
 mod alerting;
+mod alertmanagers;
 mod decode;
 mod detectors;
 mod engine;
@@ -62,6 +63,9 @@ use self::tree::{Kind, Node};
 
 pub use alerting::{
     AlertingConfig, DEFAULT_FOR_EVALUATIONS, DEFAULT_REPEAT_INTERVAL, DEFAULT_RESOLVE_AFTER,
+};
+pub use alertmanagers::{
+    ALERTMANAGER_ALERT_LABELS, AlertmanagersConfig, DEFAULT_QUEUE_CAPACITY, DEFAULT_RESEND_INTERVAL,
 };
 pub use decode::{ConfigError, ConfigProblem};
 pub use decode::{FileRead, FileReference};
@@ -113,6 +117,9 @@ pub struct Config {
     pub grafana_url: Option<url::Url>,
     /// Every file the config names, with its line, for [`check_files`].
     pub files: Vec<FileReference>,
+    /// Where the sidecar pushes its own alerts (Alertmanager API v2).
+    /// Optional.
+    pub alertmanagers: Option<AlertmanagersConfig>,
 }
 
 impl Decoder<'_> {
@@ -149,6 +156,7 @@ impl Decoder<'_> {
             let webhooks = d.optional(fields, "webhooks", Vec::new(), Self::webhooks);
             let grafana_url =
                 d.optional(fields, "grafana_url", None, |d, n, p| d.url(n, p).map(Some));
+            let alertmanagers = d.optional(fields, "alertmanagers", None, Self::alertmanagers);
             Some(Config {
                 prometheus: prometheus?,
                 evaluation: evaluation?,
@@ -156,6 +164,7 @@ impl Decoder<'_> {
                 webhooks: webhooks?,
                 grafana_url: grafana_url?,
                 files: Vec::new(),
+                alertmanagers: alertmanagers?,
             })
         })
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::decode::Decoder;
+use super::decode::{Decoder, Fields};
 use super::engine::Flavor;
 use super::secret::SecretSource;
 use super::tree::Node;
@@ -100,22 +100,7 @@ impl Decoder<'_> {
             let url = d.required(fields, "url", Self::url);
             let timeout = d.optional(fields, "timeout", DEFAULT_TIMEOUT, Self::positive_duration);
             let headers = d.optional(fields, "headers", BTreeMap::new(), Self::headers);
-            let bearer_token_file = d.optional(fields, "bearer_token_file", None, |d, n, p| {
-                d.file_path(n, p).map(Some)
-            });
-            let basic_auth = d.optional(fields, "basic_auth", None, |d, n, p| {
-                d.basic_auth(n, p).map(Some)
-            });
-            if let (Some(_), Some(key)) = (
-                fields.get("bearer_token_file"),
-                fields.key_node("basic_auth"),
-            ) {
-                d.report(
-                    key.line,
-                    &fields.path("basic_auth"),
-                    "set at most one of bearer_token_file and basic_auth",
-                );
-            }
+            let (bearer_token_file, basic_auth) = d.credentials(fields);
             let max_response_bytes = d.optional(
                 fields,
                 "max_response_bytes",
@@ -155,6 +140,31 @@ impl Decoder<'_> {
                 query_params: query_params?,
             })
         })
+    }
+
+    /// `bearer_token_file` and `basic_auth`, at most one of them: the
+    /// credentials of an HTTP client section (here, and `alertmanagers`).
+    pub(super) fn credentials(
+        &mut self,
+        fields: &Fields<'_>,
+    ) -> (Option<Option<PathBuf>>, Option<Option<BasicAuth>>) {
+        let bearer_token_file = self.optional(fields, "bearer_token_file", None, |d, n, p| {
+            d.file_path(n, p).map(Some)
+        });
+        let basic_auth = self.optional(fields, "basic_auth", None, |d, n, p| {
+            d.basic_auth(n, p).map(Some)
+        });
+        if let (Some(_), Some(key)) = (
+            fields.get("bearer_token_file"),
+            fields.key_node("basic_auth"),
+        ) {
+            self.report(
+                key.line,
+                &fields.path("basic_auth"),
+                "set at most one of bearer_token_file and basic_auth",
+            );
+        }
+        (bearer_token_file, basic_auth)
     }
 
     fn basic_auth(&mut self, node: &Node, path: &str) -> Option<BasicAuth> {

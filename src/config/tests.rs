@@ -141,7 +141,7 @@ fn structure_problems() {
             "unknown top-level key",
             format!("{}alerting: {{}}\n", det("{type: psi}")),
             v(&[
-                "9: alerting: unknown key \"alerting\"; allowed keys: prometheus, evaluation, monitors, webhooks, grafana_url",
+                "9: alerting: unknown key \"alerting\"; allowed keys: prometheus, evaluation, monitors, webhooks, grafana_url, alertmanagers",
             ]),
         ),
         (

@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value as Json;
 use serde_yaml_ng::Value as Yaml;
 
+use crate::support::alertmanager::{
+    ALERTMANAGER_CONFIG, SendResolved, alertmanager_program, alertmanager_test_config,
+};
 use crate::support::process::{
     Process, find_program, free_port, get, http_client, model_monitor_binary, program, wait_for,
     wait_until_ok,
@@ -23,7 +26,6 @@ use crate::support::sidecar::{Sidecar, SidecarConfig, start_drifting_simulation}
 use crate::support::webhook_receiver::WebhookReceiver;
 
 const RULES: &str = "alerts/model-monitor.rules.yml";
-const ALERTMANAGER_CONFIG: &str = "alerts/alertmanager.yml";
 const DASHBOARD: &str = "grafana/dashboards/model-monitor.json";
 const RUNBOOKS: &str = "docs/runbooks.md";
 /// The alerts about one model's scores; their descriptions must name the
@@ -60,16 +62,6 @@ fn run(program: &Path, args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
-}
-
-/// The Alertmanager binary: `alertmanager` upstream, `prometheus-alertmanager`
-/// on Debian and Ubuntu.
-fn alertmanager_program() -> PathBuf {
-    find_program("alertmanager")
-        .or_else(|| find_program("prometheus-alertmanager"))
-        .unwrap_or_else(|| {
-            panic!("alertmanager is not installed (Debian calls it prometheus-alertmanager): run scripts/test.sh, which installs it with apt-get")
-        })
 }
 
 fn str_of<'a>(value: &'a Yaml, key: &str) -> Option<&'a str> {
@@ -649,45 +641,6 @@ fn rules_with_short_for(short: &str) -> String {
     serde_yaml_ng::to_string(&file).unwrap()
 }
 
-/// alerts/alertmanager.yml with the same routes and inhibitions, every
-/// receiver replaced by a webhook to `base/<receiver name>`, short group
-/// timers, and template paths made absolute.
-fn alertmanager_test_config(base: &str) -> String {
-    let mut config = yaml(ALERTMANAGER_CONFIG);
-    if let Some(templates) = config.get_mut("templates").and_then(Yaml::as_sequence_mut) {
-        for template in templates {
-            let path = repo().join("alerts").join(template.as_str().unwrap());
-            *template = path.display().to_string().into();
-        }
-    }
-    fn fast_timers(route: &mut Yaml, root: bool) {
-        let map = route.as_mapping_mut().unwrap();
-        for key in ["group_wait", "group_interval", "repeat_interval"] {
-            map.remove(key);
-        }
-        if root {
-            map.insert("group_wait".into(), "1s".into());
-            map.insert("group_interval".into(), "1s".into());
-            map.insert("repeat_interval".into(), "1h".into());
-        }
-        if let Some(routes) = map.get_mut("routes").and_then(Yaml::as_sequence_mut) {
-            for child in routes {
-                fast_timers(child, false);
-            }
-        }
-    }
-    fast_timers(&mut config["route"], true);
-    for receiver in config["receivers"].as_sequence_mut().unwrap() {
-        let name = str_of(receiver, "name").unwrap().to_owned();
-        let webhook: Yaml = serde_yaml_ng::from_str(&format!(
-            "name: {name}\nwebhook_configs:\n  - url: {base}/{name}\n    send_resolved: false\n"
-        ))
-        .unwrap();
-        *receiver = webhook;
-    }
-    serde_yaml_ng::to_string(&config).unwrap()
-}
-
 /// Alertmanager's webhook payload (version 4), the parts the test reads.
 #[derive(Debug, Clone, serde::Deserialize)]
 struct WebhookPayload {
@@ -708,7 +661,8 @@ struct WebhookAlert {
 fn delivered_alerts(receiver: &WebhookReceiver) -> Vec<(String, Instant, WebhookAlert)> {
     let mut out = Vec::new();
     for delivery in receiver.all() {
-        if delivery.path == "sidecar" {
+        // The sidecar's own webhook and Alertmanager API requests.
+        if delivery.path.starts_with("sidecar") {
             continue;
         }
         let payload: WebhookPayload = serde_json::from_str(&delivery.body)
@@ -750,6 +704,8 @@ fn sidecar_config(prometheus_url: &str, webhook_url: &str) -> SidecarConfig {
     send_resolved: true
 "#
         ))
+        // Makes it export its Alertmanager API metrics.
+        .with_section(&format!("alertmanagers: {{urls: ['{webhook_url}']}}\n"))
 }
 
 /// Queries Prometheus; Ok(result list) or Err(the error).
@@ -859,7 +815,7 @@ async fn the_drift_alert_reaches_a_webhook_through_alertmanager_and_every_expres
     let alertmanager_config = dir.path().join("alertmanager.yml");
     std::fs::write(
         &alertmanager_config,
-        alertmanager_test_config(&receiver.url),
+        alertmanager_test_config(&receiver.url, "1s", "1s", SendResolved::Never),
     )
     .unwrap();
     let (ok, stdout, stderr) = run(

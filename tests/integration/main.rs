@@ -11,6 +11,7 @@
 mod support;
 
 mod alerting_stack;
+mod alertmanager_sink;
 mod backtest;
 mod baseline_capture;
 mod cli;

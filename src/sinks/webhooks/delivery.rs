@@ -100,7 +100,7 @@ pub fn classify(status: u16, retry_after: Option<&str>, now: SystemTime) -> Atte
 }
 
 /// An error's message and causes, with no URL in it.
-fn error_text(error: reqwest::Error) -> String {
+pub fn error_text(error: reqwest::Error) -> String {
     let timeout = error.is_timeout();
     let error = error.without_url();
     let mut text = error.to_string();
@@ -175,6 +175,19 @@ pub async fn attempt(
             };
         }
     };
+    let (outcome, excerpt) = response_outcome(response).await;
+    match outcome {
+        Attempt::Reject { reason } if !excerpt.is_empty() => Attempt::Reject {
+            reason: format!("{reason}: {excerpt}"),
+        },
+        outcome => outcome,
+    }
+}
+
+/// What a response's status (and `Retry-After`) makes of an attempt, and
+/// the start of its body, trimmed. The body is read (bounded by the
+/// request's timeout) so the connection can be reused.
+pub async fn response_outcome(response: reqwest::Response) -> (Attempt, String) {
     let status = response.status().as_u16();
     let retry_after = response
         .headers()
@@ -182,18 +195,9 @@ pub async fn attempt(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let outcome = classify(status, retry_after.as_deref(), SystemTime::now());
-    // Read the body (bounded by the attempt's timeout) so the connection can
-    // be reused; keep its start as the reason of a rejection.
     let body = response.text().await.unwrap_or_default();
-    match outcome {
-        Attempt::Reject { reason } if !body.trim().is_empty() => {
-            let excerpt: String = body.trim().chars().take(REASON_BODY_CHARS).collect();
-            Attempt::Reject {
-                reason: format!("{reason}: {excerpt}"),
-            }
-        }
-        outcome => outcome,
-    }
+    let excerpt: String = body.trim().chars().take(REASON_BODY_CHARS).collect();
+    (outcome, excerpt)
 }
 
 /// Runs a blocking store operation off the async threads.

@@ -79,7 +79,8 @@ fn escape_promql(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
-fn time(at: DateTime<Utc>) -> String {
+/// A time as Alertmanager's JSON writes it (RFC 3339, milliseconds, `Z`).
+pub fn time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
@@ -254,9 +255,10 @@ fn label_set_string(labels: &BTreeMap<String, String>) -> String {
     format!("{{{}}}", pairs.join(", "))
 }
 
-/// The Alertmanager webhook payload (version 4) with one alert.
-pub fn alertmanager(receiver: &str, notice: &AlertNotice, links: &Links) -> Value {
-    let labels = alert_labels(notice);
+/// The annotations of an alert as Alertmanager carries them: summary,
+/// description, the numbers, the explanation (when there is one) and the
+/// dashboard link.
+pub fn alert_annotations(notice: &AlertNotice, links: &Links) -> BTreeMap<String, String> {
     let detection = &notice.detection;
     let mut annotations = BTreeMap::from([
         ("summary".to_owned(), summary(notice)),
@@ -299,6 +301,13 @@ pub fn alertmanager(receiver: &str, notice: &AlertNotice, links: &Links) -> Valu
     if let Some(dashboard) = links.grafana_dashboard(&notice.key) {
         annotations.insert("dashboard".to_owned(), dashboard);
     }
+    annotations
+}
+
+/// The Alertmanager webhook payload (version 4) with one alert.
+pub fn alertmanager(receiver: &str, notice: &AlertNotice, links: &Links) -> Value {
+    let labels = alert_labels(notice);
+    let annotations = alert_annotations(notice, links);
     let status = notice.status();
     let group_key = format!("{{}}:{}", label_set_string(&labels));
     json!({

@@ -260,7 +260,7 @@ fn url_credentials(url: &Url) -> Option<(String, Option<String>)> {
 
 /// Reads the bearer token now, so a rotated file is picked up by the next
 /// request.
-async fn read_bearer_token(path: &std::path::Path) -> Result<HeaderValue, PromError> {
+pub async fn read_bearer_token(path: &std::path::Path) -> Result<HeaderValue, PromError> {
     let text = tokio::fs::read_to_string(path).await.map_err(|error| {
         PromError::Credentials(format!(
             "cannot read bearer token file {}: {error}",
@@ -284,7 +284,7 @@ async fn read_bearer_token(path: &std::path::Path) -> Result<HeaderValue, PromEr
     Ok(value)
 }
 
-fn resolve_password(source: &SecretSource) -> Result<String, PromError> {
+pub fn resolve_password(source: &SecretSource) -> Result<String, PromError> {
     source.resolve().map_err(|error| match source {
         SecretSource::File(path) => PromError::Credentials(format!(
             "cannot read basic auth password file {}: {error}",

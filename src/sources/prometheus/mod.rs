@@ -27,7 +27,7 @@ mod limits;
 mod query;
 
 pub use classes::{ClassGrouper, ClassWindow, class_grouper_labels, class_query};
-pub use client::PromClient;
+pub use client::{PromClient, read_bearer_token, resolve_password};
 pub use collector::PrometheusCollector;
 pub use decode::{AnswerDecoder, VectorSink, VectorStream, parse_vector_into};
 pub use group::{AnswerLimits, GroupedWindow, HistogramGrouper, SignalError, grouper_labels};

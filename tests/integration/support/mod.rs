@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests, each written once.
 
+pub mod alertmanager;
 pub mod answers;
 pub mod browser;
 pub mod exposition;

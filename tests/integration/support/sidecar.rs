@@ -193,6 +193,13 @@ monitors:
         self
     }
 
+    /// Adds a top-level section written out in full (YAML starting with its
+    /// key, e.g. `alertmanagers:\n  urls: [...]\n`).
+    pub fn with_section(mut self, section: &str) -> SidecarConfig {
+        self.text.push_str(section);
+        self
+    }
+
     /// Writes the config's text to `file`; returns the environment its
     /// `${VAR}`s expand from, for commands other than `run` that read it.
     pub fn write(&self, file: &Path) -> Vec<(String, String)> {
