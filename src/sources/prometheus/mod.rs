@@ -14,6 +14,8 @@
 //!   folds its answer into class counts per model;
 //! - `group.rs` ([`HistogramGrouper`]) folds the samples into one
 //!   cumulative histogram per model;
+//! - `reference_cache.rs` keeps each signal's reference answer until its
+//!   reference time (`grid_floor(at, refresh)`) moves;
 //! - `collector.rs` ([`PrometheusCollector`]) runs a monitor's queries as a
 //!   [`crate::MetricCollector`].
 
@@ -23,6 +25,7 @@ mod collector;
 mod decode;
 mod group;
 mod query;
+mod reference_cache;
 
 pub use classes::{ClassGrouper, ClassWindow, class_grouper_labels, class_query};
 pub use client::PromClient;
