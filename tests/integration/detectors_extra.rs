@@ -80,7 +80,7 @@ fn verdict(status: &Value, model: &str, name: &str) -> Value {
 }
 
 /// A PromQL instant query's single scalar-like answer.
-async fn instant_value(
+pub(crate) async fn instant_value(
     client: &reqwest::Client,
     prometheus: &str,
     query: &str,

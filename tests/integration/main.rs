@@ -27,6 +27,7 @@ mod image;
 mod layers;
 mod monitor_loop;
 mod promql_client;
+mod reference_cache;
 mod reload;
 mod signals;
 mod signals_extra;
