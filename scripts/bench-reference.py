@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Cached references: Prometheus' answer time and the sidecar's cost per
+evaluation cycle with `reference: {window: 7d}`, refreshed at every
+evaluation (no cache, as before) and hourly (the cache), over a real week
+of history.
+
+For each size (default 1,000 models at a 15 m step and 10,000 at 1 h), this
+writes a week and two hours of simulate-shaped history with
+scripts/gen-history.py, backfills it with `promtool tsdb create-blocks-from
+openmetrics` (one 2 h block at a time), starts a Prometheus on that data
+(retention 30d, compaction off so nothing runs in the background,
+lookback delta twice the step so the coarse series read as continuous, the
+query log on) and runs `model-monitor backtest` over the last hour of the
+history: the loop's own evaluation step (`evaluate_at`) at evaluation times
+on the 1 m grid, with the template's monitor (tests/fixtures/sidecar.yml:
+both histograms, PSI, KS, chi-square, z-score, the latency SLO; a 1 h
+window, or two steps when longer):
+
+- `uncached`: `refresh: 1m`, the evaluation interval: every cycle sends
+  the reference queries, as every cycle did before the cache;
+- `cached`: `refresh: 1h`, the times within one hour: the first cycle
+  refreshes, the others read the cache.
+
+Per cycle it reports Prometheus' engine time
+(`prometheus_engine_query_duration_seconds`, every slice, deltas over the
+run), the queries Prometheus answered (its query log), the backtest's wall
+time and CPU (user + system of the process). A cached cycle's cost is the
+cached run's total minus one refresh cycle, over the remaining cycles; the
+amortised mean is one refresh and 59 cached cycles per hour at a 1 m
+interval. The load average is recorded with each size, since other work
+shares the machine.
+
+Standard library only; reuses scripts/bench-scale.py's helpers. Usage:
+  scripts/bench-reference.py [--sizes 1000:900,10000:3600] [--binary PATH]
+                             [--json FILE] [--keep DIR]
+"""
+
+import argparse
+import importlib.util
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+spec = importlib.util.spec_from_file_location("bench_scale", ROOT / "scripts" / "bench-scale.py")
+bench_scale = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench_scale)
+
+HISTORY_HOURS = 7 * 24 + 2
+INTERVAL = 60
+UNCACHED_CYCLES = 3
+CACHED_CYCLES = 8
+
+
+def backfill(models, step, end, work):
+    """The history in a TSDB directory; returns (samples line, seconds)."""
+    started = time.perf_counter()
+    om = work / "om"
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen-history.py"),
+                          f"--models={models}", f"--step={step}", f"--hours={HISTORY_HOURS}",
+                          f"--end={end}", f"--out={om}"], check=True, capture_output=True, text=True).stdout
+    generated = time.perf_counter() - started
+    tsdb = work / "tsdb"
+    for block in sorted(om.glob("block-*.om")):
+        subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", "-q", str(block), str(tsdb)],
+                       check=True, capture_output=True)
+        block.unlink()
+    return out.strip(), generated, time.perf_counter() - started - generated
+
+
+def engine_seconds(prometheus_url):
+    text = bench_scale.get(f"{prometheus_url}/metrics")[0].decode()
+    return sum(bench_scale.prom_metric(text, "prometheus_engine_query_duration_seconds_sum", {"slice": s}) or 0.0
+               for s in ("inner_eval", "prepare_time", "queue_time", "result_sort"))
+
+
+def query_log_lines(path):
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def backtest(binary, work, prometheus_url, refresh, start, cycles, query_log, window):
+    """Runs backtest over `cycles` evaluation times from `start`; returns
+    the run's measures."""
+    template = bench_scale.sidecar_config(default_rule_only=True)
+    lines = [f"    reference: {{window: 7d, refresh: {refresh}}}" if line.startswith("    reference:")
+             else line for line in template.splitlines()]
+    config = work / f"sidecar-{refresh}.yml"
+    config.write_text("\n".join(lines) + "\n")
+    env = {**os.environ, **bench_scale.sidecar_env(prometheus_url, INTERVAL),
+           "WINDOW": window, "QUERY_TIMEOUT": "300s", "MONITOR_NAME": "week"}
+    from_ = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start))
+    to = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start + (cycles - 1) * INTERVAL))
+    args = [str(binary), "backtest", f"--config.file={config}", f"--from={from_}", f"--to={to}",
+            "--format=json", f"--output={work / f'report-{refresh}.json'}"]
+    engine_before, logged_before = engine_seconds(prometheus_url), query_log_lines(query_log)
+    usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run(args, check=True, env=env, capture_output=True)
+    wall = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    report = json.loads((work / f"report-{refresh}.json").read_text())
+    if report["evaluations"] != cycles:
+        raise RuntimeError(f"backtest ran {report['evaluations']} evaluations, not {cycles}")
+    return {
+        "cycles": cycles,
+        "wall_seconds": wall,
+        "cpu_seconds": (usage.ru_utime - usage_before.ru_utime) + (usage.ru_stime - usage_before.ru_stime),
+        "engine_seconds": engine_seconds(prometheus_url) - engine_before,
+        "queries": query_log_lines(query_log) - logged_before,
+    }
+
+
+def run_size(models, step, binary, keep):
+    work = Path(tempfile.mkdtemp(prefix=f"bench-reference-{models}-"))
+    processes = bench_scale.Processes(work)
+    try:
+        end = int(time.time()) // 3600 * 3600 - 3600
+        history, generated, imported = backfill(models, step, end, work)
+        print(f"[{models}] {history}: generated in {generated:.0f} s, backfilled in {imported:.0f} s",
+              file=sys.stderr, flush=True)
+        port = bench_scale.free_port()
+        query_log = work / "queries.log"
+        (work / "prometheus.yml").write_text(f"global:\n  query_log_file: {query_log}\n")
+        processes.start("prometheus", [
+            "prometheus", f"--config.file={work / 'prometheus.yml'}", f"--storage.tsdb.path={work / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=30d",
+            "--storage.tsdb.min-block-duration=2h", "--storage.tsdb.max-block-duration=2h",
+            f"--query.lookback-delta={2 * step}s", "--query.max-samples=1000000000",
+            "--query.timeout=5m", "--log.level=warn",
+        ])
+        url = f"http://127.0.0.1:{port}"
+        bench_scale.wait_http(f"{url}/-/ready", 300)
+        # The last hour of the history: its references reach back a week
+        # and an hour, to the history's start.
+        start = end - 3600 + INTERVAL
+        # The current window holds at least two samples of each series.
+        window = f"{max(3600, 2 * step) // 60}m"
+        # A first run reads the blocks into the page cache; not counted.
+        backtest(binary, work, url, "1m", start, 1, query_log, window)
+        load = os.getloadavg()
+        uncached = backtest(binary, work, url, "1m", start, UNCACHED_CYCLES, query_log, window)
+        cached = backtest(binary, work, url, "1h", start, CACHED_CYCLES, query_log, window)
+        refresh = {k: uncached[k] / UNCACHED_CYCLES for k in ("wall_seconds", "cpu_seconds", "engine_seconds",
+                                                               "queries")}
+        hit = {k: (cached[k] - refresh[k]) / (CACHED_CYCLES - 1) for k in refresh}
+        per_hour = 3600 // INTERVAL
+        amortised = {k: (refresh[k] + (per_hour - 1) * hit[k]) / per_hour for k in refresh}
+        result = {
+            "models": models,
+            "step_seconds": step,
+            "window": window,
+            "binary": str(binary),
+            "history": history,
+            "generate_seconds": generated,
+            "backfill_seconds": imported,
+            "load_average": load,
+            "uncached_run": uncached,
+            "cached_run": cached,
+            "per_refresh_cycle": refresh,
+            "per_cached_cycle": hit,
+            "amortised_cached": amortised,
+        }
+        print(json.dumps(result), file=sys.stderr, flush=True)
+        return result
+    finally:
+        processes.stop()
+        if keep:
+            keep.mkdir(parents=True, exist_ok=True)
+            for log in work.glob("*.log"):
+                shutil.copy(log, keep / f"{models}-{log.name}")
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000:900,10000:3600", help="models:step_seconds,...")
+    parser.add_argument("--binary", type=Path, default=ROOT / "target" / "release" / "model-monitor")
+    parser.add_argument("--json", type=Path, default=ROOT / "target" / "bench-reference" / "results.json")
+    parser.add_argument("--keep", type=Path, default=None, help="copy the logs here")
+    args = parser.parse_args()
+    results = []
+    for size in args.sizes.split(","):
+        models, step = (int(part) for part in size.split(":"))
+        results.append(run_size(models, step, args.binary, args.keep))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2))
+    header = ("| models | step | cycle | Prometheus engine s | queries | sidecar wall s | sidecar CPU s |\n"
+              "|---:|---:|---|---:|---:|---:|---:|")
+    print(header)
+    for r in results:
+        for name, key in (("no cache (every cycle refreshes)", "per_refresh_cycle"),
+                          ("cache: refresh cycle", "per_refresh_cycle"),
+                          ("cache: cached cycle", "per_cached_cycle"),
+                          ("cache: amortised (1 in 60)", "amortised_cached")):
+            row = r[key]
+            print(f"| {r['models']:,} | {r['step_seconds'] // 60}m | {name} | {row['engine_seconds']:.3f} | "
+                  f"{row['queries']:.1f} | {row['wall_seconds']:.3f} | {row['cpu_seconds']:.3f} |")
+    for r in results:
+        print(f"{r['models']:,} models: {r['history']}; load average {r['load_average']}")
+
+
+if __name__ == "__main__":
+    main()
