@@ -4,8 +4,8 @@ evaluation cycle with `reference: {window: 7d}`, refreshed at every
 evaluation (no cache, as before) and hourly (the cache), over a real week
 of history.
 
-For each size (default 1,000 models at a 15 m step and 10,000 at 1 h), this
-writes a week and two hours of simulate-shaped history with
+For each size (default 1,000 models at a 15 m step and 10,000 at 4 h), this
+writes a week and a few hours of simulate-shaped history with
 scripts/gen-history.py, backfills it with `promtool tsdb create-blocks-from
 openmetrics` (one 2 h block at a time), starts a Prometheus on that data
 (retention 30d, compaction off so nothing runs in the background,
@@ -31,7 +31,7 @@ interval. The load average is recorded with each size, since other work
 shares the machine.
 
 Standard library only; reuses scripts/bench-scale.py's helpers. Usage:
-  scripts/bench-reference.py [--sizes 1000:900,10000:3600] [--binary PATH]
+  scripts/bench-reference.py [--sizes 1000:900,10000:14400] [--binary PATH]
                              [--json FILE] [--keep DIR]
 """
 
@@ -52,18 +52,17 @@ spec = importlib.util.spec_from_file_location("bench_scale", ROOT / "scripts" / 
 bench_scale = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench_scale)
 
-HISTORY_HOURS = 7 * 24 + 2
 INTERVAL = 60
 UNCACHED_CYCLES = 3
 CACHED_CYCLES = 8
 
 
-def backfill(models, step, end, work):
+def backfill(models, step, end, hours, work):
     """The history in a TSDB directory; returns (samples line, seconds)."""
     started = time.perf_counter()
     om = work / "om"
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen-history.py"),
-                          f"--models={models}", f"--step={step}", f"--hours={HISTORY_HOURS}",
+                          f"--models={models}", f"--step={step}", f"--hours={hours}",
                           f"--end={end}", f"--out={om}"], check=True, capture_output=True, text=True).stdout
     generated = time.perf_counter() - started
     tsdb = work / "tsdb"
@@ -120,8 +119,14 @@ def run_size(models, step, binary, keep):
     work = Path(tempfile.mkdtemp(prefix=f"bench-reference-{models}-"))
     processes = bench_scale.Processes(work)
     try:
-        end = int(time.time()) // 3600 * 3600 - 3600
-        history, generated, imported = backfill(models, step, end, work)
+        end = int(time.time()) // 7200 * 7200
+        # The current window holds at least two samples of each series.
+        window_seconds = max(3600, 2 * step)
+        window = f"{window_seconds // 60}m"
+        # A week before the window of the first evaluation, which is an
+        # hour before the end.
+        hours = 7 * 24 + window_seconds // 3600 + 1
+        history, generated, imported = backfill(models, step, end, hours, work)
         print(f"[{models}] {history}: generated in {generated:.0f} s, backfilled in {imported:.0f} s",
               file=sys.stderr, flush=True)
         port = bench_scale.free_port()
@@ -139,8 +144,6 @@ def run_size(models, step, binary, keep):
         # The last hour of the history: its references reach back a week
         # and an hour, to the history's start.
         start = end - 3600 + INTERVAL
-        # The current window holds at least two samples of each series.
-        window = f"{max(3600, 2 * step) // 60}m"
         # A first run reads the blocks into the page cache; not counted.
         backtest(binary, work, url, "1m", start, 1, query_log, window)
         load = os.getloadavg()
@@ -179,7 +182,7 @@ def run_size(models, step, binary, keep):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="1000:900,10000:3600", help="models:step_seconds,...")
+    parser.add_argument("--sizes", default="1000:900,10000:14400", help="models:step_seconds,...")
     parser.add_argument("--binary", type=Path, default=ROOT / "target" / "release" / "model-monitor")
     parser.add_argument("--json", type=Path, default=ROOT / "target" / "bench-reference" / "results.json")
     parser.add_argument("--keep", type=Path, default=None, help="copy the logs here")

@@ -285,18 +285,7 @@ mod tests {
 
     /// A config with this `reference` mapping, parsed.
     fn parse(reference: &str) -> Result<ReferenceConfig, Vec<String>> {
-        let text = format!(
-            "prometheus:\n  url: http://prom:9090\nmonitors:\n  - name: m\n    reference: {reference}\n    signals:\n      c:\n        histogram: h\n        detectors: [{{type: ks}}]\n"
-        );
-        parse_str(&text, "c.yml")
-            .map(|config| config.monitors[0].reference.clone())
-            .map_err(|error| {
-                error
-                    .problems
-                    .iter()
-                    .map(|p| format!("{}: {}: {}", p.line.unwrap_or(0), p.path, p.message))
-                    .collect()
-            })
+        parse_refresh(reference).map(|(reference, _)| reference)
     }
 
     #[test]

@@ -28,7 +28,7 @@ const DRIFT_AFTER_SECS: u64 = 50;
 /// (model, signal, detector).
 pub(crate) type Key = (String, String, String);
 
-fn sidecar_config(prometheus_url: &str) -> SidecarConfig {
+pub(crate) fn sidecar_config(prometheus_url: &str) -> SidecarConfig {
     SidecarConfig::simulated(prometheus_url, "replayed")
         .set("WINDOW", "10s")
         .set("REFERENCE_WINDOW", "30s")

@@ -30,19 +30,11 @@ const REFRESH_SECS: i64 = 10;
 /// Evaluations recorded: about four refreshes' worth at one every 2 s.
 const EVALUATIONS: usize = 20;
 
+/// `backtest.rs`'s config (monitor `replayed`, a 10 s window every 2 s),
+/// its `window: 30s` reference refreshed every [`REFRESH_SECS`].
 fn sidecar_config(prometheus_url: &str) -> SidecarConfig {
-    SidecarConfig::simulated(prometheus_url, "cached")
-        .set("WINDOW", "10s")
-        .set("EVALUATION_INTERVAL", "2s")
-        .set("MIN_SAMPLES", "150")
+    crate::backtest::sidecar_config(prometheus_url)
         .with_reference(&format!("{{window: 30s, refresh: {REFRESH_SECS}s}}"))
-        .without_detectors(&[
-            "chi_square",
-            "jensen_shannon",
-            "hellinger",
-            "wasserstein",
-            "quantile_ratio",
-        ])
 }
 
 /// One live evaluation as the status API showed it.
@@ -60,7 +52,7 @@ fn evaluation(status: &Value) -> Option<(DateTime<Utc>, Evaluation)> {
     if evaluation["timestamp"].is_null() {
         return None;
     }
-    let references = evaluation["sources"]["cached"]["references"]
+    let references = evaluation["sources"]["replayed"]["references"]
         .as_array()?
         .iter()
         .map(|reference| {
@@ -105,14 +97,7 @@ async fn the_reference_is_queried_once_per_refresh_at_its_grid_time_and_backtest
     let client = http_client();
     let (_simulate, simulate_port) =
         start_drifting_simulation(dir.path(), Duration::from_secs(3600));
-    let query_log = dir.path().join("queries.log");
-    let prometheus = PrometheusServer::start_with_config(
-        dir.path(),
-        &format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n  query_log_file: {}\nscrape_configs:\n  - job_name: simulate\n    static_configs:\n      - targets: ['127.0.0.1:{simulate_port}']\n",
-            query_log.display()
-        ),
-    );
+    let (prometheus, query_log) = PrometheusServer::start_with_query_log(dir.path(), simulate_port);
     prometheus.wait_ready(&client).await;
     let config = sidecar_config(&prometheus.url());
     let sidecar = Sidecar::start(dir.path(), &config);
@@ -134,7 +119,7 @@ async fn the_reference_is_queried_once_per_refresh_at_its_grid_time_and_backtest
         );
         if let Some((200, text)) = get(&client, &sidecar.url("/metrics")).await {
             let name = "model_monitor_reference_evaluation_timestamp_seconds";
-            let want = [("monitor", "cached"), ("signal", "latency")];
+            let want = [("monitor", "replayed"), ("signal", "latency")];
             if let Some(seconds) = sample(&text, name, &want) {
                 exported.insert((seconds * 1000.0) as i64);
             }
