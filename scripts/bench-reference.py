@@ -21,14 +21,16 @@ window, or two steps when longer):
 - `cached`: `refresh: 1h`, the times within one hour: the first cycle
   refreshes, the others read the cache.
 
-Per cycle it reports Prometheus' engine time
-(`prometheus_engine_query_duration_seconds`, every slice, deltas over the
-run), the queries Prometheus answered (its query log), the backtest's wall
-time and CPU (user + system of the process). A cached cycle's cost is the
-cached run's total minus one refresh cycle, over the remaining cycles; the
-amortised mean is one refresh and 59 cached cycles per hour at a 1 m
-interval. The load average is recorded with each size, since other work
-shares the machine.
+Per cycle it reports, from Prometheus' query log, the engine time of the
+cycle's queries (`execTotalTime`, summed) and their number, and the cycle's
+wall time (from the start of its first query to the start of the next
+cycle's first query: queries, then detection; the last cycle of a run has
+no successor and is left out); and the sidecar's CPU (user + system of the
+backtest process): per uncached cycle the run's CPU over its cycles, per
+cached cycle the cached run's CPU less one uncached cycle, over the other
+cycles. The amortised mean is one refresh and 59 cached cycles per hour at
+a 1 m interval. The load average is recorded with each size, since other
+work shares the machine.
 
 Standard library only; reuses scripts/bench-scale.py's helpers. Usage:
   scripts/bench-reference.py [--sizes 1000:900,10000:14400] [--binary PATH]
@@ -80,10 +82,69 @@ def engine_seconds(prometheus_url):
 
 
 def query_log_lines(path):
-    return len(path.read_text().splitlines()) if path.exists() else 0
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def parse_time(text):
+    return time.mktime(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone + float("0" + text[19:-1])
+
+
+def cycles(lines, start, count):
+    """Per cycle of a run whose evaluations are `count` times from `start`,
+    INTERVAL apart: (engine seconds, queries, start of its first query),
+    from the run's query log lines. A query belongs to the first cycle at
+    or after its evaluation time (a reference's time is at or before the
+    cycle that sends it)."""
+    out = [[0.0, 0, None] for _ in range(count)]
+    for line in lines:
+        entry = json.loads(line)
+        at = parse_time(entry["params"]["end"])
+        index = min(count - 1, max(0, -int((start - at) // INTERVAL)))
+        seconds = entry["stats"]["timings"]["execTotalTime"]
+        began = parse_time(entry["ts"]) - seconds
+        cycle = out[index]
+        cycle[0] += seconds
+        cycle[1] += 1
+        cycle[2] = began if cycle[2] is None else min(cycle[2], began)
+    return out
+
+
+def mean(values):
+    values = list(values)
+    return sum(values) / len(values)
+
+
+def summarise(uncached, cached, start):
+    """Refresh, cached and amortised cycles from the two runs."""
+    def walls(run):
+        return [run["cycles_log"][k + 1][2] - run["cycles_log"][k][2] for k in range(len(run["cycles_log"]) - 1)]
+    uncached_walls, cached_walls = walls(uncached), walls(cached)
+    refresh_cpu = uncached["cpu_seconds"] / uncached["cycles"]
+    no_cache = {
+        "engine_seconds": mean(c[0] for c in uncached["cycles_log"]),
+        "queries": mean(c[1] for c in uncached["cycles_log"]),
+        "wall_seconds": mean(uncached_walls),
+        "cpu_seconds": refresh_cpu,
+    }
+    refresh = {
+        "engine_seconds": cached["cycles_log"][0][0],
+        "queries": cached["cycles_log"][0][1],
+        "wall_seconds": cached_walls[0],
+        "cpu_seconds": refresh_cpu,
+    }
+    hit = {
+        "engine_seconds": mean(c[0] for c in cached["cycles_log"][1:]),
+        "queries": mean(c[1] for c in cached["cycles_log"][1:]),
+        "wall_seconds": mean(cached_walls[1:]),
+        "cpu_seconds": (cached["cpu_seconds"] - refresh_cpu) / (cached["cycles"] - 1),
+    }
+    per_hour = 3600 // INTERVAL
+    amortised = {k: (refresh[k] + (per_hour - 1) * hit[k]) / per_hour for k in refresh}
+    return {"no_cache": no_cache, "refresh_cycle": refresh, "cached_cycle": hit, "amortised_cached": amortised}
 
 
 def backtest(binary, work, prometheus_url, refresh, start, cycles, query_log, window):
+    cycles_of = globals()["cycles"]
     """Runs backtest over `cycles` evaluation times from `start`; returns
     the run's measures."""
     template = bench_scale.sidecar_config(default_rule_only=True)
@@ -97,7 +158,7 @@ def backtest(binary, work, prometheus_url, refresh, start, cycles, query_log, wi
     to = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start + (cycles - 1) * INTERVAL))
     args = [str(binary), "backtest", f"--config.file={config}", f"--from={from_}", f"--to={to}",
             "--format=json", f"--output={work / f'report-{refresh}.json'}"]
-    engine_before, logged_before = engine_seconds(prometheus_url), query_log_lines(query_log)
+    engine_before, logged_before = engine_seconds(prometheus_url), len(query_log_lines(query_log))
     usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(args, check=True, env=env, capture_output=True)
@@ -106,12 +167,14 @@ def backtest(binary, work, prometheus_url, refresh, start, cycles, query_log, wi
     report = json.loads((work / f"report-{refresh}.json").read_text())
     if report["evaluations"] != cycles:
         raise RuntimeError(f"backtest ran {report['evaluations']} evaluations, not {cycles}")
+    logged = query_log_lines(query_log)[logged_before:]
     return {
         "cycles": cycles,
         "wall_seconds": wall,
         "cpu_seconds": (usage.ru_utime - usage_before.ru_utime) + (usage.ru_stime - usage_before.ru_stime),
         "engine_seconds": engine_seconds(prometheus_url) - engine_before,
-        "queries": query_log_lines(query_log) - logged_before,
+        "queries": len(logged),
+        "cycles_log": cycles_of(logged, start, cycles),
     }
 
 
@@ -149,11 +212,6 @@ def run_size(models, step, binary, keep):
         load = os.getloadavg()
         uncached = backtest(binary, work, url, "1m", start, UNCACHED_CYCLES, query_log, window)
         cached = backtest(binary, work, url, "1h", start, CACHED_CYCLES, query_log, window)
-        refresh = {k: uncached[k] / UNCACHED_CYCLES for k in ("wall_seconds", "cpu_seconds", "engine_seconds",
-                                                               "queries")}
-        hit = {k: (cached[k] - refresh[k]) / (CACHED_CYCLES - 1) for k in refresh}
-        per_hour = 3600 // INTERVAL
-        amortised = {k: (refresh[k] + (per_hour - 1) * hit[k]) / per_hour for k in refresh}
         result = {
             "models": models,
             "step_seconds": step,
@@ -163,11 +221,10 @@ def run_size(models, step, binary, keep):
             "generate_seconds": generated,
             "backfill_seconds": imported,
             "load_average": load,
+            "start": start,
             "uncached_run": uncached,
             "cached_run": cached,
-            "per_refresh_cycle": refresh,
-            "per_cached_cycle": hit,
-            "amortised_cached": amortised,
+            **summarise(uncached, cached, start),
         }
         print(json.dumps(result), file=sys.stderr, flush=True)
         return result
@@ -180,26 +237,52 @@ def run_size(models, step, binary, keep):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def reanalyse(results_file, query_log):
+    """The summary of results written before the per-cycle analysis, from
+    their kept query log: the warm-up's, the uncached and the cached run's
+    queries, in order."""
+    results = json.loads(Path(results_file).read_text())
+    results = results if isinstance(results, list) else [results]
+    lines = Path(query_log).read_text().splitlines()
+    for result in results:
+        step, models = result["step_seconds"], result["models"]
+        end = int(parse_time(json.loads(lines[0])["params"]["end"])) // 3600 * 3600 + 3600
+        start = result.get("start") or end - 3600 + INTERVAL
+        uncached, cached = result["uncached_run"], result["cached_run"]
+        warmup = len(lines) - uncached["queries"] - cached["queries"]
+        uncached["cycles_log"] = cycles(lines[warmup:warmup + uncached["queries"]], start, uncached["cycles"])
+        cached["cycles_log"] = cycles(lines[warmup + uncached["queries"]:], start, cached["cycles"])
+        result.update(summarise(uncached, cached, start))
+        print(f"[{models}] step {step} s, start {start}", file=sys.stderr)
+    return results
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000:900,10000:14400", help="models:step_seconds,...")
     parser.add_argument("--binary", type=Path, default=ROOT / "target" / "release" / "model-monitor")
     parser.add_argument("--json", type=Path, default=ROOT / "target" / "bench-reference" / "results.json")
     parser.add_argument("--keep", type=Path, default=None, help="copy the logs here")
+    parser.add_argument("--reanalyse", type=Path, nargs=2, metavar=("RESULTS", "QUERY_LOG"), default=None,
+                        help="summarise again a size's results and its kept query log (warm-up, uncached and "
+                             "cached runs in this order)")
     args = parser.parse_args()
-    results = []
-    for size in args.sizes.split(","):
-        models, step = (int(part) for part in size.split(":"))
-        results.append(run_size(models, step, args.binary, args.keep))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2))
+    if args.reanalyse:
+        results = reanalyse(*args.reanalyse)
+    else:
+        results = []
+        for size in args.sizes.split(","):
+            models, step = (int(part) for part in size.split(":"))
+            results.append(run_size(models, step, args.binary, args.keep))
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2))
     header = ("| models | step | cycle | Prometheus engine s | queries | sidecar wall s | sidecar CPU s |\n"
               "|---:|---:|---|---:|---:|---:|---:|")
     print(header)
     for r in results:
-        for name, key in (("no cache (every cycle refreshes)", "per_refresh_cycle"),
-                          ("cache: refresh cycle", "per_refresh_cycle"),
-                          ("cache: cached cycle", "per_cached_cycle"),
+        for name, key in (("no cache (every cycle refreshes)", "no_cache"),
+                          ("cache: refresh cycle", "refresh_cycle"),
+                          ("cache: cached cycle", "cached_cycle"),
                           ("cache: amortised (1 in 60)", "amortised_cached")):
             row = r[key]
             print(f"| {r['models']:,} | {r['step_seconds'] // 60}m | {name} | {row['engine_seconds']:.3f} | "
