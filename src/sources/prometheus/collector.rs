@@ -14,8 +14,11 @@ use tokio::sync::Semaphore;
 
 use super::classes::{ClassGrouper, ClassWindow, class_grouper_labels, class_query};
 use super::group::{GroupedWindow, HistogramGrouper, grouper_labels};
+use super::pairing::{add_classes, both, young};
 use super::query::{histogram_query, labelled_query};
-use super::reference_cache::{Answer, Reference, ReferenceAnswer, ReferenceCache, Windows};
+use super::reference_cache::{
+    Answer, Reference, ReferenceAnswer, ReferenceCache, record_references,
+};
 use super::{PromClient, PromError, VectorSink};
 use crate::config::{
     CorrectHistogram, DEFAULT_INTERVAL, MonitorConfig, ReferenceConfig, ReferenceRefresh,
@@ -27,7 +30,6 @@ use crate::sources::{
     Collection, LabelledWindow, MetricCollector, Rejection, SignalDetails, SignalFailure,
     SignalObservation, WindowRole,
 };
-use crate::stats::classes::{class_distribution, union_classes};
 use crate::stats::{Distribution, Histogram};
 use crate::telemetry::SelfMetrics;
 
@@ -246,31 +248,6 @@ impl PrometheusCollector {
         Some(cache.reference(signal, at, reference_at, keep, query).await)
     }
 
-    /// Exports each signal's reference time and logs and counts the
-    /// references used because a refresh failed.
-    fn record_references(&self, references: &[crate::sources::ReferenceStatus]) {
-        let name = self.monitor.name.as_str();
-        for reference in references {
-            let signal = reference.signal.as_str();
-            if let Some(metrics) = &self.metrics {
-                metrics
-                    .reference_evaluation
-                    .with_label_values(&[name, signal])
-                    .set(reference.evaluated_at.timestamp_millis() as f64 / 1000.0);
-            }
-            let Some(error) = &reference.refresh_error else {
-                continue;
-            };
-            if let Some(metrics) = &self.metrics {
-                metrics
-                    .reference_refresh_failures
-                    .with_label_values(&[name, signal])
-                    .inc();
-            }
-            tracing::warn!(source = %name, signal, age_seconds = reference.age_seconds, "{error}");
-        }
-    }
-
     /// A class counter's window per model; `None` for a reference from a
     /// baseline file.
     async fn class_window(
@@ -423,7 +400,11 @@ impl MetricCollector for PrometheusCollector {
                 } => add_classes(&mut collection, signal, current, reference),
             }
         }
-        self.record_references(&collection.references);
+        record_references(
+            self.metrics.as_deref(),
+            &self.monitor.name,
+            &collection.references,
+        );
         Ok(collection)
     }
 }
@@ -603,95 +584,4 @@ impl PrometheusCollector {
         }
         // Models only in the reference have stopped serving: they leave.
     }
-}
-
-/// A class signal's observations: each model's two windows laid out on the
-/// union of their classes.
-fn add_classes(
-    collection: &mut Collection,
-    signal: &str,
-    current: Answer<ClassWindow>,
-    reference: Option<ReferenceAnswer<ClassWindow>>,
-) {
-    let from_file = reference.is_none();
-    let reference = reference.unwrap_or_else(|| {
-        Ok(Reference {
-            windows: Arc::default(),
-            warnings: Vec::new(),
-            status: None,
-        })
-    });
-    let Some((current, reference)) = both(collection, signal, current, reference) else {
-        return;
-    };
-    let rejection = |error: crate::stats::classes::ClassError| {
-        Rejection::new(error.reason(), error.to_string())
-    };
-    for (model, current) in current {
-        let reference = reference.get(&model);
-        let classes: Arc<[String]> =
-            union_classes(std::iter::once(&current.counts).chain(reference.map(|r| &r.counts)))
-                .into();
-        let reference_distribution = match reference {
-            Some(window) => class_distribution(&classes, &window.counts).map_err(rejection),
-            None => Err(Rejection::new(
-                Rejection::NO_REFERENCE,
-                if from_file {
-                    "a baseline file holds no class counts"
-                } else {
-                    "no reference data for this model"
-                },
-            )),
-        };
-        collection.observations.push(SignalObservation {
-            young: young(
-                current.series_at_start < 1.0,
-                reference.is_some_and(|r| r.series_at_start < 1.0),
-            ),
-            current: class_distribution(&classes, &current.counts).map_err(rejection),
-            reference: reference_distribution,
-            short: None,
-            model,
-            signal: signal.to_owned(),
-            details: SignalDetails {
-                classes: Some(classes),
-                ..SignalDetails::default()
-            },
-        });
-    }
-}
-
-/// Both windows' answers, their warnings and the reference's time added
-/// to the collection; `None` with the failures added instead when either
-/// failed.
-fn both<W>(
-    collection: &mut Collection,
-    signal: &str,
-    current: Answer<W>,
-    reference: ReferenceAnswer<W>,
-) -> Option<(BTreeMap<ModelKey, W>, Windows<W>)> {
-    match (current, reference) {
-        (Ok((current, current_warnings)), Ok(reference)) => {
-            collection.add_warnings(&format!("{signal} current window"), current_warnings);
-            collection.add_warnings(&format!("{signal} reference window"), reference.warnings);
-            collection.references.extend(reference.status);
-            Some((current, reference.windows))
-        }
-        (current, reference) => {
-            collection.failures.extend(current.err());
-            collection.failures.extend(reference.err());
-            None
-        }
-    }
-}
-
-/// The young windows of an observation.
-fn young(current: bool, reference: bool) -> Vec<WindowRole> {
-    [
-        (WindowRole::Current, current),
-        (WindowRole::Reference, reference),
-    ]
-    .into_iter()
-    .filter_map(|(role, young)| young.then_some(role))
-    .collect()
 }

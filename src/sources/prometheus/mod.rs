@@ -16,6 +16,7 @@
 //!   cumulative histogram per model;
 //! - `reference_cache.rs` keeps each signal's reference answer until its
 //!   reference time (`grid_floor(at, refresh)`) moves;
+//! - `pairing.rs` pairs a signal's windows into observations;
 //! - `collector.rs` ([`PrometheusCollector`]) runs a monitor's queries as a
 //!   [`crate::MetricCollector`].
 
@@ -24,6 +25,7 @@ mod client;
 mod collector;
 mod decode;
 mod group;
+mod pairing;
 mod query;
 mod reference_cache;
 

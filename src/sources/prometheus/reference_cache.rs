@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 
 use crate::model::ModelKey;
 use crate::sources::{ReferenceStatus, SignalFailure};
+use crate::telemetry::SelfMetrics;
 
 /// A query's answer grouped by model and its warnings, or the failure.
 pub(super) type Answer<W> = Result<(BTreeMap<ModelKey, W>, Vec<String>), SignalFailure>;
@@ -128,6 +129,34 @@ impl<W> ReferenceCache<W> {
                 None => Err(failure),
             },
         }
+    }
+}
+
+/// Exports each signal's reference time, and logs and counts the
+/// references used because a refresh failed.
+pub(super) fn record_references(
+    metrics: Option<&SelfMetrics>,
+    monitor: &str,
+    references: &[ReferenceStatus],
+) {
+    for reference in references {
+        let signal = reference.signal.as_str();
+        if let Some(metrics) = metrics {
+            metrics
+                .reference_evaluation
+                .with_label_values(&[monitor, signal])
+                .set(reference.evaluated_at.timestamp_millis() as f64 / 1000.0);
+        }
+        let Some(error) = &reference.refresh_error else {
+            continue;
+        };
+        if let Some(metrics) = metrics {
+            metrics
+                .reference_refresh_failures
+                .with_label_values(&[monitor, signal])
+                .inc();
+        }
+        tracing::warn!(source = %monitor, signal, age_seconds = reference.age_seconds, "{error}");
     }
 }
 
