@@ -20,7 +20,8 @@ use super::tree::Node;
 pub const DEFAULT_REFERENCE_OFFSET: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Default `reference.refresh` of a `window: w` reference: `w` divided by
-/// this, within [`evaluation.interval`, [`MAX_DEFAULT_REFRESH`]]. A day's
+/// this, at most [`MAX_DEFAULT_REFRESH`], rounded down to a whole number of
+/// evaluation intervals (at least one). A day's
 /// window moves by a twenty-fourth of itself between refreshes, so its
 /// counts change by about 4% at the most.
 pub const DEFAULT_WINDOW_REFRESH_DIVISOR: u32 = 24;
@@ -73,8 +74,8 @@ impl ReferenceConfig {
     ///   at every evaluation, since an older reference time shifts that
     ///   alignment by as much. A `refresh` trades it for fewer queries.
     /// - `window: w`, the span just before the current window, moves little
-    ///   between evaluations: `w / 24` by default, within
-    ///   [`interval`, 1h].
+    ///   between evaluations: by default `min(w / 24, 1h)` rounded down to
+    ///   a whole number of intervals, at least one.
     /// - `range` is fixed: queried once, at its end, and again only after a
     ///   reload.
     /// - `baseline_file` is read once, and again by a reload.
@@ -83,11 +84,13 @@ impl ReferenceConfig {
             (ReferenceConfig::Range { end, .. }, _) => ReferenceRefresh::Fixed(*end),
             (ReferenceConfig::BaselineFile(_), _) => ReferenceRefresh::File,
             (_, Some(refresh)) => ReferenceRefresh::Every(refresh),
-            (ReferenceConfig::Window(window), None) => ReferenceRefresh::Every(
-                (*window / DEFAULT_WINDOW_REFRESH_DIVISOR)
-                    .min(MAX_DEFAULT_REFRESH)
-                    .max(interval),
-            ),
+            (ReferenceConfig::Window(window), None) => {
+                // A whole number of intervals, so that refreshes fall on
+                // evaluation times.
+                let wanted = (*window / DEFAULT_WINDOW_REFRESH_DIVISOR).min(MAX_DEFAULT_REFRESH);
+                let steps = wanted.as_millis() / interval.as_millis().max(1);
+                ReferenceRefresh::Every(interval * u32::try_from(steps.max(1)).unwrap_or(1))
+            }
             (ReferenceConfig::Offset(_) | ReferenceConfig::Offsets(_), None) => {
                 ReferenceRefresh::EveryEvaluation
             }
@@ -446,6 +449,17 @@ mod tests {
             ReferenceConfig::Window(DAY).refresh(None, 2 * HOUR),
             ReferenceRefresh::Every(2 * HOUR),
             "never more often than the evaluations"
+        );
+        let second = Duration::from_secs(1);
+        assert_eq!(
+            ReferenceConfig::Window(150 * second).refresh(None, 2 * second),
+            ReferenceRefresh::Every(6 * second),
+            "6.25 s rounded down to three intervals"
+        );
+        assert_eq!(
+            ReferenceConfig::Window(7 * DAY).refresh(None, 7 * second),
+            ReferenceRefresh::Every(514 * 7 * second),
+            "1 h rounded down to whole intervals"
         );
     }
 
