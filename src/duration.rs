@@ -1,9 +1,12 @@
 //! Prometheus-style durations (`30s`, `5m`, `1h30m`, `7d`, `250ms`).
 //!
 //! The config file, the CLI and PromQL all speak this format, so one parser
-//! and one formatter live here.
+//! and one formatter live here, with [`grid_floor`], the grid of steps since
+//! the Unix epoch that evaluation times and reference times lie on.
 
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 /// Why a duration string was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -93,6 +96,20 @@ pub fn format_duration(duration: Duration) -> String {
     format!("{ms}ms")
 }
 
+/// The last point at or before `time` on the grid of `interval`-long steps
+/// since the Unix epoch, to the millisecond (`time` itself, to the
+/// millisecond, when `interval` is shorter than one).
+pub fn grid_floor(time: DateTime<Utc>, interval: Duration) -> DateTime<Utc> {
+    let step = interval.as_millis() as i64;
+    let millis = time.timestamp_millis();
+    let floor = if step > 0 {
+        millis - millis.rem_euclid(step)
+    } else {
+        millis
+    };
+    DateTime::from_timestamp_millis(floor).unwrap_or(time)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +149,39 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(90)), "90s");
         assert_eq!(format_duration(Duration::from_secs(86_400 * 7)), "7d");
         assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+    }
+
+    #[test]
+    fn grid_floor_is_the_last_multiple_of_the_step_since_the_epoch() {
+        let time = |text: &str| text.parse::<DateTime<Utc>>().unwrap();
+        let hour = Duration::from_secs(3600);
+        let cases = [
+            ("2026-12-01T20:59:59.999Z", hour, "2026-12-01T20:00:00Z"),
+            ("2026-12-01T21:00:00Z", hour, "2026-12-01T21:00:00Z"),
+            ("2026-12-01T21:00:00.001Z", hour, "2026-12-01T21:00:00Z"),
+            (
+                "2026-12-01T21:07:30Z",
+                Duration::from_secs(300),
+                "2026-12-01T21:05:00Z",
+            ),
+            ("1969-12-31T23:30:00Z", hour, "1969-12-31T23:00:00Z"),
+            (
+                "2026-12-01T21:07:30.123Z",
+                Duration::ZERO,
+                "2026-12-01T21:07:30.123Z",
+            ),
+            (
+                "2026-12-01T21:07:30.123456Z",
+                Duration::from_micros(10),
+                "2026-12-01T21:07:30.123Z",
+            ),
+        ];
+        for (at, step, expected) in cases {
+            assert_eq!(
+                grid_floor(time(at), step),
+                time(expected),
+                "{at} on {step:?}"
+            );
+        }
     }
 }

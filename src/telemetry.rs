@@ -39,6 +39,12 @@ pub struct SelfMetrics {
     pub reference_info: IntGaugeVec,
     /// The end of a fixed reference (a range, or a captured baseline file).
     pub reference_end: GaugeVec,
+    /// The evaluation time of the reference each signal was last compared
+    /// with, by `monitor` and `signal`.
+    pub reference_evaluation: GaugeVec,
+    /// Reference refreshes that failed, the previous reference used
+    /// instead, by `monitor` and `signal`.
+    pub reference_refresh_failures: IntCounterVec,
     /// Active alerts by `state` (pending, firing).
     pub alerts: IntGaugeVec,
     /// Delivery attempts by `receiver` and `outcome` (success, failure,
@@ -248,6 +254,20 @@ impl SelfMetrics {
             ),
             &["source"],
         ));
+        let reference_evaluation = must(GaugeVec::new(
+            Opts::new(
+                "model_monitor_reference_evaluation_timestamp_seconds",
+                "The evaluation time (the query's time) of the reference a signal was last compared with: grid_floor(evaluation time, reference.refresh), or a range's end.",
+            ),
+            &["monitor", "signal"],
+        ));
+        let reference_refresh_failures = must(IntCounterVec::new(
+            Opts::new(
+                "model_monitor_reference_refresh_failures_total",
+                "Evaluations whose reference was due to be queried again and could not be: the previous cached reference was used.",
+            ),
+            &["monitor", "signal"],
+        ));
         let alerts = must(IntGaugeVec::new(
             Opts::new(
                 "model_monitor_alerts",
@@ -345,6 +365,8 @@ impl SelfMetrics {
             Box::new(build_info.clone()),
             Box::new(reference_info.clone()),
             Box::new(reference_end.clone()),
+            Box::new(reference_evaluation.clone()),
+            Box::new(reference_refresh_failures.clone()),
             Box::new(alerts.clone()),
             Box::new(webhook_deliveries.clone()),
             Box::new(webhook_delivery_duration.clone()),
@@ -377,6 +399,8 @@ impl SelfMetrics {
             build_info,
             reference_info,
             reference_end,
+            reference_evaluation,
+            reference_refresh_failures,
             alerts,
             webhook_deliveries,
             webhook_delivery_duration,
@@ -430,12 +454,15 @@ impl SelfMetrics {
         self.forget_reference(source);
     }
 
-    /// Removes a source's reference series (`model_monitor_reference_info`
-    /// and `model_monitor_reference_end_timestamp_seconds`), before they
-    /// are set again for a new reference or when the source is removed.
+    /// Removes a source's reference series (`model_monitor_reference_info`,
+    /// `model_monitor_reference_end_timestamp_seconds` and those of its
+    /// reference times), before they are set again for a new reference or
+    /// when the source is removed.
     pub fn forget_reference(&self, source: &str) {
         remove_matching(&self.reference_info, "source", source);
         remove_matching(&self.reference_end, "source", source);
+        remove_matching(&self.reference_evaluation, "monitor", source);
+        remove_matching(&self.reference_refresh_failures, "monitor", source);
     }
 
     /// Removes the delivery series of a receiver that a reload removed (its

@@ -87,7 +87,10 @@ pub use prometheus::{
     BasicAuth, DEFAULT_MAX_MODELS, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_SERIES,
     DEFAULT_POST_THRESHOLD_BYTES, DEFAULT_TIMEOUT, PrometheusConfig,
 };
-pub use reference::{DEFAULT_REFERENCE_OFFSET, ReferenceConfig};
+pub use reference::{
+    DEFAULT_REFERENCE_OFFSET, DEFAULT_WINDOW_REFRESH_DIVISOR, MAX_DEFAULT_REFRESH, ReferenceConfig,
+    ReferenceRefresh,
+};
 pub use secret::SecretSource;
 pub use signals::{
     CLASS_DETECTOR_TYPES, CONFIDENCE_SIGNAL, CorrectHistogram, DEFAULT_LABELS_DELAY, SignalConfig,

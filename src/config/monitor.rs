@@ -43,6 +43,9 @@ pub struct MonitorConfig {
     /// `window`. Default none.
     pub short_window: Option<Duration>,
     pub reference: ReferenceConfig,
+    /// `reference.refresh`: how often the reference is queried anew;
+    /// `None` for the kind's default ([`ReferenceConfig::refresh`]).
+    pub reference_refresh: Option<Duration>,
     /// Observations needed in each window before a decision. Default 100.
     pub min_samples: f64,
     /// Signals by name (`confidence`, `latency`, ...); at least one.
@@ -62,6 +65,7 @@ impl MonitorConfig {
             window: DEFAULT_WINDOW,
             short_window: None,
             reference: ReferenceConfig::default(),
+            reference_refresh: None,
             min_samples: DEFAULT_MIN_SAMPLES,
             signals,
             alerting: AlertingConfig::default(),
@@ -98,7 +102,7 @@ impl Decoder<'_> {
             let reference = d.optional(
                 fields,
                 "reference",
-                ReferenceConfig::default(),
+                (ReferenceConfig::default(), None),
                 Self::reference,
             );
             let min_samples = d.optional(fields, "min_samples", DEFAULT_MIN_SAMPLES, |d, n, p| {
@@ -116,13 +120,15 @@ impl Decoder<'_> {
             {
                 return None;
             }
+            let (reference, reference_refresh) = reference?;
             Some(MonitorConfig {
                 name: name?,
                 selector: selector?,
                 group_by: group_by?,
                 window: window?,
                 short_window: short_window?,
-                reference: reference?,
+                reference,
+                reference_refresh,
                 min_samples: min_samples?,
                 signals: signals?,
                 alerting: alerting?,

@@ -235,7 +235,8 @@ impl MonitorBuilder {
             let config = crate::config::PrometheusConfig::new(url);
             let client = PromClient::new(&config)?;
             let monitor = default_monitor();
-            let mut source = prometheus_source(monitor, client, &permits, &metrics, None);
+            let interval = self.sampling_interval.unwrap_or(DEFAULT_SAMPLING_INTERVAL);
+            let mut source = prometheus_source(monitor, client, &permits, &metrics, None, interval);
             source.policy = policy;
             sources.push(source);
         }
@@ -313,6 +314,7 @@ pub(super) fn config_sources(
     metrics: &Arc<SelfMetrics>,
 ) -> Result<Vec<Source>, BuildError> {
     let client = PromClient::new(&config.prometheus)?;
+    let interval = config.evaluation.interval;
     let mut sources = Vec::with_capacity(config.monitors.len());
     for monitor in config.monitors {
         let baseline = match &monitor.reference {
@@ -323,7 +325,14 @@ pub(super) fn config_sources(
             _ => None,
         };
         record_reference(metrics, &monitor, baseline.as_deref());
-        let mut source = prometheus_source(monitor, client.clone(), permits, metrics, baseline);
+        let mut source = prometheus_source(
+            monitor,
+            client.clone(),
+            permits,
+            metrics,
+            baseline,
+            interval,
+        );
         source.from_config = true;
         sources.push(source);
     }
@@ -348,6 +357,7 @@ fn prometheus_source(
     permits: &Arc<Semaphore>,
     metrics: &Arc<SelfMetrics>,
     baseline: Option<Arc<crate::sources::baseline::Baseline>>,
+    interval: Duration,
 ) -> Source {
     let detectors = monitor
         .signals
@@ -370,8 +380,9 @@ fn prometheus_source(
         .collect();
     let group_by = monitor.group_by.clone();
     let policy = AlertPolicy::from(monitor.alerting);
-    let mut collector =
-        PrometheusCollector::new(monitor, client, permits.clone()).with_metrics(metrics.clone());
+    let mut collector = PrometheusCollector::new(monitor, client, permits.clone())
+        .with_metrics(metrics.clone())
+        .with_interval(interval);
     if let Some(baseline) = baseline {
         collector = collector.with_baseline(baseline);
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::evaluator::grid_floor;
+use crate::duration::grid_floor;
 
 /// The first evaluation of a loop started at wall-clock time `now`: the last
 /// grid point whose wake-up time (`grid point + offset`) is at or before

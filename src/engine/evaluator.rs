@@ -27,6 +27,7 @@ use super::source::Source;
 use super::summary::{RejectionTally, log_warnings};
 use crate::alerting::{AlertNotice, Lifecycle};
 use crate::detectors::Verdict;
+pub use crate::duration::grid_floor;
 use crate::model::ModelId;
 use crate::sources::{Collection, Rejection, SignalFailure, SignalObservation, WindowRole};
 use crate::stats::Distribution;
@@ -264,6 +265,7 @@ impl Evaluation {
             status.rejected = rejected;
             status.warnings_total = collection.warnings_total;
             status.warnings = collection.warnings;
+            status.references = collection.references;
         }
         let want_events = shared.event_tx.receiver_count() > 0;
         self.update_alerts(source, lifecycle, want_events);
@@ -291,6 +293,7 @@ impl Evaluation {
                 rejected: Vec::new(),
                 warnings_total: 0,
                 warnings: Vec::new(),
+                references: Vec::new(),
             },
         );
         for failure in &collection.failures {
@@ -435,20 +438,6 @@ fn young_windows(young: &[WindowRole], reads_reference: bool) -> Vec<&'static st
         .filter(|role| reads_reference || **role == WindowRole::Current)
         .map(|role| role.as_str())
         .collect()
-}
-
-/// The last point at or before `time` on the grid of `interval`-long steps
-/// since the Unix epoch, to the millisecond (`time` itself, to the
-/// millisecond, when `interval` is shorter than one).
-pub fn grid_floor(time: DateTime<Utc>, interval: Duration) -> DateTime<Utc> {
-    let step = interval.as_millis() as i64;
-    let millis = time.timestamp_millis();
-    let floor = if step > 0 {
-        millis - millis.rem_euclid(step)
-    } else {
-        millis
-    };
-    DateTime::from_timestamp_millis(floor).unwrap_or(time)
 }
 
 /// The tick after `tick` on the grid `tick + k * interval` that is not in

@@ -75,6 +75,9 @@ pub struct SourceStatus {
     pub warnings_total: usize,
     /// The first of them (at most [`crate::sources::LISTED_WARNINGS`]).
     pub warnings: Vec<String>,
+    /// Each signal's reference: its evaluation time and age, and why it is
+    /// older than due when a refresh failed.
+    pub references: Vec<crate::sources::ReferenceStatus>,
 }
 
 /// Everything the last evaluation found: what `/metrics` and the status API

@@ -113,6 +113,46 @@ pub struct Collection {
     pub warnings: Vec<String>,
     /// How many warnings the answers carried, listed or not.
     pub warnings_total: usize,
+    /// The evaluation time of each signal's reference, for the signals
+    /// whose reference is queried (not those of a baseline file).
+    pub references: Vec<ReferenceStatus>,
+}
+
+/// Which reference one signal's observations were compared with: the
+/// evaluation time its queries were sent with (`docs/statistics.md`,
+/// section 2), and whether this evaluation sent them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ReferenceStatus {
+    pub signal: String,
+    /// The `time=` of the reference's queries.
+    pub evaluated_at: DateTime<Utc>,
+    /// How long before the evaluation time that is, in seconds.
+    pub age_seconds: f64,
+    /// Whether this evaluation queried it (false: the cached answer).
+    pub queried: bool,
+    /// Why the reference due at this evaluation could not be queried, when
+    /// an older cached one was used instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_error: Option<String>,
+}
+
+impl ReferenceStatus {
+    /// The reference of `signal` evaluated at `evaluated_at`, used by the
+    /// evaluation at `at`.
+    pub fn new(
+        signal: &str,
+        at: DateTime<Utc>,
+        evaluated_at: DateTime<Utc>,
+        queried: bool,
+    ) -> ReferenceStatus {
+        ReferenceStatus {
+            signal: signal.to_owned(),
+            evaluated_at,
+            age_seconds: (at - evaluated_at).num_milliseconds() as f64 / 1000.0,
+            queried,
+            refresh_error: None,
+        }
+    }
 }
 
 /// The most warnings a [`Collection`] lists.

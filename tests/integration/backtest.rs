@@ -26,9 +26,9 @@ use crate::support::sidecar::{Sidecar, SidecarConfig, start_drifting_simulation}
 const DRIFT_AFTER_SECS: u64 = 50;
 
 /// (model, signal, detector).
-type Key = (String, String, String);
+pub(crate) type Key = (String, String, String);
 
-fn sidecar_config(prometheus_url: &str) -> SidecarConfig {
+pub(crate) fn sidecar_config(prometheus_url: &str) -> SidecarConfig {
     SidecarConfig::simulated(prometheus_url, "replayed")
         .set("WINDOW", "10s")
         .set("REFERENCE_WINDOW", "30s")
@@ -133,7 +133,7 @@ pub(crate) fn time(value: &Value) -> DateTime<Utc> {
 
 /// Every detection's score of one evaluation (the status API's `models`,
 /// or a line of `--scores-output`'s `scores`).
-fn live_scores(models: &Value) -> BTreeMap<Key, f64> {
+pub(crate) fn live_scores(models: &Value) -> BTreeMap<Key, f64> {
     let mut scores = BTreeMap::new();
     for model in models.as_array().into_iter().flatten() {
         let name = model["labels"]["model"].as_str().unwrap_or_default();
@@ -223,6 +223,63 @@ async fn record_live(sidecar: &Sidecar, deadline: Instant) -> Live {
     }
 }
 
+/// A `--scores-output` file: every detection's score by evaluation time.
+pub(crate) fn read_scores(file: &Path) -> BTreeMap<DateTime<Utc>, BTreeMap<Key, f64>> {
+    std::fs::read_to_string(file)
+        .expect("the scores file")
+        .lines()
+        .map(|line| {
+            let line: Value = serde_json::from_str(line).expect("a JSON line");
+            let mut scores = BTreeMap::new();
+            for score in line["scores"].as_array().expect("scores") {
+                let key = (
+                    score["labels"]["model"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    score["signal"].as_str().unwrap_or_default().to_owned(),
+                    score["detector"].as_str().unwrap_or_default().to_owned(),
+                );
+                scores.insert(key, score["score"].as_f64().expect("a score"));
+            }
+            (time(&line["at"]), scores)
+        })
+        .collect()
+}
+
+/// Asserts that every live evaluation is on the replayed grid with the
+/// same detections and numbers; returns how many scores were compared
+/// (asserted to be some).
+pub(crate) fn assert_same_scores(
+    live: &BTreeMap<DateTime<Utc>, BTreeMap<Key, f64>>,
+    replayed: &BTreeMap<DateTime<Utc>, BTreeMap<Key, f64>>,
+) -> usize {
+    let mut compared = 0;
+    for (at, scores) in live {
+        let Some(replayed) = replayed.get(at) else {
+            panic!(
+                "the live evaluation at {at} is not on the replayed grid {:?}",
+                replayed.keys().collect::<Vec<_>>()
+            );
+        };
+        assert_eq!(
+            scores.keys().collect::<Vec<_>>(),
+            replayed.keys().collect::<Vec<_>>(),
+            "the detections at {at}"
+        );
+        for (key, score) in scores {
+            let again = replayed[key];
+            assert!(
+                (score - again).abs() <= 1e-9 * score.abs().max(1.0),
+                "{key:?} at {at}: live {score}, replayed {again}"
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared > 0, "some scores were decided and compared");
+    compared
+}
+
 fn backtest_args(config: &Path, live: &Live, format: &str, output: &Path) -> Vec<String> {
     let from = live.evaluations.keys().next().expect("evaluations");
     let to = live.evaluations.keys().next_back().expect("evaluations");
@@ -261,50 +318,8 @@ async fn backtest_replays_the_live_scores_and_episodes_and_its_report_renders_in
 
     // Scores: every live evaluation is on the replayed grid, with the same
     // detections and the same numbers.
-    let replayed: BTreeMap<DateTime<Utc>, BTreeMap<Key, f64>> =
-        std::fs::read_to_string(&scores_file)
-            .expect("the scores file")
-            .lines()
-            .map(|line| {
-                let line: Value = serde_json::from_str(line).expect("a JSON line");
-                let mut scores = BTreeMap::new();
-                for score in line["scores"].as_array().expect("scores") {
-                    let key = (
-                        score["labels"]["model"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned(),
-                        score["signal"].as_str().unwrap_or_default().to_owned(),
-                        score["detector"].as_str().unwrap_or_default().to_owned(),
-                    );
-                    scores.insert(key, score["score"].as_f64().expect("a score"));
-                }
-                (time(&line["at"]), scores)
-            })
-            .collect();
-    let mut compared = 0;
-    for (at, scores) in &live.evaluations {
-        let Some(replayed) = replayed.get(at) else {
-            panic!(
-                "the live evaluation at {at} is not on the replayed grid {:?}",
-                replayed.keys().collect::<Vec<_>>()
-            );
-        };
-        assert_eq!(
-            scores.keys().collect::<Vec<_>>(),
-            replayed.keys().collect::<Vec<_>>(),
-            "the detections at {at}"
-        );
-        for (key, score) in scores {
-            let again = replayed[key];
-            assert!(
-                (score - again).abs() <= 1e-9 * score.abs().max(1.0),
-                "{key:?} at {at}: live {score}, replayed {again}"
-            );
-            compared += 1;
-        }
-    }
-    assert!(compared > 0, "some scores were decided and compared");
+    let replayed = read_scores(&scores_file);
+    let compared = assert_same_scores(&live.evaluations, &replayed);
     eprintln!(
         "compared {compared} scores of {} live evaluations",
         live.evaluations.len()

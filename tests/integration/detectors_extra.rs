@@ -80,7 +80,7 @@ fn verdict(status: &Value, model: &str, name: &str) -> Value {
 }
 
 /// A PromQL instant query's single scalar-like answer.
-async fn instant_value(
+pub(crate) async fn instant_value(
     client: &reqwest::Client,
     prometheus: &str,
     query: &str,
@@ -126,14 +126,7 @@ async fn pooled_offsets_add_up_each_span_and_exceedance_and_a_short_window_catch
     let drift_at = Instant::now() + Duration::from_secs(DRIFT_AFTER_SECS);
     let prometheus_started = Instant::now();
     let young_until = prometheus_started + Duration::from_secs(YOUNG_SECS);
-    let query_log = dir.path().join("queries.log");
-    let prometheus = PrometheusServer::start_with_config(
-        dir.path(),
-        &format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n  query_log_file: {}\nscrape_configs:\n  - job_name: simulate\n    static_configs:\n      - targets: ['127.0.0.1:{simulate_port}']\n",
-            query_log.display()
-        ),
-    );
+    let (prometheus, query_log) = PrometheusServer::start_with_query_log(dir.path(), simulate_port);
     prometheus.wait_ready(&client).await;
     let sidecar = Sidecar::start(dir.path(), &sidecar_config(&prometheus.url()));
     let metrics_url = sidecar.url("/metrics");

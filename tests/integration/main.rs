@@ -30,6 +30,7 @@ mod kubernetes;
 mod layers;
 mod monitor_loop;
 mod promql_client;
+mod reference_cache;
 mod reload;
 mod replica_rules;
 mod replicas;

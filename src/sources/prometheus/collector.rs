@@ -1,5 +1,7 @@
 //! [`PrometheusCollector`]: a monitor's signals from a PromQL API, one
-//! grouped query per histogram and window.
+//! grouped query per histogram and window. The reference windows are
+//! queried at their own evaluation time and kept until it moves
+//! (`reference_cache.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,16 +14,22 @@ use tokio::sync::Semaphore;
 
 use super::classes::{ClassGrouper, ClassWindow, class_grouper_labels, class_query};
 use super::group::{GroupedWindow, HistogramGrouper, grouper_labels};
+use super::pairing::{add_classes, both, young};
 use super::query::{histogram_query, labelled_query};
+use super::reference_cache::{
+    Answer, Reference, ReferenceAnswer, ReferenceCache, record_references,
+};
 use super::{PromClient, PromError, VectorSink};
-use crate::config::{CorrectHistogram, MonitorConfig, ReferenceConfig, SignalConfig, SignalKind};
+use crate::config::{
+    CorrectHistogram, DEFAULT_INTERVAL, MonitorConfig, ReferenceConfig, ReferenceRefresh,
+    SignalConfig, SignalKind,
+};
 use crate::model::ModelKey;
 use crate::sources::baseline::Baseline;
 use crate::sources::{
     Collection, LabelledWindow, MetricCollector, Rejection, SignalDetails, SignalFailure,
     SignalObservation, WindowRole,
 };
-use crate::stats::classes::{class_distribution, union_classes};
 use crate::stats::{Distribution, Histogram};
 use crate::telemetry::SelfMetrics;
 
@@ -35,19 +43,42 @@ pub struct PrometheusCollector {
     permits: Arc<Semaphore>,
     baseline: Option<Arc<Baseline>>,
     metrics: Option<Arc<SelfMetrics>>,
+    /// When the reference is queried, and at which time.
+    refresh: ReferenceRefresh,
+    /// The reference answers kept between evaluations, by signal.
+    references: ReferenceCache<ModelWindow>,
+    class_references: ReferenceCache<ClassWindow>,
 }
 
 impl PrometheusCollector {
     /// A collector for `monitor` using `client`; at most `permits` queries
     /// run at once.
+    /// The reference's refresh is its default for the default evaluation
+    /// interval until [`PrometheusCollector::with_interval`] says otherwise.
     pub fn new(monitor: MonitorConfig, client: PromClient, permits: Arc<Semaphore>) -> Self {
+        let refresh = monitor
+            .reference
+            .refresh(monitor.reference_refresh, DEFAULT_INTERVAL);
         PrometheusCollector {
             monitor,
             client,
             permits,
             baseline: None,
             metrics: None,
+            refresh,
+            references: ReferenceCache::default(),
+            class_references: ReferenceCache::default(),
         }
+    }
+
+    /// The evaluation interval the collector runs at, which bounds the
+    /// default refresh of a `window` reference from below.
+    pub fn with_interval(mut self, interval: std::time::Duration) -> Self {
+        self.refresh = self
+            .monitor
+            .reference
+            .refresh(self.monitor.reference_refresh, interval);
+        self
     }
 
     /// Uses reference histograms from a baseline file.
@@ -173,6 +204,51 @@ impl PrometheusCollector {
         Ok((window, warnings))
     }
 
+    /// A histogram signal's reference: the cached answer while its
+    /// reference time has not moved, else its query at that time; a
+    /// baseline file's histograms for a reference from a file.
+    async fn reference_window(
+        &self,
+        signal: &str,
+        histogram: &str,
+        at: DateTime<Utc>,
+    ) -> ReferenceAnswer<ModelWindow> {
+        let Some(reference_at) = self.refresh.reference_time(at) else {
+            return Ok(Reference {
+                windows: Arc::new(self.baseline_window(signal)),
+                warnings: Vec::new(),
+                status: None,
+            });
+        };
+        let query = self.window(signal, histogram, WindowRole::Reference, reference_at);
+        let keep = self.refresh.caches();
+        (self.references)
+            .reference(signal, at, reference_at, keep, query)
+            .await
+    }
+
+    /// A class signal's reference, as [`Self::reference_window`]; `None`
+    /// for a baseline file, which holds no class counts.
+    async fn class_reference(
+        &self,
+        signal: &str,
+        counter: &str,
+        label: &str,
+        at: DateTime<Utc>,
+    ) -> Option<ReferenceAnswer<ClassWindow>> {
+        let reference_at = self.refresh.reference_time(at)?;
+        let query = async {
+            let role = WindowRole::Reference;
+            let answer = self.class_window(signal, counter, label, role, reference_at);
+            answer
+                .await
+                .unwrap_or_else(|| Ok((BTreeMap::new(), Vec::new())))
+        };
+        let keep = self.refresh.caches();
+        let cache = &self.class_references;
+        Some(cache.reference(signal, at, reference_at, keep, query).await)
+    }
+
     /// A class counter's window per model; `None` for a reference from a
     /// baseline file.
     async fn class_window(
@@ -261,13 +337,11 @@ impl PrometheusCollector {
     }
 }
 
-/// A query's answer grouped by model and its warnings, or the failure.
-type Answer<W> = Result<(BTreeMap<ModelKey, W>, Vec<String>), SignalFailure>;
-
 /// A window per model.
 type Window = BTreeMap<ModelKey, ModelWindow>;
 
 /// One model's window, ready for the detectors.
+#[derive(Clone)]
 struct ModelWindow {
     /// The distribution, or why the window makes none.
     distribution: Result<Distribution, Rejection>,
@@ -327,6 +401,11 @@ impl MetricCollector for PrometheusCollector {
                 } => add_classes(&mut collection, signal, current, reference),
             }
         }
+        record_references(
+            self.metrics.as_deref(),
+            &self.monitor.name,
+            &collection.references,
+        );
         Ok(collection)
     }
 }
@@ -335,7 +414,7 @@ impl MetricCollector for PrometheusCollector {
 /// monitor has a `short_window`, the short one.
 struct HistogramWindows {
     current: Answer<ModelWindow>,
-    reference: Answer<ModelWindow>,
+    reference: ReferenceAnswer<ModelWindow>,
     short: Option<Answer<ModelWindow>>,
 }
 
@@ -351,7 +430,7 @@ enum SignalAnswer<'a> {
         signal: &'a str,
         current: Answer<ClassWindow>,
         /// `None` for a reference from a baseline file.
-        reference: Option<Answer<ClassWindow>>,
+        reference: Option<ReferenceAnswer<ClassWindow>>,
     },
 }
 
@@ -368,7 +447,7 @@ impl PrometheusCollector {
             SignalKind::Classes { label } => {
                 let (current, reference) = tokio::join!(
                     self.class_window(signal, metric, label, WindowRole::Current, at),
-                    self.class_window(signal, metric, label, WindowRole::Reference, at),
+                    self.class_reference(signal, metric, label, at),
                 );
                 SignalAnswer::Classes {
                     signal,
@@ -393,7 +472,7 @@ impl PrometheusCollector {
                 };
                 let (current, reference, short, labelled) = tokio::join!(
                     self.window(signal, metric, WindowRole::Current, at),
-                    self.window(signal, metric, WindowRole::Reference, at),
+                    self.reference_window(signal, metric, at),
                     short,
                     labelled,
                 );
@@ -453,7 +532,7 @@ impl PrometheusCollector {
                 return;
             }
         };
-        let Some((current, mut reference)) = both(collection, signal, current, reference) else {
+        let Some((current, reference)) = both(collection, signal, current, reference) else {
             return;
         };
         for (model, current) in current {
@@ -469,17 +548,20 @@ impl PrometheusCollector {
                     |window| window.distribution,
                 )
             });
-            let reference = reference.remove(&model).unwrap_or_else(|| ModelWindow {
-                distribution: Err(Rejection::new(
-                    Rejection::NO_REFERENCE,
-                    if is_baseline {
-                        "the baseline file has no histogram for this model"
-                    } else {
-                        "no reference data for this model"
-                    },
-                )),
-                young: false,
-            });
+            let reference = reference
+                .get(&model)
+                .cloned()
+                .unwrap_or_else(|| ModelWindow {
+                    distribution: Err(Rejection::new(
+                        Rejection::NO_REFERENCE,
+                        if is_baseline {
+                            "the baseline file has no histogram for this model"
+                        } else {
+                            "no reference data for this model"
+                        },
+                    )),
+                    young: false,
+                });
             let labelled = labelled.as_mut().map(|window| {
                 window.remove(&model).unwrap_or_else(|| {
                     Err(Rejection::new(
@@ -503,89 +585,4 @@ impl PrometheusCollector {
         }
         // Models only in the reference have stopped serving: they leave.
     }
-}
-
-/// A class signal's observations: each model's two windows laid out on the
-/// union of their classes.
-fn add_classes(
-    collection: &mut Collection,
-    signal: &str,
-    current: Answer<ClassWindow>,
-    reference: Option<Answer<ClassWindow>>,
-) {
-    let from_file = reference.is_none();
-    let reference = reference.unwrap_or_else(|| Ok((BTreeMap::new(), Vec::new())));
-    let Some((current, mut reference)) = both(collection, signal, current, reference) else {
-        return;
-    };
-    let rejection = |error: crate::stats::classes::ClassError| {
-        Rejection::new(error.reason(), error.to_string())
-    };
-    for (model, current) in current {
-        let reference = reference.remove(&model);
-        let classes: Arc<[String]> = union_classes(
-            std::iter::once(&current.counts).chain(reference.as_ref().map(|r| &r.counts)),
-        )
-        .into();
-        let reference_distribution = match &reference {
-            Some(window) => class_distribution(&classes, &window.counts).map_err(rejection),
-            None => Err(Rejection::new(
-                Rejection::NO_REFERENCE,
-                if from_file {
-                    "a baseline file holds no class counts"
-                } else {
-                    "no reference data for this model"
-                },
-            )),
-        };
-        collection.observations.push(SignalObservation {
-            young: young(
-                current.series_at_start < 1.0,
-                reference.is_some_and(|r| r.series_at_start < 1.0),
-            ),
-            current: class_distribution(&classes, &current.counts).map_err(rejection),
-            reference: reference_distribution,
-            short: None,
-            model,
-            signal: signal.to_owned(),
-            details: SignalDetails {
-                classes: Some(classes),
-                ..SignalDetails::default()
-            },
-        });
-    }
-}
-
-/// Both windows' answers, their warnings added to the collection; `None`
-/// with the failures added instead when either query failed.
-#[allow(clippy::type_complexity)]
-fn both<W>(
-    collection: &mut Collection,
-    signal: &str,
-    current: Answer<W>,
-    reference: Answer<W>,
-) -> Option<(BTreeMap<ModelKey, W>, BTreeMap<ModelKey, W>)> {
-    match (current, reference) {
-        (Ok((current, current_warnings)), Ok((reference, reference_warnings))) => {
-            collection.add_warnings(&format!("{signal} current window"), current_warnings);
-            collection.add_warnings(&format!("{signal} reference window"), reference_warnings);
-            Some((current, reference))
-        }
-        (current, reference) => {
-            collection.failures.extend(current.err());
-            collection.failures.extend(reference.err());
-            None
-        }
-    }
-}
-
-/// The young windows of an observation.
-fn young(current: bool, reference: bool) -> Vec<WindowRole> {
-    [
-        (WindowRole::Current, current),
-        (WindowRole::Reference, reference),
-    ]
-    .into_iter()
-    .filter_map(|(role, young)| young.then_some(role))
-    .collect()
 }

@@ -14,6 +14,9 @@
 //!   folds its answer into class counts per model;
 //! - `group.rs` ([`HistogramGrouper`]) folds the samples into one
 //!   cumulative histogram per model;
+//! - `reference_cache.rs` keeps each signal's reference answer until its
+//!   reference time (`grid_floor(at, refresh)`) moves;
+//! - `pairing.rs` pairs a signal's windows into observations;
 //! - `collector.rs` ([`PrometheusCollector`]) runs a monitor's queries as a
 //!   [`crate::MetricCollector`];
 //! - `limits.rs` tells an engine's query limits from its other errors.
@@ -24,7 +27,9 @@ mod collector;
 mod decode;
 mod group;
 mod limits;
+mod pairing;
 mod query;
+mod reference_cache;
 
 pub use classes::{ClassGrouper, ClassWindow, class_grouper_labels, class_query};
 pub use client::{PromClient, read_bearer_token, resolve_password};

@@ -226,6 +226,7 @@ mod tests {
             window: Duration::from_secs(300),
             short_window: Some(Duration::from_secs(60)),
             reference,
+            reference_refresh: None,
             min_samples: 100.0,
             signals: BTreeMap::new(),
             alerting: crate::config::AlertingConfig::default(),

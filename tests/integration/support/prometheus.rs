@@ -49,6 +49,22 @@ impl PrometheusServer {
         }
     }
 
+    /// Starts Prometheus scraping `simulate` on `simulate_port` every
+    /// second and logging every query it answers to `queries.log` in `dir`
+    /// (one JSON object per line: `params.query`, `params.end` the
+    /// evaluation time, `stats.timings`); returns the log's path too.
+    pub fn start_with_query_log(dir: &Path, simulate_port: u16) -> (PrometheusServer, PathBuf) {
+        let query_log = dir.join("queries.log");
+        let server = Self::start_with_config(
+            dir,
+            &format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n  query_log_file: {}\nscrape_configs:\n  - job_name: simulate\n    static_configs:\n      - targets: ['127.0.0.1:{simulate_port}']\n",
+                query_log.display()
+            ),
+        );
+        (server, query_log)
+    }
+
     fn launch(dir: &Path, config: &Path, data: &Path, port: u16) -> Process {
         Process::start(
             "prometheus",

@@ -95,6 +95,7 @@ fn snapshot(models: usize) -> Snapshot {
             rejected: Vec::new(),
             warnings_total: 2,
             warnings: vec!["w".to_owned()],
+            references: Vec::new(),
         },
     );
     snapshot.alerts.push(AlertSummary {
