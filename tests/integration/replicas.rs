@@ -14,10 +14,10 @@
 //! on its storage: the repeats it sends late and the ones after carry the
 //! other replica's ids, and no id appears that the other did not send.
 //!
-//! Both replicas query one Prometheus with `time=` on the same grid, so
-//! they see the same data; a scrape written in the very millisecond of an
-//! evaluation time could still reach one query and not the other (see
-//! "Running more than one" in README.md).
+//! Both replicas query one Prometheus with `time=` on the same grid, one
+//! scrape interval (1 s) after each grid time (`query_offset`), so every
+//! sample up to it is written before either asks and they see the same
+//! data (see "Running more than one" in README.md).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -40,6 +40,7 @@ fn sidecar_config(prometheus_url: &str, webhook_url: &str) -> SidecarConfig {
     let body = r#"{"model": {{ alert.model | tojson }}, "detector": {{ alert.detector | tojson }}, "starts_at": {{ alert.starts_at | tojson }}, "evaluated_at": {{ alert.evaluated_at | tojson }}, "id": {{ id | tojson }}}"#;
     SidecarConfig::simulated(prometheus_url, "replicas")
         .set("EVALUATION_INTERVAL", "1s")
+        .with_evaluation("query_offset", "1s")
         // As in end_to_end.rs: no false alarms on the stationary models.
         .set("MIN_SAMPLES", "300")
         .without_detectors(&["chi_square", "zscore", "jensen_shannon", "hellinger", "wasserstein"])
