@@ -22,6 +22,9 @@ Standard library only. Usage:
   scripts/bench-scale.py [--models 100,1000,10000] [--interval 15]
                          [--measure 90] [--rate 2] [--keep-logs DIR]
                          [--default-rule-only] [--binary PATH] [--perf DIR]
+                         [--reference '{window: 1m, refresh: 1h}']
+                         [--mimalloc-stats] [--skip-direct]
+                         [--replay DIR [--rounds 4]]
 Every process is started by this script and killed when it ends.
 """
 
@@ -171,13 +174,36 @@ DETECTOR_LINE = re.compile(r"^\s*- \{type: (\w+)")
 FIXED_THRESHOLD_DETECTORS = ("jensen_shannon", "hellinger", "wasserstein", "quantile_ratio")
 
 
-def sidecar_config(default_rule_only):
-    """The template; with `default_rule_only`, without the fixed-threshold detectors."""
+# The template's reference line, replaced by `--reference`.
+REFERENCE_LINE = re.compile(r"^(\s*)reference: .*$", re.M)
+# The template's last line of the `prometheus` section, after which the
+# answer limits go when N is above their defaults.
+TIMEOUT_LINE = "  timeout: ${QUERY_TIMEOUT}\n"
+# The defaults of `prometheus.max_models` and `max_series` (README); the
+# benchmark's answers hold about 22 series per model and query, ~80 bytes each.
+DEFAULT_MAX_MODELS = 10_000
+
+
+def sidecar_config(default_rule_only, reference=None, models=0):
+    """The template; with `default_rule_only`, without the fixed-threshold
+    detectors; with `reference`, that YAML mapping as the monitor's reference;
+    above 10,000 models, answer limits raised to fit them."""
     lines = SIDECAR_TEMPLATE.read_text().splitlines(keepends=True)
     if default_rule_only:
         lines = [line for line in lines
                  if not ((m := DETECTOR_LINE.match(line)) and m.group(1) in FIXED_THRESHOLD_DETECTORS)]
-    return "".join(lines)
+    text = "".join(lines)
+    if reference:
+        text, replaced = REFERENCE_LINE.subn(lambda m: f"{m.group(1)}reference: {reference}", text, count=1)
+        if replaced != 1:
+            raise RuntimeError(f"no reference line in {SIDECAR_TEMPLATE}")
+    if models > DEFAULT_MAX_MODELS:
+        if TIMEOUT_LINE not in text:
+            raise RuntimeError(f"no timeout line in {SIDECAR_TEMPLATE}")
+        limits = (f"  max_models: {models}\n  max_series: {models * 40}\n"
+                  f"  max_response_bytes: {models * 40 * 120}\n")
+        text = text.replace(TIMEOUT_LINE, TIMEOUT_LINE + limits, 1)
+    return text
 
 
 def sidecar_env(prometheus_url, interval):
@@ -206,6 +232,89 @@ scrape_configs:
     static_configs:
       - targets: ['127.0.0.1:{port}']
 """
+
+
+def query_role(query):
+    """Which of the four queries `query` is: (histogram, role). The role is
+    `reference` when the window's increase() carries an offset."""
+    histogram = "confidence" if "model_prediction_confidence" in query else "latency"
+    increase = query.split(" or ", 1)[0]
+    return histogram, "reference" if "offset" in increase else "current"
+
+
+def record_answers(prometheus_url, directory, interval, rounds):
+    """Records the four answers at `rounds` past evaluation times, one
+    interval apart, into `directory` (one file per time and query). Slow
+    answers are waited for: the recording is made once and replayed."""
+    directory.mkdir(parents=True, exist_ok=True)
+    newest = (int(time.time()) // interval - 1) * interval
+
+    def one(job):
+        index, at, query = job
+        url = f"{prometheus_url}/api/v1/query?" + urllib.parse.urlencode({"query": query, "time": str(at)})
+        body, seconds = get(url, timeout=900)
+        histogram, role = query_role(query)
+        (directory / f"{index}-{histogram}-{role}.json").write_bytes(body)
+        return seconds, len(body)
+
+    jobs = [(index, newest - (rounds - 1 - index) * interval, query)
+            for index in range(rounds) for query in queries()]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(one, jobs))
+    print(f"recorded {len(jobs)} answers ({sum(r[1] for r in results) / 1e6:.1f} MB) into {directory}",
+          file=sys.stderr, flush=True)
+
+
+class ReplayServer:
+    """Answers the sidecar's four queries with recorded answers: evaluation
+    time `t` gets round (t / interval) mod rounds, so consecutive evaluations
+    see consecutive recordings and alerts change as they did live."""
+
+    def __init__(self, directory, interval):
+        import http.server
+        import threading
+        answers = {}
+        for path in directory.glob("*.json"):
+            index, histogram, role = path.stem.split("-")
+            answers[(int(index), histogram, role)] = path.read_bytes()
+        if not answers:
+            raise RuntimeError(f"no recorded answers in {directory}")
+        rounds = 1 + max(index for index, _, _ in answers)
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def answer(self, params):
+                query = params.get("query", [""])[0]
+                at = float(params.get("time", ["0"])[0])
+                body = answers.get((round(at / interval) % rounds, *query_role(query)))
+                if body is None:
+                    self.send_error(400, "no recorded answer")
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):  # noqa: N802 - the handler's interface
+                self.answer(urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query))
+
+            def do_POST(self):  # noqa: N802
+                length = int(self.headers.get("Content-Length", "0"))
+                self.answer(urllib.parse.parse_qs(self.rfile.read(length).decode()))
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class Processes:
@@ -240,29 +349,49 @@ def run(models, args, log_root):
     processes = Processes(log_dir)
     try:
         simulate_port, prometheus_port, sidecar_port = free_port(), free_port(), free_port()
-        processes.start("simulate", [
-            str(BINARY), "simulate", f"--web.listen-address=127.0.0.1:{simulate_port}",
-            f"--models={models}", f"--rate={args.rate}", "--seed=1",
-        ])
-        wait_http(f"http://127.0.0.1:{simulate_port}/metrics", 60)
-        (work / "prometheus.yml").write_text(PROMETHEUS_CONFIG.format(scrape=args.scrape, port=simulate_port))
-        processes.start("prometheus", [
-            args.prometheus, f"--config.file={work / 'prometheus.yml'}",
-            f"--storage.tsdb.path={work / 'tsdb'}", f"--web.listen-address=127.0.0.1:{prometheus_port}",
-            "--storage.tsdb.retention.time=1h", "--log.level=warn",
-        ])
-        prometheus_url = f"http://127.0.0.1:{prometheus_port}"
-        wait_http(f"{prometheus_url}/-/ready", 120)
-        (work / "sidecar.yml").write_text(sidecar_config(args.default_rule_only))
+        replay = None
+        recordings = args.replay / str(models) if args.replay else None
+        if recordings is None or not recordings.exists():
+            processes.start("simulate", [
+                str(BINARY), "simulate", f"--web.listen-address=127.0.0.1:{simulate_port}",
+                f"--models={models}", f"--rate={args.rate}", "--seed=1",
+            ])
+            wait_http(f"http://127.0.0.1:{simulate_port}/metrics", 60)
+            (work / "prometheus.yml").write_text(PROMETHEUS_CONFIG.format(scrape=args.scrape, port=simulate_port))
+            processes.start("prometheus", [
+                args.prometheus, f"--config.file={work / 'prometheus.yml'}",
+                f"--storage.tsdb.path={work / 'tsdb'}", f"--web.listen-address=127.0.0.1:{prometheus_port}",
+                "--storage.tsdb.retention.time=1h", "--log.level=warn",
+                # A recording waits for slow answers (a large N on a busy
+                # machine) rather than failing at the default 2 minutes.
+                *(["--query.timeout=15m"] if recordings is not None else []),
+            ])
+            prometheus_url = f"http://127.0.0.1:{prometheus_port}"
+            wait_http(f"{prometheus_url}/-/ready", 120)
+            if recordings is not None:
+                # Both windows full, plus the recorded evaluations.
+                fill = 2 * 60 + 2 * args.scrape + args.rounds * args.interval
+                print(f"[{models}] waiting {fill} s, then recording {args.rounds} evaluations",
+                      file=sys.stderr, flush=True)
+                time.sleep(fill)
+                record_answers(prometheus_url, recordings, args.interval, args.rounds)
+                processes.stop()
+        if recordings is not None:
+            replay = ReplayServer(recordings, args.interval)
+            prometheus_url = replay.url
+        (work / "sidecar.yml").write_text(sidecar_config(args.default_rule_only, args.reference, models))
         sidecar = processes.start("sidecar", [
             str(BINARY), "run", f"--config.file={work / 'sidecar.yml'}",
             f"--web.listen-address=127.0.0.1:{sidecar_port}", f"--storage.path={work / 'data'}",
             "--log.level=warn",
-        ], env=sidecar_env(prometheus_url, args.interval))
+        ], env={**sidecar_env(prometheus_url, args.interval),
+                **({"MIMALLOC_SHOW_STATS": "1"} if args.mimalloc_stats else {})})
         sidecar_url = f"http://127.0.0.1:{sidecar_port}"
         wait_http(f"{sidecar_url}/-/healthy", 60)
-        # Both windows full: the reference spans [now - 2m, now - 1m].
-        fill = 2 * 60 + 2 * args.scrape
+        # Both windows full: the reference spans [now - 2m, now - 1m]. A
+        # replay is full at once: a few evaluations bring the alerts to
+        # their steady churn.
+        fill = 2 * 60 + 2 * args.scrape if replay is None else 4 * args.interval
         print(f"[{models}] waiting {fill} s for the windows to fill", file=sys.stderr, flush=True)
         time.sleep(fill)
 
@@ -282,6 +411,8 @@ def run(models, args, log_root):
             }
 
         def engine_state():
+            if replay is not None:
+                return {slice_: (0.0, 0.0) for slice_ in ("inner_eval", "prepare_time", "queue_time", "result_sort")}
             text = get(f"{prometheus_url}/metrics")[0].decode()
             return {
                 slice_: (prom_metric(text, "prometheus_engine_query_duration_seconds_sum", {"slice": slice_}) or 0.0,
@@ -342,11 +473,17 @@ def run(models, args, log_root):
                  for _ in range(3)]
         # The sidecar is paused while the same queries are timed directly, so
         # the two do not compete for Prometheus or the CPU.
-        os.kill(sidecar.pid, signal.SIGSTOP)
-        try:
-            direct_wall, direct_sequential, answer_bytes = time_queries_directly(prometheus_url)
-        finally:
-            os.kill(sidecar.pid, signal.SIGCONT)
+        direct_wall = direct_sequential = answer_bytes = None
+        if not args.skip_direct and replay is None:
+            os.kill(sidecar.pid, signal.SIGSTOP)
+            try:
+                direct_wall, direct_sequential, answer_bytes = time_queries_directly(prometheus_url)
+            except OSError as error:
+                # A loaded machine can make Prometheus slower than the
+                # timeout: the sidecar's numbers still stand.
+                print(f"[{models}] timing the queries directly failed: {error}", file=sys.stderr, flush=True)
+            finally:
+                os.kill(sidecar.pid, signal.SIGCONT)
         engine_queries = engine_after["inner_eval"][1] - engine_before["inner_eval"][1]
         engine_seconds = sum(engine_after[s][0] - engine_before[s][0] for s in engine_after)
         seen_models = len(re.findall(r'^model_monitor_signal_samples\{.*signal="confidence"', after["text"], re.M))
@@ -371,12 +508,15 @@ def run(models, args, log_root):
             "alerts_pending": prom_metric(after["text"], "model_monitor_alerts", {"state": "pending"}),
             "alerts_firing": prom_metric(after["text"], "model_monitor_alerts", {"state": "firing"}),
             "load_average": os.getloadavg(),
+            "replayed": replay is not None,
         }
-        result["wall_over_prometheus"] = result["cycle_wall_seconds"] / direct_wall
+        result["wall_over_prometheus"] = result["cycle_wall_seconds"] / direct_wall if direct_wall else None
         print(json.dumps(result), file=sys.stderr, flush=True)
         return result
     finally:
         processes.stop()
+        if replay is not None:
+            replay.stop()
         if not log_root:
             shutil.rmtree(work, ignore_errors=True)
         else:
@@ -399,6 +539,20 @@ def main():
     parser.add_argument("--perf", type=Path, default=None,
                         help="record the sidecar with `perf record -g` over the measured span into DIR")
     parser.add_argument("--binary", type=Path, default=None, help="model-monitor binary (implies --no-build)")
+    parser.add_argument("--replay", type=Path, default=None,
+                        help="answer the sidecar from answers recorded in DIR/N (recorded there first, from "
+                             "simulate and Prometheus, when DIR/N does not exist): the sidecar's costs without "
+                             "Prometheus sharing the CPU")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="evaluations recorded for --replay, replayed in turn")
+    parser.add_argument("--skip-direct", action="store_true",
+                        help="do not time the queries sent to Prometheus directly (the sidecar's own numbers only)")
+    parser.add_argument("--reference", default=None,
+                        help="the monitor's reference as a YAML mapping, e.g. '{window: 1m, refresh: 1h}' "
+                             "(default: the template's {window: 1m})")
+    parser.add_argument("--mimalloc-stats", action="store_true",
+                        help="run the sidecar with MIMALLOC_SHOW_STATS=1: mimalloc prints its statistics "
+                             "into the sidecar's log when it exits (with --keep-logs)")
     args = parser.parse_args()
     global BINARY
     if args.binary:
@@ -412,9 +566,12 @@ def main():
     print("| models | queries / cycle | cycle wall | Prometheus direct (concurrent) | wall / Prometheus "
           "| Prometheus engine time / cycle | sidecar CPU / cycle | peak RSS | /metrics size | /metrics serve |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    def number(value, unit):
+        return "n/a" if value is None else f"{value:.3f}{unit}"
+
     for r in results:
         print(f"| {r['models']:,} | {r['queries_per_cycle']:.1f} | {r['cycle_wall_seconds']:.3f} s "
-              f"| {r['prometheus_direct_concurrent_seconds']:.3f} s | {r['wall_over_prometheus']:.2f}x "
+              f"| {number(r['prometheus_direct_concurrent_seconds'], ' s')} | {number(r['wall_over_prometheus'], 'x')} "
               f"| {r['prometheus_engine_seconds_per_cycle']:.3f} s | {r['sidecar_cpu_seconds_per_cycle']:.3f} s "
               f"| {r['sidecar_peak_rss_mb']:.1f} MB | {r['metrics_bytes'] / 1e6:.2f} MB "
               f"| {r['metrics_serve_seconds'] * 1000:.1f} ms |")

@@ -1,13 +1,14 @@
 //! The engine's side of alerting: the detectors' verdicts of one
 //! evaluation into the [`Lifecycle`], and its notices out to the sink.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 use super::evaluator::{Evaluation, Evaluator};
 use super::events::MonitorEvent;
+use super::explanations::AlertedDetectors;
 use super::snapshot::{DetectorOutcome, DetectorResult, SignalResult};
 use super::source::Source;
 use crate::alerting::{AlertKey, AlertNotice, AlertSink, Lifecycle, Observation, Seen};
@@ -44,32 +45,29 @@ fn observe(
 }
 
 impl Evaluation {
-    /// Feeds the source's detector verdicts of this evaluation into the
-    /// alert lifecycle and collects the notices; sends each fresh model's
-    /// metrics to event subscribers, if there are any.
+    /// What the source's detector verdicts of this evaluation say about
+    /// each alert key, for [`Lifecycle::evaluate_source`]; sends each fresh
+    /// model's metrics to event subscribers, if there are any.
     ///
     /// At 10,000 models nearly every (model, signal, detector) is clean and
     /// has no alert, so only keys that drift or already have an alert are
-    /// built, and a model's [`InferenceMetrics`] is built at most once and
-    /// shared by all its alerts, notices and events.
-    pub(super) fn update_alerts(
+    /// built; a model's [`InferenceMetrics`] is built at most once and
+    /// shared by all its alerts, notices and events, and its labels are
+    /// those its stored alert keys already share.
+    pub(super) fn seen_alerts(
         &mut self,
         source: &Source,
-        lifecycle: &mut Lifecycle,
+        alerted: &AlertedDetectors<'_>,
+        lifecycle: &Lifecycle,
         want_events: bool,
-    ) {
+    ) -> BTreeMap<AlertKey, Seen> {
         let name = source.collector.name();
         let at = self.at;
         let source_name: Arc<str> = Arc::from(name);
         let mut seen: BTreeMap<AlertKey, Seen> = BTreeMap::new();
-        // Label sets of this source's models that have an alert.
-        let alerted: HashSet<&[(String, String)]> = lifecycle
-            .alerts
-            .keys()
-            .filter(|key| &*key.source == name)
-            .map(|key| &*key.labels)
-            .collect();
-        let mut present: HashMap<&[(String, String)], Arc<InferenceMetrics>> = HashMap::new();
+        // Models with an alert whose every alert had an outcome now need
+        // no second look; the others' metrics, for the alerts that did not.
+        let mut incomplete: HashMap<&[(String, String)], Arc<InferenceMetrics>> = HashMap::new();
         let models = self.snapshot.models.iter();
         for (id, signals) in models.filter(|(id, _)| id.source == name) {
             let mut inference: Option<Arc<InferenceMetrics>> = None;
@@ -83,23 +81,27 @@ impl Evaluation {
             if want_events && signals.values().any(|result| result.evaluated_at == at) {
                 self.events.push(MonitorEvent::MetricsSnapshot(metrics()));
             }
-            let has_alert = alerted.contains(id.model.0.as_slice());
-            // The model's labels, copied once for all its keys.
-            let mut labels: Option<Arc<[(String, String)]>> = None;
+            let model = id.model.0.as_slice();
+            let alerted_model = alerted.model(model);
+            // The model's labels: its alerts' own, or copied once for all
+            // its new keys.
+            let mut labels: Option<Arc<[(String, String)]>> = alerted_model.cloned();
+            let mut alerts_seen = 0;
             for (signal, result) in signals {
                 let mut signal_name: Option<Arc<str>> = None;
                 let fresh = result.evaluated_at == at;
                 for outcome in &result.detectors {
+                    let has_alert = alerted_model.is_some()
+                        && alerted.contains(model, signal, &outcome.detector);
                     let (observation, detection) = observe(outcome, result, fresh);
                     if !has_alert && observation != Observation::Drifting {
                         // No alert and no reason to start one.
                         continue;
                     }
+                    alerts_seen += usize::from(has_alert);
                     let key = AlertKey {
                         source: Arc::clone(&source_name),
-                        labels: Arc::clone(
-                            labels.get_or_insert_with(|| Arc::from(id.model.0.as_slice())),
-                        ),
+                        labels: Arc::clone(labels.get_or_insert_with(|| Arc::from(model))),
                         signal: Arc::clone(
                             signal_name.get_or_insert_with(|| Arc::from(signal.as_str())),
                         ),
@@ -114,32 +116,36 @@ impl Evaluation {
                     seen.insert(key, seen_now);
                 }
             }
-            if has_alert {
-                present.insert(id.model.0.as_slice(), metrics());
+            if alerted_model.is_some() && alerts_seen < alerted.alerts_of(model) {
+                incomplete.insert(model, metrics());
             }
         }
         // An alert whose model is still there but whose detector produced
         // nothing (a rejected window) has no decision; only a model missing
         // from the answer, or a detector the monitor no longer runs (a
         // reload removed it), is absent.
-        for alert in lifecycle.alerts.values() {
-            if &*alert.key.source != name || seen.contains_key(&alert.key) {
-                continue;
-            }
-            if let Some(metrics) = present.get(&*alert.key.labels)
-                && source.runs(&alert.key.signal, &alert.key.detector)
-            {
-                let unknown = Seen {
-                    kind: alert.kind,
-                    observation: Observation::Unknown,
-                    detection: None,
-                    metrics: Arc::clone(metrics),
+        if !incomplete.is_empty() {
+            for alert in lifecycle.alerts.values() {
+                if &*alert.key.source != name {
+                    continue;
+                }
+                let Some(metrics) = incomplete.get(&*alert.key.labels) else {
+                    continue;
                 };
-                seen.insert(alert.key.clone(), unknown);
+                if !seen.contains_key(&alert.key)
+                    && source.runs(&alert.key.signal, &alert.key.detector)
+                {
+                    let unknown = Seen {
+                        kind: alert.kind,
+                        observation: Observation::Unknown,
+                        detection: None,
+                        metrics: Arc::clone(metrics),
+                    };
+                    seen.insert(alert.key.clone(), unknown);
+                }
             }
         }
-        let notices = lifecycle.evaluate_source(name, seen, at, &source.policy);
-        self.notices.extend(notices);
+        seen
     }
 }
 

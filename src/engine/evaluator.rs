@@ -268,7 +268,10 @@ impl Evaluation {
             status.references = collection.references;
         }
         let want_events = shared.event_tx.receiver_count() > 0;
-        self.update_alerts(source, lifecycle, want_events);
+        let seen = self.seen_alerts(source, &alerted, lifecycle, want_events);
+        drop(alerted);
+        let notices = lifecycle.evaluate_source(name, seen, self.at, &source.policy);
+        self.notices.extend(notices);
     }
 
     /// The source's `up` gauge and status, and an event per failure.

@@ -3,7 +3,6 @@
 //! firing or resolving notification says what moved). Every other decision
 //! gets none, so an evaluation of many clean models explains nothing.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::snapshot::{DetectorResult, SignalResult};
@@ -15,25 +14,55 @@ use crate::sources::SignalObservation;
 /// An alert's model labels, signal and detector.
 type DetectorKey<'a> = (&'a [(String, String)], &'a str, &'a str);
 
-/// The detectors of one source that have an alert.
+/// A model's labels as its alert keys share them, and how many alerts it has.
+type AlertedModel<'a> = (&'a Arc<[(String, String)]>, usize);
+
+/// The detectors of one source that have an alert, and the models they
+/// belong to. Hashed with foldhash, not SipHash: the keys are our own, and
+/// at 10,000 models with every detector false-alarming there are tens of
+/// thousands of them, looked up once per (model, signal, detector) per
+/// evaluation.
 pub(super) struct AlertedDetectors<'a> {
-    keys: HashSet<DetectorKey<'a>>,
+    keys: hashbrown::HashSet<DetectorKey<'a>>,
+    /// Each alerted model's labels as its stored keys share them (so that
+    /// this evaluation's keys share them too rather than copy them), and
+    /// how many alerts it has.
+    models: hashbrown::HashMap<&'a [(String, String)], AlertedModel<'a>>,
 }
 
 impl<'a> AlertedDetectors<'a> {
     /// The pending and firing alerts of `source`.
     pub(super) fn of(lifecycle: &'a Lifecycle, source: &str) -> AlertedDetectors<'a> {
-        let keys = lifecycle
-            .alerts
-            .keys()
-            .filter(|key| &*key.source == source)
-            .map(|key| (&*key.labels, &*key.signal, &*key.detector))
-            .collect();
-        AlertedDetectors { keys }
+        let mut keys = hashbrown::HashSet::new();
+        let mut models = hashbrown::HashMap::new();
+        for key in lifecycle.alerts.keys().filter(|key| &*key.source == source) {
+            keys.insert((&*key.labels, &*key.signal, &*key.detector));
+            models.entry(&*key.labels).or_insert((&key.labels, 0)).1 += 1;
+        }
+        AlertedDetectors { keys, models }
     }
 
-    fn contains(&self, labels: &[(String, String)], signal: &str, detector: &str) -> bool {
+    /// Whether this detector of this model's signal has an alert.
+    pub(super) fn contains(
+        &self,
+        labels: &[(String, String)],
+        signal: &str,
+        detector: &str,
+    ) -> bool {
         !self.keys.is_empty() && self.keys.contains(&(labels, signal, detector))
+    }
+
+    /// The shared labels of a model with an alert; `None`: it has none.
+    pub(super) fn model(&self, labels: &[(String, String)]) -> Option<&'a Arc<[(String, String)]>> {
+        if self.models.is_empty() {
+            return None;
+        }
+        self.models.get(labels).map(|(shared, _)| *shared)
+    }
+
+    /// How many alerts the model has.
+    pub(super) fn alerts_of(&self, labels: &[(String, String)]) -> usize {
+        self.models.get(labels).map_or(0, |(_, alerts)| *alerts)
     }
 }
 
