@@ -202,11 +202,7 @@ mod tests {
     fn problems(section: &str) -> Vec<String> {
         match parse_str(&format!("{HEAD}{section}"), "/etc/mm.yml") {
             Ok(_) => Vec::new(),
-            Err(error) => error
-                .problems
-                .iter()
-                .map(|p| format!("{}: {}: {}", p.line.unwrap_or(0), p.path, p.message))
-                .collect(),
+            Err(error) => error.lines(),
         }
     }
 

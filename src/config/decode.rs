@@ -51,6 +51,18 @@ pub struct ConfigError {
     pub problems: Vec<ConfigProblem>,
 }
 
+#[cfg(test)]
+impl ConfigError {
+    /// Each problem as `line: path: message` (line 0 when it has none),
+    /// which the section tests compare.
+    pub(crate) fn lines(&self) -> Vec<String> {
+        self.problems
+            .iter()
+            .map(|p| format!("{}: {}: {}", p.line.unwrap_or(0), p.path, p.message))
+            .collect()
+    }
+}
+
 /// The string-keyed entries of one mapping, first occurrence of each key,
 /// null values included, and the keys the section has read so far.
 pub(super) struct Fields<'n> {

@@ -334,13 +334,7 @@ mod tests {
                 let monitor = &config.monitors[0];
                 (monitor.reference.clone(), monitor.reference_refresh)
             })
-            .map_err(|error| {
-                error
-                    .problems
-                    .iter()
-                    .map(|p| format!("{}: {}: {}", p.line.unwrap_or(0), p.path, p.message))
-                    .collect()
-            })
+            .map_err(|error| error.lines())
     }
 
     #[test]

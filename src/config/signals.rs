@@ -225,13 +225,7 @@ mod tests {
     }
 
     fn parse(signals: &str) -> Result<Config, Vec<String>> {
-        parse_str_with_env(&config(signals), "c.yml", &|_| None).map_err(|error| {
-            error
-                .problems
-                .iter()
-                .map(|p| format!("{}: {}: {}", p.line.unwrap_or(0), p.path, p.message))
-                .collect()
-        })
+        parse_str_with_env(&config(signals), "c.yml", &|_| None).map_err(|error| error.lines())
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The binary's commands as a user runs them.
 
+use std::path::Path;
 use std::process::Command;
 
 use crate::config_examples::example_env_with;
@@ -72,22 +73,25 @@ fn check_config_accepts_the_shipped_examples() {
     assert!(checked >= 3, "examples found: {checked}");
 }
 
+/// Runs `model-monitor run` on `config` with its store under `dir`, which
+/// must refuse to start (exit 1); returns its stderr.
+fn run_refused(dir: &Path, config: &Path) -> String {
+    let output = Command::new(model_monitor_binary())
+        .args(["run", "--web.listen-address=127.0.0.1:0"])
+        .arg(format!("--storage.path={}", dir.join("data").display()))
+        .arg(format!("--config.file={}", config.display()))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 #[test]
 fn run_refuses_an_invalid_config_with_exit_1() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.yml");
     std::fs::write(&file, "prometheus: {url: 'not a url'}\nmonitors: []\n").unwrap();
-    let output = Command::new(model_monitor_binary())
-        .args(["run", "--web.listen-address=127.0.0.1:0"])
-        .arg(format!(
-            "--storage.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--config.file={}", file.display()))
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = run_refused(dir.path(), &file);
     assert!(stderr.contains("2 problem(s) found"), "{stderr}");
     assert!(stderr.contains("prometheus.url: invalid url"), "{stderr}");
 }
@@ -105,17 +109,7 @@ fn run_refuses_a_config_whose_baseline_file_is_missing_and_names_it() {
         ),
     )
     .unwrap();
-    let output = Command::new(model_monitor_binary())
-        .args(["run", "--web.listen-address=127.0.0.1:0"])
-        .arg(format!(
-            "--storage.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--config.file={}", file.display()))
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = run_refused(dir.path(), &file);
     assert!(stderr.contains("no-such-baseline.yml"), "{stderr}");
     assert!(stderr.contains("1 problem(s) found"), "{stderr}");
     // Nothing was started: no store was created.
