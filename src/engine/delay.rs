@@ -21,8 +21,7 @@ pub(super) fn first_tick(
     interval: Duration,
     offset: Duration,
 ) -> (DateTime<Utc>, Duration) {
-    let offset = chrono::Duration::from_std(offset).unwrap_or(chrono::Duration::MAX);
-    let latest = now.checked_sub_signed(offset).unwrap_or(now);
+    let latest = latest_evaluation_time(now, offset);
     let at = grid_floor(latest, interval);
     let overdue = (latest - at).to_std().unwrap_or_default();
     (at, overdue)

@@ -27,7 +27,6 @@ use super::source::Source;
 use super::summary::{RejectionTally, log_warnings};
 use crate::alerting::{AlertNotice, Lifecycle};
 use crate::detectors::Verdict;
-pub use crate::duration::grid_floor;
 use crate::model::ModelId;
 use crate::sources::{Collection, Rejection, SignalFailure, SignalObservation, WindowRole};
 use crate::stats::Distribution;

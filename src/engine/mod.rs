@@ -36,9 +36,9 @@ mod snapshot;
 mod source;
 mod summary;
 
+pub use crate::duration::grid_floor;
 pub use builder::{BuildError, DEFAULT_SAMPLING_INTERVAL, MonitorBuilder};
 pub use delay::latest_evaluation_time;
-pub use evaluator::grid_floor;
 pub use events::{EventReceiver, MonitorEvent};
 pub use handle::ModelMonitor;
 pub use reload::ReloadSummary;
