@@ -268,9 +268,16 @@ def record_answers(prometheus_url, directory, interval, rounds):
 class ReplayServer:
     """Answers the sidecar's four queries with recorded answers: evaluation
     time `t` gets round (t / interval) mod rounds, so consecutive evaluations
-    see consecutive recordings and alerts change as they did live."""
+    see consecutive recordings and alerts change as they did live.
 
-    def __init__(self, directory, interval):
+    With `reference_round`, every reference query gets that round's
+    reference answer instead: a cached reference (`--reference` with a
+    `refresh`) is asked at a time on the refresh grid, which would otherwise
+    always map to round 0, the round recorded first, whose reference
+    window is the least filled (fewer observations than `min_samples` for
+    most models, so most detectors would not decide)."""
+
+    def __init__(self, directory, interval, reference_round=None):
         import http.server
         import threading
         answers = {}
@@ -287,7 +294,11 @@ class ReplayServer:
             def answer(self, params):
                 query = params.get("query", [""])[0]
                 at = float(params.get("time", ["0"])[0])
-                body = answers.get((round(at / interval) % rounds, *query_role(query)))
+                histogram, role = query_role(query)
+                index = round(at / interval) % rounds
+                if role == "reference" and reference_round is not None:
+                    index = reference_round % rounds
+                body = answers.get((index, histogram, role))
                 if body is None:
                     self.send_error(400, "no recorded answer")
                     return
@@ -377,7 +388,9 @@ def run(models, args, log_root):
                 record_answers(prometheus_url, recordings, args.interval, args.rounds)
                 processes.stop()
         if recordings is not None:
-            replay = ReplayServer(recordings, args.interval)
+            # A cached reference: the last round's, whose window is full.
+            cached = args.reference is not None and "refresh" in args.reference
+            replay = ReplayServer(recordings, args.interval, args.rounds - 1 if cached else None)
             prometheus_url = replay.url
         (work / "sidecar.yml").write_text(sidecar_config(args.default_rule_only, args.reference, models))
         sidecar = processes.start("sidecar", [
