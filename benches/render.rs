@@ -7,13 +7,14 @@
 //! each dropped as a sent piece would be. The scale script times whole
 //! scrapes from outside; this bench times the render alone.
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use chrono::Utc;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use model_monitor::detectors::{AlertKind, Detection, Verdict};
-use model_monitor::engine::{DetectorOutcome, DetectorResult, SignalResult, Snapshot};
+use model_monitor::engine::{
+    DetectorOutcome, DetectorResult, SignalResult, SignalResults, Snapshot,
+};
 use model_monitor::model::{ModelId, ModelKey, SignalSummary};
 use model_monitor::sinks::exporter::render::{render_snapshot, render_snapshot_in_pieces};
 
@@ -83,7 +84,7 @@ fn snapshot(models: usize) -> Snapshot {
                 ("version".to_owned(), "v1".to_owned()),
             ]),
         };
-        let mut signals = BTreeMap::new();
+        let mut signals = SignalResults::default();
         signals.insert("confidence".to_owned(), signal(&mut numbers, &confidence));
         signals.insert("latency".to_owned(), signal(&mut numbers, &latency));
         snapshot.models.insert(id, signals);

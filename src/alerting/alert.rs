@@ -14,11 +14,13 @@ use crate::detectors::AlertKind;
 use crate::model::{DetectionRecord, InferenceMetrics};
 
 /// Identifies one alert.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 ///
 /// Its parts are shared (`Arc`): the evaluation loop builds a key for every
 /// detector of every model that has or may start an alert, so a clone is a
-/// few reference counts, and all keys of one model share its labels.
+/// few reference counts, and all keys of one model share its labels. Keys
+/// order by source, labels, signal, detector; a part shared by both keys
+/// compares equal without reading it.
 pub struct AlertKey {
     /// The monitor (source) whose detector raised it.
     pub source: Arc<str>,
@@ -26,6 +28,29 @@ pub struct AlertKey {
     pub labels: Arc<[(String, String)]>,
     pub signal: Arc<str>,
     pub detector: Arc<str>,
+}
+
+impl Ord for AlertKey {
+    fn cmp(&self, other: &AlertKey) -> std::cmp::Ordering {
+        /// The parts' order; the same allocation is the same value.
+        fn part<T: Ord + ?Sized>(a: &Arc<T>, b: &Arc<T>) -> std::cmp::Ordering {
+            if Arc::ptr_eq(a, b) {
+                std::cmp::Ordering::Equal
+            } else {
+                (**a).cmp(&**b)
+            }
+        }
+        part(&self.source, &other.source)
+            .then_with(|| part(&self.labels, &other.labels))
+            .then_with(|| part(&self.signal, &other.signal))
+            .then_with(|| part(&self.detector, &other.detector))
+    }
+}
+
+impl PartialOrd for AlertKey {
+    fn partial_cmp(&self, other: &AlertKey) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 impl AlertKey {

@@ -336,3 +336,69 @@ fn a_replica_that_misses_evaluations_makes_no_notice_the_other_did_not() {
     let repeats: Vec<u32> = second_notices.iter().map(|n| n.repeat).collect();
     assert_eq!(repeats, [0, 1, 2, 3, 0], "{second_ids:?}");
 }
+
+#[test]
+fn alert_keys_order_by_source_labels_signal_detector_whether_parts_are_shared_or_not() {
+    let parts = |source: &str, model: &str, signal: &str, detector: &str| {
+        (
+            source.to_owned(),
+            vec![("model".to_owned(), model.to_owned())],
+            signal.to_owned(),
+            detector.to_owned(),
+        )
+    };
+    let cases = [
+        parts("a", "m1", "confidence", "psi"),
+        parts("a", "m1", "confidence", "ks"),
+        parts("a", "m1", "latency", "psi"),
+        parts("a", "m10", "confidence", "psi"),
+        parts("a", "m2", "confidence", "psi"),
+        parts("b", "m1", "confidence", "psi"),
+    ];
+    // Every key built twice: once from its own allocations, once sharing
+    // the first key's allocations wherever the values are equal.
+    let owned =
+        |(source, labels, signal, detector): &(String, Vec<(String, String)>, String, String)| {
+            AlertKey {
+                source: Arc::from(source.as_str()),
+                labels: Arc::from(labels.as_slice()),
+                signal: Arc::from(signal.as_str()),
+                detector: Arc::from(detector.as_str()),
+            }
+        };
+    let first = owned(&cases[0]);
+    let shared = |case: &(String, Vec<(String, String)>, String, String)| {
+        let own = owned(case);
+        AlertKey {
+            source: if own.source == first.source {
+                Arc::clone(&first.source)
+            } else {
+                own.source
+            },
+            labels: if own.labels == first.labels {
+                Arc::clone(&first.labels)
+            } else {
+                own.labels
+            },
+            signal: if own.signal == first.signal {
+                Arc::clone(&first.signal)
+            } else {
+                own.signal
+            },
+            detector: if own.detector == first.detector {
+                Arc::clone(&first.detector)
+            } else {
+                own.detector
+            },
+        }
+    };
+    for a in &cases {
+        for b in &cases {
+            let expected = a.cmp(b);
+            assert_eq!(owned(a).cmp(&owned(b)), expected, "{a:?} {b:?}");
+            assert_eq!(shared(a).cmp(&shared(b)), expected, "{a:?} {b:?}");
+            assert_eq!(shared(a).cmp(&owned(b)), expected, "{a:?} {b:?}");
+            assert_eq!(owned(a) == shared(b), expected.is_eq(), "{a:?} {b:?}");
+        }
+    }
+}

@@ -369,7 +369,7 @@ impl Tally {
             let detection = snapshot
                 .models
                 .get(&id)
-                .and_then(|signals| signals.get(&*key.signal))
+                .and_then(|signals| signals.get(&key.signal))
                 .filter(|result| result.evaluated_at == at)
                 .and_then(|result| {
                     result

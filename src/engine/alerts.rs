@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::evaluator::{Evaluation, Evaluator};
 use super::events::MonitorEvent;
 use super::explanations::AlertedDetectors;
-use super::snapshot::{DetectorOutcome, DetectorResult, SignalResult};
+use super::snapshot::{DetectorOutcome, DetectorResult, SignalResult, SignalResults};
 use super::source::Source;
 use crate::alerting::{AlertKey, AlertNotice, AlertSink, Lifecycle, Observation, Seen};
 use crate::detectors::Verdict;
@@ -206,11 +206,7 @@ impl Evaluator {
 }
 
 /// The model's metrics in this evaluation, for notices and events.
-fn inference_metrics(
-    id: &ModelId,
-    signals: &BTreeMap<String, SignalResult>,
-    at: DateTime<Utc>,
-) -> InferenceMetrics {
+fn inference_metrics(id: &ModelId, signals: &SignalResults, at: DateTime<Utc>) -> InferenceMetrics {
     let summaries: BTreeMap<String, SignalSummary> = signals
         .iter()
         .filter_map(|(name, result)| result.current.clone().map(|s| (name.clone(), s)))

@@ -23,7 +23,7 @@ use super::signals;
 use super::snapshot::{
     DetectorOutcome, DetectorResult, STATUS_ALERT_LIMIT, SignalResult, Snapshot, SourceStatus,
 };
-use super::source::Source;
+use super::source::{ScopedDetector, Source};
 use super::summary::{RejectionTally, log_warnings};
 use crate::alerting::{AlertNotice, Lifecycle};
 use crate::detectors::Verdict;
@@ -384,10 +384,10 @@ fn evaluate_signal(
     let (Ok(current), Ok(reference)) = (&observation.current, &observation.reference) else {
         return result;
     };
-    for scoped in &source.detectors {
-        if scoped.signal.as_deref().is_some_and(|s| s != signal) {
-            continue;
-        }
+    let runs = |scoped: &&ScopedDetector| scoped.signal.as_deref().is_none_or(|s| s == signal);
+    // Sized once: a snapshot holds one list per model and signal.
+    result.detectors = Vec::with_capacity(source.detectors.iter().filter(runs).count());
+    for scoped in source.detectors.iter().filter(runs) {
         let detector = &scoped.detector;
         let short = observation
             .short

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::snapshot::{DetectorResult, SignalResult};
 use super::source::Source;
 use crate::alerting::Lifecycle;
-use crate::detectors::{Explanation, Verdict, Windows};
+use crate::detectors::{Explanation, Method, Verdict, Windows};
 use crate::sources::SignalObservation;
 
 /// An alert's model labels, signal and detector.
@@ -79,6 +79,10 @@ pub(super) fn explain_decisions(
     };
     let windows = Windows { reference, current };
     let labels = observation.model.0.as_slice();
+    // Detectors of one method explain the same windows alike (the
+    // distance detectors all explain by shares): one explanation per
+    // method, shared.
+    let mut explained: Vec<(Method, Option<Arc<Explanation>>)> = Vec::new();
     for outcome in &mut result.detectors {
         let DetectorResult::Detection(detection) = &outcome.result else {
             continue;
@@ -97,6 +101,14 @@ pub(super) fn explain_decisions(
             continue;
         };
         let method = scoped.detector.explanation_method();
-        outcome.explanation = Explanation::of(windows, method, &observation.signal).map(Arc::new);
+        outcome.explanation = match explained.iter().find(|(m, _)| *m == method) {
+            Some((_, explanation)) => explanation.clone(),
+            None => {
+                let explanation =
+                    Explanation::of(windows, method, &observation.signal).map(Arc::new);
+                explained.push((method, explanation.clone()));
+                explanation
+            }
+        };
     }
 }

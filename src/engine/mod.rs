@@ -45,7 +45,7 @@ pub use reload::ReloadSummary;
 pub use replay::{Replay, ReplayStep};
 pub use signals::{AccuracyResult, ClassMix};
 pub use snapshot::{
-    DetectorOutcome, DetectorResult, ModelEntry, STATUS_ALERT_LIMIT, SignalResult, Snapshot,
-    SourceStatus,
+    DetectorOutcome, DetectorResult, ModelEntry, STATUS_ALERT_LIMIT, SignalResult, SignalResults,
+    Snapshot, SourceStatus,
 };
 pub use summary::RejectedHistograms;

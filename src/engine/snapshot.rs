@@ -60,6 +60,103 @@ pub struct SignalResult {
     pub accuracy: Option<Box<AccuracyResult>>,
 }
 
+/// One model's signal results by signal name: a short list in name order.
+/// A model has one to a few signals, and a snapshot holds one of these per
+/// model (10,000 at a time, twice while the next evaluation is built): a
+/// `BTreeMap` node has room for eleven results, about 2 KB per model
+/// whatever its signals, where this holds only its own.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SignalResults(Vec<(String, SignalResult)>);
+
+/// An entry of [`SignalResults`] as its iterator yields it.
+type SignalEntry<'a> = (&'a String, &'a SignalResult);
+
+impl SignalResults {
+    /// The result of `signal`.
+    pub fn get(&self, signal: &str) -> Option<&SignalResult> {
+        self.position(signal).ok().map(|at| &self.0[at].1)
+    }
+
+    /// Whether there is a result for `signal`.
+    pub fn contains_key(&self, signal: &str) -> bool {
+        self.position(signal).is_ok()
+    }
+
+    /// Sets the result of `signal`, returning the one it replaces.
+    pub fn insert(&mut self, signal: String, result: SignalResult) -> Option<SignalResult> {
+        match self.position(&signal) {
+            Ok(at) => Some(std::mem::replace(&mut self.0[at].1, result)),
+            Err(at) => {
+                self.0.insert(at, (signal, result));
+                None
+            }
+        }
+    }
+
+    /// The results in signal-name order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = SignalEntry<'_>> + ExactSizeIterator {
+        self.0.iter().map(|(signal, result)| (signal, result))
+    }
+
+    /// The signal names, in order.
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &String> + ExactSizeIterator {
+        self.0.iter().map(|(signal, _)| signal)
+    }
+
+    /// The results, in signal-name order.
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &SignalResult> + ExactSizeIterator {
+        self.0.iter().map(|(_, result)| result)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn position(&self, signal: &str) -> Result<usize, usize> {
+        self.0
+            .binary_search_by(|(name, _)| name.as_str().cmp(signal))
+    }
+}
+
+impl<'a> IntoIterator for &'a SignalResults {
+    type Item = SignalEntry<'a>;
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, SignalResult)>,
+        fn(&'a (String, SignalResult)) -> SignalEntry<'a>,
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(signal, result)| (signal, result))
+    }
+}
+
+impl FromIterator<(String, SignalResult)> for SignalResults {
+    fn from_iter<I: IntoIterator<Item = (String, SignalResult)>>(results: I) -> SignalResults {
+        let mut map = SignalResults::default();
+        for (signal, result) in results {
+            map.insert(signal, result);
+        }
+        map
+    }
+}
+
+impl<const N: usize> From<[(String, SignalResult); N]> for SignalResults {
+    fn from(results: [(String, SignalResult); N]) -> SignalResults {
+        results.into_iter().collect()
+    }
+}
+
+/// As a JSON object by signal name, as the map it replaces was.
+impl Serialize for SignalResults {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
 /// How a source fared in the last evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SourceStatus {
@@ -89,7 +186,7 @@ pub struct Snapshot {
     pub duration_seconds: f64,
     pub evaluations: u64,
     #[serde(serialize_with = "serialize_models")]
-    pub models: BTreeMap<ModelId, BTreeMap<String, SignalResult>>,
+    pub models: BTreeMap<ModelId, SignalResults>,
     pub sources: BTreeMap<String, SourceStatus>,
     /// Pending and firing alerts after this evaluation, firing first; at
     /// most [`STATUS_ALERT_LIMIT`] of them.
@@ -103,7 +200,7 @@ pub struct Snapshot {
 }
 
 fn serialize_models<S: serde::Serializer>(
-    models: &BTreeMap<ModelId, BTreeMap<String, SignalResult>>,
+    models: &BTreeMap<ModelId, SignalResults>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     serializer.collect_seq(
@@ -119,11 +216,11 @@ fn serialize_models<S: serde::Serializer>(
 pub struct ModelEntry<'a> {
     source: &'a str,
     labels: BTreeMap<&'a str, &'a str>,
-    signals: &'a BTreeMap<String, SignalResult>,
+    signals: &'a SignalResults,
 }
 
 impl<'a> ModelEntry<'a> {
-    pub fn new(id: &'a ModelId, signals: &'a BTreeMap<String, SignalResult>) -> ModelEntry<'a> {
+    pub fn new(id: &'a ModelId, signals: &'a SignalResults) -> ModelEntry<'a> {
         ModelEntry {
             source: &id.source,
             labels: id

@@ -885,7 +885,9 @@ fn add_to_snapshot(snapshot: &mut Snapshot, case: usize, monitors: &[MonitorCase
                 source: format!("{case}:{monitor}"),
                 model: ModelKey(model),
             };
-            snapshot.models.insert(id, signals.clone());
+            snapshot
+                .models
+                .insert(id, signals.clone().into_iter().collect());
         }
     }
 }

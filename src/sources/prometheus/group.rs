@@ -102,14 +102,19 @@ pub struct HistogramGrouper {
     /// Slots in `models`, found by the hash of their key.
     index: hashbrown::HashTable<usize>,
     models: Vec<(Box<[Box<str>]>, ModelBuckets)>,
+    /// Every bucket sample as received: (model slot, `le` spelling, count).
+    /// One growing list rather than one per model: an answer lists every
+    /// model's first bucket before any model's second, so per-model lists
+    /// would each grow (and move) several times.
+    samples: Vec<(u32, u32, f64)>,
     /// The slot of the previous sample: answers often list a model's
     /// buckets together.
     last: Option<usize>,
     /// Every `le` spelling met, read once.
     les: Vec<(Box<str>, Le)>,
     le_index: hashbrown::HashTable<usize>,
-    /// The most buckets a model has had so far, to size the next one's.
-    widest: usize,
+    /// The `le` spelling of the previous sample.
+    last_le: Option<usize>,
 }
 
 impl VectorSink for HistogramGrouper {
@@ -121,8 +126,21 @@ impl VectorSink for HistogramGrouper {
         let Some((le, key)) = labels.split_last() else {
             return;
         };
+        // Prometheus sorts an answer's series by `le` before the model
+        // labels, so a model's next sample usually follows every other
+        // model's: the slot after the previous one (wrapping) is tried
+        // before hashing, and the previous one for answers in model order.
+        let next = self.last.map_or(0, |slot| slot + 1);
+        let next = if next < self.models.len() { next } else { 0 };
         let slot = match self.last {
             Some(slot) if same_key(&self.models[slot].0, key) => slot,
+            _ if self
+                .models
+                .get(next)
+                .is_some_and(|(stored, _)| same_key(stored, key)) =>
+            {
+                next
+            }
             _ => {
                 let hash = self.hasher.hash_one(key);
                 let models = &self.models;
@@ -135,8 +153,7 @@ impl VectorSink for HistogramGrouper {
                     None => {
                         let slot = self.models.len();
                         let owned = key.iter().map(|value| Box::from(value.as_ref())).collect();
-                        self.models
-                            .push((owned, ModelBuckets::with_capacity(self.widest)));
+                        self.models.push((owned, ModelBuckets::default()));
                         let (models, hasher) = (&self.models, &self.hasher);
                         self.index
                             .insert_unique(hash, slot, |&slot| hasher.hash_one(&models[slot].0));
@@ -147,9 +164,12 @@ impl VectorSink for HistogramGrouper {
         };
         self.last = Some(slot);
         let le = self.le(le);
-        let buckets = &mut self.models[slot].1;
-        buckets.add(le, &self.les[le], value);
-        self.widest = self.widest.max(buckets.buckets.len());
+        let model = &mut self.models[slot].1;
+        if model.add(&self.les[le], value) {
+            // Slots and spellings are far below 2^32: each costs an answer
+            // line of tens of bytes, and answers are capped.
+            self.samples.push((slot as u32, le as u32, value));
+        }
     }
 
     fn overflow(&self) -> Option<PromError> {
@@ -222,6 +242,19 @@ impl HistogramGrouper {
 
     /// The index of an `le` spelling in `les`, parsed the first time.
     fn le(&mut self, le: &str) -> usize {
+        // Consecutive samples mostly share their `le` (the answer's order).
+        if let Some(last) = self.last_le
+            && *self.les[last].0 == *le
+        {
+            return last;
+        }
+        let index = self.le_slot(le);
+        self.last_le = Some(index);
+        index
+    }
+
+    /// [`HistogramGrouper::le`] by hash.
+    fn le_slot(&mut self, le: &str) -> usize {
         let hash = self.hasher.hash_one(le);
         let les = &self.les;
         if let Some(&index) = self.le_index.find(hash, |&index| *les[index].0 == *le) {
@@ -244,20 +277,41 @@ impl HistogramGrouper {
 
     /// Every model's window, keyed by `group_by` values.
     pub fn finish(self, group_by: &[String]) -> BTreeMap<ModelKey, GroupedWindow> {
-        self.models
-            .into_iter()
-            .filter(|(_, buckets)| !buckets.only_start())
-            .map(|(values, buckets)| {
-                let key = ModelKey(
-                    group_by
-                        .iter()
-                        .zip(values)
-                        .map(|(name, value)| (name.clone(), value.into_string()))
-                        .collect(),
-                );
-                (key, buckets.finish(&self.les))
-            })
-            .collect()
+        // Each model's bucket samples together, in the order received (a
+        // counting sort by slot): (bound, count, spelling).
+        let mut next = Vec::with_capacity(self.models.len());
+        let mut total = 0;
+        for (_, model) in &self.models {
+            next.push(total);
+            total += model.buckets;
+        }
+        let mut ordered = vec![(0.0, 0.0, 0); total];
+        for (slot, spelling, count) in self.samples {
+            let (slot, spelling) = (slot as usize, spelling as usize);
+            let Le::Bound(bound) = self.les[spelling].1 else {
+                continue;
+            };
+            ordered[next[slot]] = (bound, count, spelling);
+            next[slot] += 1;
+        }
+        let mut windows = Vec::with_capacity(self.models.len());
+        let mut rest = ordered.as_mut_slice();
+        for (values, model) in self.models {
+            let (buckets, after) = rest.split_at_mut(model.buckets);
+            rest = after;
+            if model.only_start() {
+                continue;
+            }
+            let key = ModelKey(
+                group_by
+                    .iter()
+                    .zip(values)
+                    .map(|(name, value)| (name.clone(), value.into_string()))
+                    .collect(),
+            );
+            windows.push((key, model.finish(buckets, &self.les)));
+        }
+        windows.into_iter().collect()
     }
 }
 
@@ -273,11 +327,12 @@ enum Le {
     Bad,
 }
 
-/// One model's samples while they are being collected.
+/// One model's samples while they are being collected; its bucket samples
+/// are in the grouper's list.
 #[derive(Default)]
 struct ModelBuckets {
-    /// (bound, count, index of the `le` spelling) of each bucket sample.
-    buckets: Vec<(f64, f64, usize)>,
+    /// How many bucket samples it has in the grouper's list.
+    buckets: usize,
     sum: Option<f64>,
     /// The `le="start"` sample.
     start: Option<f64>,
@@ -286,16 +341,11 @@ struct ModelBuckets {
 }
 
 impl ModelBuckets {
-    fn with_capacity(buckets: usize) -> ModelBuckets {
-        ModelBuckets {
-            buckets: Vec::with_capacity(buckets),
-            ..ModelBuckets::default()
-        }
-    }
-
-    fn add(&mut self, spelling: usize, (le, kind): &(Box<str>, Le), value: f64) {
+    /// Takes a sample: true for a bucket sample, which the grouper keeps
+    /// in its list.
+    fn add(&mut self, (le, kind): &(Box<str>, Le), value: f64) -> bool {
         if self.error.is_some() {
-            return;
+            return false;
         }
         match kind {
             Le::Sum => {
@@ -310,58 +360,62 @@ impl ModelBuckets {
                 }
                 self.start = Some(value);
             }
-            Le::Bound(bound) => self.buckets.push((*bound, value, spelling)),
+            Le::Bound(_) => {
+                self.buckets += 1;
+                return true;
+            }
             Le::Bad => self.error = Some(SignalError::BadLe(le.to_string())),
         }
+        false
     }
 
     /// Whether the model's only sample is `le="start"`.
     fn only_start(&self) -> bool {
-        self.start.is_some()
-            && self.buckets.is_empty()
-            && self.sum.is_none()
-            && self.error.is_none()
+        self.start.is_some() && self.buckets == 0 && self.sum.is_none() && self.error.is_none()
     }
 
-    /// The model's window; `les` names the spellings of its buckets.
-    fn finish(self, les: &[(Box<str>, Le)]) -> GroupedWindow {
+    /// The model's window from its `buckets` (bound, count, spelling);
+    /// `les` names the spellings.
+    fn finish(self, buckets: &mut [(f64, f64, usize)], les: &[(Box<str>, Le)]) -> GroupedWindow {
         let series_at_start = self.start.unwrap_or(0.0);
         GroupedWindow {
-            histogram: self.histogram(les),
+            histogram: self.histogram(buckets, les),
             series_at_start,
         }
     }
 
-    /// The model's histogram; `les` names the spellings of its buckets.
-    fn histogram(mut self, les: &[(Box<str>, Le)]) -> Result<Histogram, SignalError> {
+    /// The model's histogram from its `buckets`; `les` names the spellings.
+    fn histogram(
+        self,
+        buckets: &mut [(f64, f64, usize)],
+        les: &[(Box<str>, Le)],
+    ) -> Result<Histogram, SignalError> {
         if let Some(error) = self.error {
             return Err(error);
         }
         // By bound, then spelling: the same text twice ends up adjacent.
-        self.buckets
-            .sort_by(|a, b| a.0.total_cmp(&b.0).then(a.2.cmp(&b.2)));
-        if let Some(pair) = self.buckets.windows(2).find(|pair| pair[0].2 == pair[1].2) {
+        buckets.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.2.cmp(&b.2)));
+        if let Some(pair) = buckets.windows(2).find(|pair| pair[0].2 == pair[1].2) {
             return Err(SignalError::DuplicateLe(les[pair[0].2].0.to_string()));
         }
         // One bound spelt two ways (`le="1"` and `le="1.0"`, as client
         // libraries of different ages write it) is one bucket: pods of both
         // kinds counted into it, so the counts add up.
-        self.buckets.dedup_by(|later, earlier| {
-            let same = later.0 == earlier.0;
-            if same {
-                earlier.1 += later.1;
+        let mut bounds: Vec<f64> = Vec::with_capacity(buckets.len());
+        let mut cumulative: Vec<f64> = Vec::with_capacity(buckets.len());
+        for &(bound, count, _) in buckets.iter() {
+            match (bounds.last(), cumulative.last_mut()) {
+                (Some(last), Some(total)) if *last == bound => *total += count,
+                _ => {
+                    bounds.push(bound);
+                    cumulative.push(count);
+                }
             }
-            same
-        });
-        match self.buckets.last() {
-            Some((bound, _, _)) if *bound == f64::INFINITY => {}
-            _ => return Err(SignalError::Histogram(HistogramError::MissingInfBucket)),
         }
-        let bounds = self.buckets[..self.buckets.len() - 1]
-            .iter()
-            .map(|(bound, _, _)| *bound)
-            .collect();
-        let cumulative = self.buckets.iter().map(|(_, count, _)| *count).collect();
+        // The `+Inf` bucket is the last, and has no bound in a histogram.
+        if bounds.pop() != Some(f64::INFINITY) {
+            return Err(SignalError::Histogram(HistogramError::MissingInfBucket));
+        }
         Ok(Histogram {
             bounds,
             cumulative,

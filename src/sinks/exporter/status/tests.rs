@@ -79,7 +79,7 @@ fn snapshot(models: usize) -> Snapshot {
     };
     for index in 0..models {
         let source = if index.is_multiple_of(2) { "a" } else { "b" };
-        let mut signals = BTreeMap::new();
+        let mut signals = crate::engine::SignalResults::default();
         signals.insert("confidence".to_owned(), signal(index));
         signals.insert("latency".to_owned(), signal(index + 1));
         snapshot
