@@ -97,6 +97,37 @@ pub struct InferenceMetrics {
     pub signals: BTreeMap<String, SignalSummary>,
 }
 
+impl InferenceMetrics {
+    /// A model's identity at `at` without any observation: `model` and
+    /// `version` from its labels, every number absent.
+    pub fn identity(
+        monitor: &str,
+        labels: &[(String, String)],
+        at: DateTime<Utc>,
+    ) -> InferenceMetrics {
+        let label = |name: &str| {
+            labels
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.clone())
+                .unwrap_or_default()
+        };
+        InferenceMetrics {
+            model_name: label("model"),
+            model_version: label("version"),
+            monitor: monitor.to_owned(),
+            labels: labels.iter().cloned().collect(),
+            timestamp: at,
+            confidence_mean: None,
+            confidence_std: None,
+            p50_latency_ms: None,
+            p95_latency_ms: None,
+            p99_latency_ms: None,
+            signals: BTreeMap::new(),
+        }
+    }
+}
+
 /// A detection as carried in events and the status API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DetectionRecord {

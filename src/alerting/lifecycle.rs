@@ -238,10 +238,33 @@ pub struct Seen {
     pub observation: Observation,
     /// The detection, when the detector decided.
     pub detection: Option<DetectionRecord>,
-    pub metrics: Arc<InferenceMetrics>,
+    /// The model's metrics in this evaluation, when the alert needs them
+    /// ([`Lifecycle::needs_metrics`]): a new alert, or a transition. An
+    /// alert keeps the metrics of its last notice otherwise, so that an
+    /// evaluation of 10,000 alerted models builds metrics only for those
+    /// that change.
+    pub metrics: Option<Arc<InferenceMetrics>>,
 }
 
 impl Lifecycle {
+    /// Whether [`Lifecycle::evaluate_source`] will want the model's metrics
+    /// for `key` observed so at `at`: when it starts an alert or the
+    /// alert's progress makes a notice.
+    pub fn needs_metrics(
+        &self,
+        key: &AlertKey,
+        observation: Observation,
+        at: DateTime<Utc>,
+        policy: &AlertPolicy,
+    ) -> bool {
+        match self.alerts.get(key) {
+            None => observation == Observation::Drifting,
+            Some(alert) => step(Some(alert.progress), observation, at, policy)
+                .1
+                .is_some(),
+        }
+    }
+
     /// Applies one evaluation of one source: `seen` holds every alert key
     /// the source's answer had; alerts of the source missing from it are
     /// observed as [`Observation::Absent`]. Returns the notices, in key order.
@@ -301,12 +324,17 @@ impl Lifecycle {
                         continue;
                     };
                     self.unstored.insert(key.clone());
+                    // Given by the engine for every new alert; a caller
+                    // that gave none still names the model.
+                    let metrics = seen.metrics.unwrap_or_else(|| {
+                        Arc::new(InferenceMetrics::identity(&key.source, &key.labels, at))
+                    });
                     let alert = Alert {
                         key,
                         kind: seen.kind,
                         progress: next.unwrap_or(Progress::pending(at, 0)),
                         detection,
-                        metrics: seen.metrics,
+                        metrics,
                     };
                     self.finish(alert, next, transition, at, &mut notices);
                 }
@@ -355,11 +383,14 @@ impl Lifecycle {
 }
 
 impl Seen {
-    /// Gives `alert` this evaluation's detection (when decided) and metrics.
+    /// Gives `alert` this evaluation's detection (when decided) and
+    /// metrics (when built).
     fn refresh(self, alert: &mut Alert) {
         if let Some(detection) = self.detection {
             alert.detection = detection;
         }
-        alert.metrics = self.metrics;
+        if let Some(metrics) = self.metrics {
+            alert.metrics = metrics;
+        }
     }
 }

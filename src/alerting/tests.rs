@@ -138,7 +138,7 @@ fn seen_a(observation: Observation) -> BTreeMap<AlertKey, Seen> {
             kind: AlertKind::Drift,
             observation,
             detection: Some(record(0.5)),
-            metrics: Arc::new(metrics("a")),
+            metrics: Some(Arc::new(metrics("a"))),
         },
     )])
 }
@@ -188,7 +188,7 @@ fn changes_name_what_a_sink_must_write() {
                 kind: AlertKind::Drift,
                 observation,
                 detection: Some(drift.clone()),
-                metrics: Arc::new(m.clone()),
+                metrics: Some(Arc::new(m.clone())),
             },
         )
     };

@@ -1,7 +1,7 @@
 //! The engine's side of alerting: the detectors' verdicts of one
 //! evaluation into the [`Lifecycle`], and its notices out to the sink.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -66,8 +66,8 @@ impl Evaluation {
         let source_name: Arc<str> = Arc::from(name);
         let mut seen: BTreeMap<AlertKey, Seen> = BTreeMap::new();
         // Models with an alert whose every alert had an outcome now need
-        // no second look; the others' metrics, for the alerts that did not.
-        let mut incomplete: HashMap<&[(String, String)], Arc<InferenceMetrics>> = HashMap::new();
+        // no second look; the others, for the alerts that did not.
+        let mut incomplete: HashSet<&[(String, String)]> = HashSet::new();
         let models = self.snapshot.models.iter();
         for (id, signals) in models.filter(|(id, _)| id.source == name) {
             let mut inference: Option<Arc<InferenceMetrics>> = None;
@@ -107,17 +107,22 @@ impl Evaluation {
                         ),
                         detector: Arc::clone(&outcome.detector),
                     };
+                    // Metrics only where the alert will carry them (a new
+                    // alert, a notice): building them for every alerted
+                    // model each evaluation cost more than the detectors.
+                    let needs_metrics =
+                        lifecycle.needs_metrics(&key, observation, at, &source.policy);
                     let seen_now = Seen {
                         kind: outcome.kind,
                         observation,
                         detection,
-                        metrics: metrics(),
+                        metrics: needs_metrics.then(&mut metrics),
                     };
                     seen.insert(key, seen_now);
                 }
             }
             if alerted_model.is_some() && alerts_seen < alerted.alerts_of(model) {
-                incomplete.insert(model, metrics());
+                incomplete.insert(model);
             }
         }
         // An alert whose model is still there but whose detector produced
@@ -129,17 +134,18 @@ impl Evaluation {
                 if &*alert.key.source != name {
                     continue;
                 }
-                let Some(metrics) = incomplete.get(&*alert.key.labels) else {
+                if !incomplete.contains(&*alert.key.labels) {
                     continue;
-                };
+                }
                 if !seen.contains_key(&alert.key)
                     && source.runs(&alert.key.signal, &alert.key.detector)
                 {
+                    // No decision: no notice, so no metrics.
                     let unknown = Seen {
                         kind: alert.kind,
                         observation: Observation::Unknown,
                         detection: None,
-                        metrics: Arc::clone(metrics),
+                        metrics: None,
                     };
                     seen.insert(alert.key.clone(), unknown);
                 }
@@ -215,16 +221,12 @@ fn inference_metrics(id: &ModelId, signals: &SignalResults, at: DateTime<Utc>) -
     let latency = summaries.get("latency");
     let ms = |seconds: f64| seconds * 1000.0;
     InferenceMetrics {
-        model_name: id.model.get("model").unwrap_or_default().to_owned(),
-        model_version: id.model.get("version").unwrap_or_default().to_owned(),
-        monitor: id.source.clone(),
-        labels: id.model.0.iter().cloned().collect(),
-        timestamp: at,
         confidence_mean: confidence.map(|c| c.mean),
         confidence_std: confidence.map(|c| c.stddev),
         p50_latency_ms: latency.map(|l| ms(l.p50)),
         p95_latency_ms: latency.map(|l| ms(l.p95)),
         p99_latency_ms: latency.map(|l| ms(l.p99)),
         signals: summaries,
+        ..InferenceMetrics::identity(&id.source, &id.model.0, at)
     }
 }
