@@ -174,6 +174,25 @@ pub struct Alert {
     pub metrics: Arc<InferenceMetrics>,
 }
 
+/// An alert without its detection and metrics: what a store rewrites when
+/// only the progress moved (see [`AlertChanges`](super::AlertChanges)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertProgress {
+    pub key: AlertKey,
+    pub kind: AlertKind,
+    pub progress: Progress,
+}
+
+impl AlertProgress {
+    pub fn of(alert: &Alert) -> AlertProgress {
+        AlertProgress {
+            key: alert.key.clone(),
+            kind: alert.kind,
+            progress: alert.progress,
+        }
+    }
+}
+
 /// Everything a notification needs about one alert at one transition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertNotice {

@@ -24,15 +24,15 @@
 //! names the alerts that changed ([`Lifecycle::changes`]) so that an
 //! [`AlertStore`](super::AlertStore) writes only those.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::alert::{
-    Alert, AlertKey, AlertNotice, AlertPolicy, AlertState, AlertSummary, Observation, Progress,
-    Transition,
+    Alert, AlertKey, AlertNotice, AlertPolicy, AlertProgress, AlertState, AlertSummary,
+    Observation, Progress, Transition,
 };
 use crate::detectors::AlertKind;
 use crate::model::{DetectionRecord, InferenceMetrics};
@@ -126,15 +126,29 @@ pub fn repeat_number(
 /// It also remembers which alerts changed since it was last stored
 /// ([`Lifecycle::changes`], [`Lifecycle::mark_stored`]), so that a store
 /// writes only those: a new or removed alert, or one whose progress moved.
-/// An alert that goes on firing through drifting evaluations keeps its
-/// progress and is not rewritten; its stored detection and metrics are then
-/// those of its last change, and the first evaluation after a restart
-/// refreshes them.
+/// Only an alert's notices (its creation and its transitions) rewrite it
+/// whole; an alert whose progress alone moved (a firing alert's clean
+/// count) has only its progress rewritten, and one that goes on firing
+/// through drifting evaluations keeps its progress and is not rewritten at
+/// all. Its stored detection and metrics are then those of its last notice
+/// (its creation or last transition), and the first evaluation after a
+/// restart refreshes them.
 #[derive(Debug, Clone, Default)]
 pub struct Lifecycle {
     pub alerts: BTreeMap<AlertKey, Alert>,
-    /// Keys added, changed or removed since the last [`Lifecycle::mark_stored`].
-    unstored: BTreeSet<AlertKey>,
+    /// Keys added, changed or removed since the last
+    /// [`Lifecycle::mark_stored`], with what of them changed.
+    unstored: BTreeMap<AlertKey, Change>,
+}
+
+/// What of an alert changed since it was last stored (of a removed alert:
+/// either).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Change {
+    /// Only its progress.
+    Progress,
+    /// It is new or had a transition: its detection and metrics too.
+    Whole,
 }
 
 impl PartialEq for Lifecycle {
@@ -143,16 +157,22 @@ impl PartialEq for Lifecycle {
     }
 }
 
-/// The alerts a store must write and the keys it must delete.
+/// The alerts a store must write and the keys it must delete. A key is in
+/// at most one of the lists.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AlertChanges {
+    /// Alerts to write whole: new ones, ones with a transition since they
+    /// were last stored, and every alert read from an older store format.
     pub upserted: Vec<Alert>,
+    /// Alerts, stored whole before, whose progress alone moved: a store
+    /// writes their progress and keeps their stored detection and metrics.
+    pub progressed: Vec<AlertProgress>,
     pub removed: Vec<AlertKey>,
 }
 
 impl AlertChanges {
     pub fn is_empty(&self) -> bool {
-        self.upserted.is_empty() && self.removed.is_empty()
+        self.upserted.is_empty() && self.progressed.is_empty() && self.removed.is_empty()
     }
 }
 
@@ -174,20 +194,29 @@ impl Lifecycle {
     pub fn from_alerts(alerts: impl IntoIterator<Item = Alert>) -> Lifecycle {
         Lifecycle {
             alerts: alerts.into_iter().map(|a| (a.key.clone(), a)).collect(),
-            unstored: BTreeSet::new(),
+            unstored: BTreeMap::new(),
         }
     }
 
     /// What changed since the last [`Lifecycle::mark_stored`].
     pub fn changes(&self) -> AlertChanges {
         let mut changes = AlertChanges::default();
-        for key in &self.unstored {
-            match self.alerts.get(key) {
-                Some(alert) => changes.upserted.push(alert.clone()),
-                None => changes.removed.push(key.clone()),
+        for (key, change) in &self.unstored {
+            match (self.alerts.get(key), change) {
+                (Some(alert), Change::Whole) => changes.upserted.push(alert.clone()),
+                (Some(alert), Change::Progress) => {
+                    changes.progressed.push(AlertProgress::of(alert));
+                }
+                (None, _) => changes.removed.push(key.clone()),
             }
         }
         changes
+    }
+
+    /// Counts `change` of `key` as unstored, on top of what was already.
+    fn changed(&mut self, key: AlertKey, change: Change) {
+        let entry = self.unstored.entry(key).or_insert(change);
+        *entry = (*entry).max(change);
     }
 
     /// Whether anything changed since the last [`Lifecycle::mark_stored`].
@@ -200,10 +229,19 @@ impl Lifecycle {
         self.unstored.clear();
     }
 
-    /// Counts every alert as changed (after reading an older store format,
-    /// so that the next write stores all of them the new way).
+    /// Counts every alert as changed whole (after reading an older store
+    /// format, so that the next write stores all of them the new way).
     pub fn mark_all_unstored(&mut self) {
-        self.unstored = self.alerts.keys().cloned().collect();
+        for key in self.alerts.keys() {
+            self.unstored.insert(key.clone(), Change::Whole);
+        }
+    }
+
+    /// Counts `key` as changed whole: the next write stores the alert it
+    /// holds under `key` whole, or deletes what is stored under `key` when
+    /// it holds none (a store's leftovers it did not restore).
+    pub fn mark_unstored(&mut self, key: AlertKey) {
+        self.changed(key, Change::Whole);
     }
 
     /// Counts of pending and firing alerts.
@@ -286,7 +324,7 @@ impl Lifecycle {
             let alert = self.alerts.remove(&key).expect("listed above");
             let (next, transition) = step(Some(alert.progress), Observation::Absent, at, policy);
             self.finish(alert, next, transition, at, &mut notices);
-            self.unstored.insert(key);
+            self.changed(key, Change::of(transition));
         }
         for (key, seen) in seen {
             let previous = self.alerts.get(&key).map(|alert| alert.progress);
@@ -306,7 +344,7 @@ impl Lifecycle {
                     }
                     alert.progress = next;
                     if next != progress || transition.is_some() {
-                        self.unstored.insert(key);
+                        self.changed(key, Change::of(transition));
                     }
                 }
                 // An alert that ends (resolved, or forgotten while pending).
@@ -314,7 +352,7 @@ impl Lifecycle {
                     let mut alert = self.alerts.remove(&key).expect("found above");
                     seen.refresh(&mut alert);
                     self.finish(alert, None, transition, at, &mut notices);
-                    self.unstored.insert(key);
+                    self.changed(key, Change::of(transition));
                 }
                 // The common case, a key with no alert that stays without
                 // one: nothing to build, keep or tell.
@@ -323,7 +361,7 @@ impl Lifecycle {
                     let Some(detection) = seen.detection else {
                         continue;
                     };
-                    self.unstored.insert(key.clone());
+                    self.changed(key.clone(), Change::Whole);
                     // Given by the engine for every new alert; a caller
                     // that gave none still names the model.
                     let metrics = seen.metrics.unwrap_or_else(|| {
@@ -359,7 +397,7 @@ impl Lifecycle {
             let transition =
                 (alert.progress.state == AlertState::Firing).then_some(Transition::Resolved);
             self.finish(alert, None, transition, at, &mut notices);
-            self.unstored.insert(key);
+            self.changed(key, Change::Whole);
         }
         notices
     }
@@ -378,6 +416,17 @@ impl Lifecycle {
         if let Some(next) = next {
             alert.progress = next;
             self.alerts.insert(alert.key.clone(), alert);
+        }
+    }
+}
+
+impl Change {
+    /// An alert with a transition (a notice) is stored whole, so that its
+    /// stored detection and metrics are those of its last notice.
+    fn of(transition: Option<Transition>) -> Change {
+        match transition {
+            Some(_) => Change::Whole,
+            None => Change::Progress,
         }
     }
 }

@@ -25,8 +25,8 @@ mod sink;
 pub(crate) mod tests;
 
 pub use alert::{
-    Alert, AlertKey, AlertNotice, AlertPolicy, AlertState, AlertSummary, Observation, Progress,
-    Transition,
+    Alert, AlertKey, AlertNotice, AlertPolicy, AlertProgress, AlertState, AlertSummary,
+    Observation, Progress, Transition,
 };
 pub use gate::{Gate, GateLedger, cooldown_passed};
 pub use lifecycle::{AlertChanges, Lifecycle, Seen, repeat_number, step};

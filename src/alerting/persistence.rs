@@ -1,7 +1,9 @@
 //! [`AlertStore`]: what keeps the lifecycle across restarts.
 //!
-//! A store holds one row per alert and writes only the alerts that changed
-//! ([`Lifecycle::changes`]). It writes them inside a transaction that also
+//! A store writes only the alerts that changed ([`Lifecycle::changes`]),
+//! and of an alert whose progress alone moved only its progress: its
+//! detection and metrics are rewritten only with a notice (its creation or
+//! a transition). It writes them inside a transaction that also
 //! holds what a sink stores about the same evaluation (its notifications and
 //! the gates they passed): after a crash either all of it is there or none
 //! of it, and the lifecycle never says "notified" for a notification that
@@ -34,6 +36,7 @@ pub trait AlertStore {
 /// A store's write transaction, as the lifecycle sees it.
 pub trait AlertTransaction {
     type Error;
-    /// Writes the alerts that changed and deletes the ones that ended.
+    /// Writes the alerts that changed (whole, or only the progress of the
+    /// `progressed` ones) and deletes the ones that ended.
     fn save_alerts(&mut self, changes: &AlertChanges) -> Result<(), Self::Error>;
 }

@@ -232,6 +232,58 @@ fn changes_name_what_a_sink_must_write() {
     assert_eq!(changes.removed, [key("a")]);
 }
 
+/// An alert is written whole when it is new or has a transition (makes a
+/// notice); when only its progress moved, only its progress is.
+#[test]
+fn only_a_notice_rewrites_an_alert_whole() {
+    let policy = policy(1, 3, 60);
+    let mut lifecycle = Lifecycle::default();
+    let names = |changes: &AlertChanges| {
+        let name = |key: &AlertKey| key.label("model").unwrap().to_owned();
+        let upserted: Vec<String> = changes.upserted.iter().map(|a| name(&a.key)).collect();
+        let progressed: Vec<String> = changes.progressed.iter().map(|a| name(&a.key)).collect();
+        let removed: Vec<String> = changes.removed.iter().map(name).collect();
+        (upserted, progressed, removed)
+    };
+    let none = || Vec::<String>::new();
+    let a = || vec!["a".to_owned()];
+    // New and fired at once: whole.
+    lifecycle.evaluate_source("m", seen_a(Drifting), t(0), &policy);
+    assert_eq!(names(&lifecycle.changes()), (a(), none(), none()));
+    lifecycle.mark_stored();
+    // A clean evaluation moves the clean count: its progress alone, with
+    // the progress in memory.
+    lifecycle.evaluate_source("m", seen_a(Clean), t(30), &policy);
+    let changes = lifecycle.changes();
+    assert_eq!(names(&changes), (none(), a(), none()));
+    assert_eq!(changes.progressed[0].progress.clean, 1);
+    assert_eq!(changes.progressed[0].kind, AlertKind::Drift);
+    // The repeat due at 60 s, before that was stored: whole again.
+    let notices = lifecycle.evaluate_source("m", seen_a(Drifting), t(60), &policy);
+    assert_eq!(notices[0].transition, Transition::Repeated);
+    let changes = lifecycle.changes();
+    assert_eq!(names(&changes), (a(), none(), none()));
+    assert_eq!(changes.upserted[0].progress.clean, 0);
+    lifecycle.mark_stored();
+    // Absence counts like clean: progress only.
+    lifecycle.evaluate_source("m", BTreeMap::new(), t(90), &policy);
+    assert_eq!(names(&lifecycle.changes()), (none(), a(), none()));
+    // A later progress keeps it progress-only; after an older format is
+    // read, everything is whole.
+    lifecycle.evaluate_source("m", BTreeMap::new(), t(120), &policy);
+    assert_eq!(names(&lifecycle.changes()), (none(), a(), none()));
+    lifecycle.mark_all_unstored();
+    assert_eq!(names(&lifecycle.changes()), (a(), none(), none()));
+    lifecycle.mark_stored();
+    // The third absence resolves it: removed.
+    lifecycle.evaluate_source("m", BTreeMap::new(), t(150), &policy);
+    assert_eq!(names(&lifecycle.changes()), (none(), none(), a()));
+    // A key marked unstored without an alert is removed.
+    lifecycle.mark_stored();
+    lifecycle.mark_unstored(key("b"));
+    assert_eq!(lifecycle.changes().removed, [key("b")]);
+}
+
 #[test]
 fn ending_a_removed_source_resolves_its_firing_alerts_and_forgets_its_pending_ones() {
     let other = Alert {

@@ -6,10 +6,16 @@
 //! Tables (their names and encodings are the file format: a file written by
 //! an earlier version opens unchanged):
 //!
-//! - `alerts`: the alert lifecycle, one row per alert (its key as JSON to
-//!   the alert as JSON), written when the alert changes (see
-//!   [`Lifecycle::changes`](crate::alerting::Lifecycle::changes)), so that
-//!   50,000 alerts that go on firing cost no writes.
+//! - `alert_progress` and `alert_details`: the alert lifecycle, two rows
+//!   per alert under its key as JSON: its kind and progress, and its
+//!   detection and metrics, each as JSON. Written when the alert changes
+//!   (see [`Lifecycle::changes`](crate::alerting::Lifecycle::changes)), so
+//!   that 50,000 alerts that go on firing cost no writes, and the details
+//!   only when it makes a notice (is new or has a transition), so that an
+//!   alert whose progress alone moved rewrites a small row (`alerts.rs`).
+//! - `alerts`: from the version before, the whole alert as one JSON row
+//!   per alert: read at start, moved to the two tables above by the next
+//!   write.
 //! - `outbox`: (receiver, sequence) to a [`Notification`] as JSON, its body
 //!   fully rendered. Written before the first attempt, removed after a 2xx.
 //! - `dead_letters`: (receiver, sequence) to a [`DeadLetter`] as JSON:
@@ -22,11 +28,11 @@
 //!   alert's resolution and no other.
 //! - `state`: the sequence counter, a big-endian `u64` under `sequence`
 //!   (and, from older versions, the whole lifecycle as one value under
-//!   `lifecycle`: read at start, moved to `alerts` by the next write).
+//!   `lifecycle`: read at start, moved to the alert rows by the next write).
 //!
 //! The store implements what the layers above need and decides nothing:
 //!
-//! - `alerts.rs`: the alert rows, as the
+//! - `alerts.rs`: the alert rows and their older formats, as the
 //!   [`AlertStore`](crate::alerting::AlertStore) the lifecycle needs.
 //! - `gates.rs`: cooldowns and owed resolutions, as the
 //!   [`GateLedger`](crate::alerting::GateLedger) the notification gates
@@ -66,7 +72,10 @@ pub use outbox::{Candidate, DeadLetter, Notification};
 /// redb's page cache for the store file.
 const CACHE_BYTES: usize = 8 * 1024 * 1024;
 
-const ALERTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("alerts");
+const ALERT_PROGRESS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("alert_progress");
+const ALERT_DETAILS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("alert_details");
+/// Alert rows of the version before: the whole alert as JSON.
+const LEGACY_ALERTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("alerts");
 const OUTBOX: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("outbox");
 const DEAD_LETTERS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("dead_letters");
 const COOLDOWNS: TableDefinition<(&str, &str), i64> = TableDefinition::new("cooldowns");
@@ -139,7 +148,9 @@ impl Store {
         };
         // Create every table so that readers never meet a missing one.
         store.write(|txn| {
-            txn.open_table(ALERTS)?;
+            txn.open_table(ALERT_PROGRESS)?;
+            txn.open_table(ALERT_DETAILS)?;
+            txn.open_table(LEGACY_ALERTS)?;
             txn.open_table(OUTBOX)?;
             txn.open_table(DEAD_LETTERS)?;
             txn.open_table(COOLDOWNS)?;
@@ -179,7 +190,9 @@ impl Store {
 /// changes and notifications.
 pub struct Transaction<'t> {
     path: &'t Path,
-    alerts: Table<'t, &'static [u8], &'static [u8]>,
+    alert_progress: Table<'t, &'static [u8], &'static [u8]>,
+    alert_details: Table<'t, &'static [u8], &'static [u8]>,
+    legacy_alerts: Table<'t, &'static [u8], &'static [u8]>,
     outbox: Table<'t, (&'static str, u64), &'static [u8]>,
     cooldowns: Table<'t, (&'static str, &'static str), i64>,
     notified: Table<'t, (&'static str, &'static str), i64>,
@@ -198,7 +211,9 @@ impl<'t> Transaction<'t> {
             .unwrap_or(0);
         Ok(Transaction {
             path,
-            alerts: txn.open_table(ALERTS).at(path)?,
+            alert_progress: txn.open_table(ALERT_PROGRESS).at(path)?,
+            alert_details: txn.open_table(ALERT_DETAILS).at(path)?,
+            legacy_alerts: txn.open_table(LEGACY_ALERTS).at(path)?,
             outbox: txn.open_table(OUTBOX).at(path)?,
             cooldowns: txn.open_table(COOLDOWNS).at(path)?,
             notified: txn.open_table(NOTIFIED).at(path)?,

@@ -1,9 +1,11 @@
 //! Tests of the store file: gates and queues across reopening, alert rows,
-//! and the move from the older one-value lifecycle.
+//! and the moves from the older formats (whole-alert rows, and the
+//! one-value lifecycle before them).
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use redb::ReadableTableMetadata;
 
 use super::alerts::LEGACY_LIFECYCLE;
 use super::*;
@@ -123,11 +125,13 @@ fn the_lifecycle_is_stored_as_its_changes() {
         assert_eq!(store.load_alerts().unwrap(), None);
         let changes = AlertChanges {
             upserted: vec![alert("a", Pending), alert("b", Pending)],
+            progressed: vec![],
             removed: vec![],
         };
         record(&store, &[], &changes).unwrap();
         let changes = AlertChanges {
             upserted: vec![alert("a", Firing)],
+            progressed: vec![],
             removed: vec![alert("b", Pending).key],
         };
         record(&store, &[], &changes).unwrap();
@@ -180,6 +184,7 @@ fn a_failed_transaction_keeps_nothing() {
     let store = Store::open(dir.path()).unwrap();
     let changes = AlertChanges {
         upserted: vec![alert("a", Firing)],
+        progressed: vec![],
         removed: vec![],
     };
     let gate = Gate::Cooldown {
@@ -229,6 +234,7 @@ fn an_alerts_explanation_survives_a_restart() {
         let store = Store::open(dir.path()).unwrap();
         let changes = AlertChanges {
             upserted: vec![explained.clone(), plain.clone()],
+            progressed: vec![],
             removed: vec![],
         };
         record(&store, &[], &changes).unwrap();
@@ -251,4 +257,185 @@ fn an_alerts_explanation_survives_a_restart() {
     }
     assert!((after.p50.current - before.p50.current).abs() < 1e-12);
     assert_eq!(explanation(&restored.alerts[&plain.key]), None);
+}
+
+/// The raw value of `key`'s row in `table`.
+fn raw_row(
+    store: &Store,
+    table: TableDefinition<&[u8], &[u8]>,
+    key: &crate::alerting::AlertKey,
+) -> Option<Vec<u8>> {
+    let key = encode(key).unwrap();
+    store
+        .read(|txn| {
+            Ok(txn
+                .open_table(table)?
+                .get(key.as_slice())?
+                .map(|v| v.value().to_vec()))
+        })
+        .unwrap()
+}
+
+fn upserted(alerts: Vec<crate::alerting::Alert>) -> AlertChanges {
+    AlertChanges {
+        upserted: alerts,
+        ..AlertChanges::default()
+    }
+}
+
+/// An alert whose progress alone moved rewrites its progress row and
+/// leaves its details row as it was: a restart restores the new progress
+/// with the detection and metrics of its last notice.
+#[test]
+fn a_progress_change_writes_only_the_progress_row() {
+    use crate::alerting::AlertProgress;
+    use crate::alerting::AlertState::Firing;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let fired = alert("a", Firing);
+    record(&store, &[], &upserted(vec![fired.clone()])).unwrap();
+    let details = raw_row(&store, ALERT_DETAILS, &fired.key).unwrap();
+    let progress = raw_row(&store, ALERT_PROGRESS, &fired.key).unwrap();
+    assert!(progress.len() < 200, "{} bytes", progress.len());
+    // In memory, the alert's detection and metrics moved on too.
+    let mut later = fired.clone();
+    later.progress.clean = 1;
+    later.detection.score = 0.01;
+    let changes = AlertChanges {
+        progressed: vec![AlertProgress::of(&later)],
+        ..AlertChanges::default()
+    };
+    record(&store, &[], &changes).unwrap();
+    assert_eq!(raw_row(&store, ALERT_DETAILS, &fired.key).unwrap(), details);
+    assert_ne!(
+        raw_row(&store, ALERT_PROGRESS, &fired.key).unwrap(),
+        progress
+    );
+    drop(store);
+    let restored = Store::open(dir.path())
+        .unwrap()
+        .load_alerts()
+        .unwrap()
+        .unwrap();
+    let expected = crate::alerting::Alert {
+        progress: later.progress,
+        ..fired
+    };
+    assert_eq!(restored, Lifecycle::from_alerts([expected]));
+    assert!(!restored.has_unstored_changes());
+}
+
+/// An alert stored whole again (a transition) rewrites its details, and an
+/// ended alert's two rows are deleted together.
+#[test]
+fn a_transition_rewrites_the_details_row() {
+    use crate::alerting::AlertState::{Firing, Pending};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let pending = alert("a", Pending);
+    record(&store, &[], &upserted(vec![pending.clone()])).unwrap();
+    let details = raw_row(&store, ALERT_DETAILS, &pending.key).unwrap();
+    let mut fired = alert("a", Firing);
+    fired.detection.score = 0.9;
+    record(&store, &[], &upserted(vec![fired.clone()])).unwrap();
+    assert_ne!(raw_row(&store, ALERT_DETAILS, &fired.key).unwrap(), details);
+    let restored = store.load_alerts().unwrap().unwrap();
+    assert_eq!(restored.alerts[&fired.key].detection.score, 0.9);
+    assert_eq!(restored, Lifecycle::from_alerts([fired.clone()]));
+    let changes = AlertChanges {
+        removed: vec![fired.key.clone()],
+        ..AlertChanges::default()
+    };
+    record(&store, &[], &changes).unwrap();
+    assert_eq!(raw_row(&store, ALERT_PROGRESS, &fired.key), None);
+    assert_eq!(raw_row(&store, ALERT_DETAILS, &fired.key), None);
+    assert_eq!(store.load_alerts().unwrap(), None);
+}
+
+/// Restoring joins each alert's two rows. A row without its other half
+/// (no version writes one) is not restored, since a notice would show an
+/// empty detection, and the next write deletes it.
+#[test]
+fn restoring_joins_an_alerts_two_rows() {
+    use crate::alerting::AlertState::Firing;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (a, b, c) = (alert("a", Firing), alert("b", Firing), alert("c", Firing));
+    record(
+        &store,
+        &[],
+        &upserted(vec![a.clone(), b.clone(), c.clone()]),
+    )
+    .unwrap();
+    let (b_key, c_key) = (encode(&b.key).unwrap(), encode(&c.key).unwrap());
+    store
+        .write(|txn| {
+            txn.open_table(ALERT_DETAILS)?.remove(b_key.as_slice())?;
+            txn.open_table(ALERT_PROGRESS)?.remove(c_key.as_slice())?;
+            Ok(())
+        })
+        .unwrap();
+    let mut restored = store.load_alerts().unwrap().unwrap();
+    assert_eq!(restored, Lifecycle::from_alerts([a.clone()]));
+    let changes = restored.changes();
+    assert!(changes.upserted.is_empty() && changes.progressed.is_empty());
+    assert_eq!(changes.removed, [b.key.clone(), c.key.clone()]);
+    record(&store, &[], &changes).unwrap();
+    restored.mark_stored();
+    for key in [&b.key, &c.key] {
+        assert_eq!(raw_row(&store, ALERT_PROGRESS, key), None);
+        assert_eq!(raw_row(&store, ALERT_DETAILS, key), None);
+    }
+    let again = store.load_alerts().unwrap().unwrap();
+    assert_eq!(again, Lifecycle::from_alerts([a]));
+    assert!(!again.has_unstored_changes());
+}
+
+/// Alerts stored by the version before, each whole as one row in
+/// `alerts`, are restored and marked unstored; the next write moves them
+/// into the progress and details tables and deletes the old rows.
+#[test]
+fn whole_alert_rows_of_the_version_before_move_to_the_new_tables() {
+    use crate::alerting::AlertState::{Firing, Pending};
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (alert("a", Firing), alert("b", Pending));
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .write(|txn| {
+                let mut table = txn.open_table(LEGACY_ALERTS)?;
+                for alert in [&a, &b] {
+                    let key = serde_json::to_vec(&alert.key).unwrap();
+                    let value = serde_json::to_vec(alert).unwrap();
+                    table.insert(key.as_slice(), value.as_slice())?;
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let mut restored = store.load_alerts().unwrap().unwrap();
+    let old = Lifecycle::from_alerts([a.clone(), b.clone()]);
+    assert_eq!(restored, old);
+    let changes = restored.changes();
+    assert_eq!(changes.upserted.len(), 2);
+    assert!(changes.progressed.is_empty() && changes.removed.is_empty());
+    record(&store, &[], &changes).unwrap();
+    restored.mark_stored();
+    let legacy = store
+        .read(|txn| Ok(txn.open_table(LEGACY_ALERTS)?.len()?))
+        .unwrap();
+    assert_eq!(legacy, 0);
+    for alert in [&a, &b] {
+        assert!(raw_row(&store, ALERT_PROGRESS, &alert.key).is_some());
+        assert!(raw_row(&store, ALERT_DETAILS, &alert.key).is_some());
+    }
+    drop(store);
+    let again = Store::open(dir.path())
+        .unwrap()
+        .load_alerts()
+        .unwrap()
+        .unwrap();
+    assert_eq!(again, old);
+    assert!(!again.has_unstored_changes());
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::alerting::{Alert, AlertChanges, AlertKey, AlertStore, AlertTransaction};
+use crate::alerting::{Alert, AlertChanges, AlertKey, AlertProgress, AlertStore, AlertTransaction};
 use crate::store::{Candidate, Store, StoreError};
 use crate::telemetry::SelfMetrics;
 
@@ -34,18 +34,44 @@ const KEEPER_INTERVAL: Duration = Duration::from_secs(1);
 /// Alert changes and notifications not yet written.
 #[derive(Default)]
 struct Held {
-    /// The newest state of each changed alert; `None`: it ended.
-    alerts: BTreeMap<AlertKey, Option<Alert>>,
+    /// The newest state of each changed alert.
+    alerts: BTreeMap<AlertKey, HeldAlert>,
     candidates: Vec<Candidate>,
+}
+
+/// What is owed to the store of one changed alert.
+enum HeldAlert {
+    /// To write whole: new, or with a transition, since the last write.
+    Whole(Alert),
+    /// To write its progress only: nothing else changed since it was
+    /// last written whole.
+    Progressed(AlertProgress),
+    /// It ended.
+    Removed,
 }
 
 impl Held {
     fn absorb(&mut self, changes: &AlertChanges, candidates: Vec<Candidate>) {
         for alert in &changes.upserted {
-            self.alerts.insert(alert.key.clone(), Some(alert.clone()));
+            self.alerts
+                .insert(alert.key.clone(), HeldAlert::Whole(alert.clone()));
+        }
+        for progressed in &changes.progressed {
+            // An alert held whole stays whole, with the newer progress (a
+            // progressed alert exists, so it cannot be held as removed).
+            match self.alerts.get_mut(&progressed.key) {
+                Some(HeldAlert::Whole(alert)) => {
+                    alert.kind = progressed.kind;
+                    alert.progress = progressed.progress;
+                }
+                _ => {
+                    let held = HeldAlert::Progressed(progressed.clone());
+                    self.alerts.insert(progressed.key.clone(), held);
+                }
+            }
         }
         for key in &changes.removed {
-            self.alerts.insert(key.clone(), None);
+            self.alerts.insert(key.clone(), HeldAlert::Removed);
         }
         self.candidates.extend(candidates);
     }
@@ -54,8 +80,9 @@ impl Held {
         let mut changes = AlertChanges::default();
         for (key, alert) in &self.alerts {
             match alert {
-                Some(alert) => changes.upserted.push(alert.clone()),
-                None => changes.removed.push(key.clone()),
+                HeldAlert::Whole(alert) => changes.upserted.push(alert.clone()),
+                HeldAlert::Progressed(progressed) => changes.progressed.push(progressed.clone()),
+                HeldAlert::Removed => changes.removed.push(key.clone()),
             }
         }
         changes
@@ -185,5 +212,49 @@ impl Holding {
             }
         })
         .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerting::AlertState::Firing;
+    use crate::alerting::tests::alert;
+
+    /// Held changes merge per alert: a progress on top of an alert held
+    /// whole keeps it whole (its details are owed too), with the newer
+    /// progress; a progress on its own stays progress-only.
+    #[test]
+    fn a_held_alert_owes_its_details_until_written() {
+        let mut held = Held::default();
+        let (a, b) = (alert("a", Firing), alert("b", Firing));
+        let whole = AlertChanges {
+            upserted: vec![a.clone()],
+            ..AlertChanges::default()
+        };
+        held.absorb(&whole, Vec::new());
+        let (mut a_later, mut b_later) = (a.clone(), b.clone());
+        a_later.progress.clean = 2;
+        b_later.progress.clean = 1;
+        let progressed = AlertChanges {
+            progressed: vec![AlertProgress::of(&a_later), AlertProgress::of(&b_later)],
+            ..AlertChanges::default()
+        };
+        held.absorb(&progressed, Vec::new());
+        let changes = held.changes();
+        let expected = Alert {
+            progress: a_later.progress,
+            ..a
+        };
+        assert_eq!(changes.upserted, [expected]);
+        assert_eq!(changes.progressed, [AlertProgress::of(&b_later)]);
+        assert!(changes.removed.is_empty());
+        let removed = AlertChanges {
+            removed: vec![b.key.clone()],
+            ..AlertChanges::default()
+        };
+        held.absorb(&removed, Vec::new());
+        assert_eq!(held.changes().removed, [b.key]);
+        assert!(held.changes().progressed.is_empty());
     }
 }
