@@ -8,26 +8,15 @@
 //! `scripts/bench-scale.py` measures the whole sidecar; this bench times
 //! the decoding alone, which is most of a cycle's CPU.
 
+mod common;
+
 use std::hint::black_box;
 
+use common::Numbers;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use model_monitor::sources::prometheus::{
     AnswerDecoder, HistogramGrouper, VectorStream, grouper_labels,
 };
-
-/// Full-precision pseudo-random numbers, as real counts after `increase()`
-/// are.
-struct Numbers(u64);
-
-impl Numbers {
-    fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 /// The answer's body for `models` models.
 fn answer(models: usize) -> Vec<u8> {

@@ -7,9 +7,12 @@
 //! each dropped as a sent piece would be. The scale script times whole
 //! scrapes from outside; this bench times the render alone.
 
+mod common;
+
 use std::hint::black_box;
 
 use chrono::Utc;
+use common::Numbers;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use model_monitor::detectors::{AlertKind, Detection, Verdict};
 use model_monitor::engine::{
@@ -17,19 +20,6 @@ use model_monitor::engine::{
 };
 use model_monitor::model::{ModelId, ModelKey, SignalSummary};
 use model_monitor::sinks::exporter::render::{render_snapshot, render_snapshot_in_pieces};
-
-/// Full-precision pseudo-random numbers, as real scores are.
-struct Numbers(u64);
-
-impl Numbers {
-    fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 fn signal(numbers: &mut Numbers, detectors: &[(&str, bool)]) -> SignalResult {
     SignalResult {

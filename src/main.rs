@@ -360,6 +360,14 @@ fn init_logging(format: LogFormat, level: LogLevel) {
 }
 
 fn main() -> ExitCode {
+    // mimalloc reserves its memory in large aligned regions; where the
+    // kernel's transparent huge pages are `always` (common), every 2 MB of
+    // them that is touched at all becomes resident whole. At 10,000 models
+    // that was a third of the peak RSS for nothing (BENCHMARKS.md, section
+    // 3); turning them off for this process cost no CPU there. It only
+    // fails on kernels without the setting, where there is nothing to undo.
+    #[cfg(target_os = "linux")]
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
     let cli = Cli::parse();
     let (log_format, log_level) = match &cli.command {
         Command::Run {

@@ -93,17 +93,8 @@ pub(crate) fn record(score: f64) -> DetectionRecord {
 
 pub(crate) fn metrics(model: &str) -> InferenceMetrics {
     InferenceMetrics {
-        model_name: model.to_owned(),
         model_version: "v1".to_owned(),
-        monitor: "m".to_owned(),
-        labels: BTreeMap::from([("model".to_owned(), model.to_owned())]),
-        timestamp: t(0),
-        confidence_mean: None,
-        confidence_std: None,
-        p50_latency_ms: None,
-        p95_latency_ms: None,
-        p99_latency_ms: None,
-        signals: BTreeMap::new(),
+        ..InferenceMetrics::identity("m", &[("model".to_owned(), model.to_owned())], t(0))
     }
 }
 

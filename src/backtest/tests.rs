@@ -66,16 +66,7 @@ fn scored(at: DateTime<Utc>, score: f64, verdict: Verdict) -> Snapshot {
 fn notice(transition: Transition, at: DateTime<Utc>, score: f64) -> crate::alerting::AlertNotice {
     let metrics = crate::model::InferenceMetrics {
         model_name: "m".to_owned(),
-        model_version: String::new(),
-        monitor: "mon".to_owned(),
-        labels: BTreeMap::new(),
-        timestamp: at,
-        confidence_mean: None,
-        confidence_std: None,
-        p50_latency_ms: None,
-        p95_latency_ms: None,
-        p99_latency_ms: None,
-        signals: BTreeMap::new(),
+        ..crate::model::InferenceMetrics::identity("mon", &[], at)
     };
     crate::alerting::AlertNotice {
         transition,

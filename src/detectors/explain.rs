@@ -162,12 +162,16 @@ impl Explanation {
             }
         });
         let decimals = decimals(reference.bounds());
+        // Not collected in place: that would keep the room of every bucket.
+        let mut shifts = Vec::with_capacity(buckets.len());
+        shifts.extend(
+            buckets
+                .into_iter()
+                .map(|raw| raw.shift(reference.bounds(), decimals)),
+        );
         let explanation = Explanation {
             method,
-            buckets: buckets
-                .into_iter()
-                .map(|raw| raw.shift(reference.bounds(), decimals))
-                .collect(),
+            buckets: shifts,
             cdf_gap,
             mean: Shift::new(reference.mean(), current.mean()),
             p50: Shift::new(reference.quantile(0.5), current.quantile(0.5)),
@@ -231,6 +235,8 @@ impl Explanation {
             .expect("three quantiles");
         let (before, after) = distinct(moved.reference, moved.current, decimals);
         line.push_str(&format!("; {name} {before} -> {after}"));
+        // Kept with every drifting decision: no spare room.
+        line.shrink_to_fit();
         self.summary = line;
         self
     }

@@ -21,7 +21,8 @@ use super::explanations::{AlertedDetectors, explain_decisions};
 use super::shared::Shared;
 use super::signals;
 use super::snapshot::{
-    DetectorOutcome, DetectorResult, STATUS_ALERT_LIMIT, SignalResult, Snapshot, SourceStatus,
+    DetectorOutcome, DetectorResult, STATUS_ALERT_LIMIT, SignalResult, SignalResults, Snapshot,
+    SourceStatus,
 };
 use super::source::{ScopedDetector, Source};
 use super::summary::{RejectionTally, log_warnings};
@@ -232,6 +233,8 @@ impl Evaluation {
         self.keep_failed_signals(name, &collection);
         let mut rejected = RejectionTally::default();
         let alerted = AlertedDetectors::of(lifecycle, name);
+        // Room for each of a model's signals, once.
+        let signals = source.collector.signals().len();
         for observation in collection.observations {
             let mut result = evaluate_signal(
                 source,
@@ -248,7 +251,7 @@ impl Evaluation {
             self.snapshot
                 .models
                 .entry(id)
-                .or_default()
+                .or_insert_with(|| SignalResults::with_capacity(signals))
                 .insert(observation.signal, result);
         }
         // One log line per reason and one for the warnings, however many

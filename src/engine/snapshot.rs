@@ -72,6 +72,11 @@ pub struct SignalResults(Vec<(String, SignalResult)>);
 type SignalEntry<'a> = (&'a String, &'a SignalResult);
 
 impl SignalResults {
+    /// Empty, with room for `signals` results.
+    pub fn with_capacity(signals: usize) -> SignalResults {
+        SignalResults(Vec::with_capacity(signals))
+    }
+
     /// The result of `signal`.
     pub fn get(&self, signal: &str) -> Option<&SignalResult> {
         self.position(signal).ok().map(|at| &self.0[at].1)
