@@ -51,20 +51,30 @@ pub(super) fn load_config(path: &Path) -> anyhow::Result<config::Config> {
     })
 }
 
-async fn backtest_to_files(mut command: BacktestCommand) -> anyhow::Result<()> {
-    let config = load_config(&command.config_file)?;
-    // The live loop queries `evaluation.query_offset` behind the clock: a
-    // replay goes no further, where the engine may not have all data yet.
+/// `to`, or, when it is later, the latest time the live loop would query
+/// now: `evaluation.query_offset` behind the clock, where the engine may
+/// not have all data yet. A move is noted on stderr, for `command`.
+pub(super) fn no_later_than_live(
+    command: &str,
+    to: chrono::DateTime<chrono::Utc>,
+    config: &config::Config,
+) -> chrono::DateTime<chrono::Utc> {
     let offset = config.query_offset();
     let latest = crate::engine::latest_evaluation_time(chrono::Utc::now(), offset);
-    if command.options.to > latest {
-        eprintln!(
-            "model-monitor backtest: --to moved back to {} (now minus evaluation.query_offset {})",
-            latest.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            crate::duration::format_duration(offset)
-        );
-        command.options.to = latest;
+    if to <= latest {
+        return to;
     }
+    eprintln!(
+        "model-monitor {command}: --to moved back to {} (now minus evaluation.query_offset {})",
+        latest.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        crate::duration::format_duration(offset)
+    );
+    latest
+}
+
+async fn backtest_to_files(mut command: BacktestCommand) -> anyhow::Result<()> {
+    let config = load_config(&command.config_file)?;
+    command.options.to = no_later_than_live("backtest", command.options.to, &config);
     let mut scores = command
         .scores_output
         .as_deref()

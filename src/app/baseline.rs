@@ -60,11 +60,13 @@ fn time(at: DateTime<Utc>) -> String {
 /// The baseline file's text.
 async fn capture_text(command: &CaptureCommand) -> anyhow::Result<String> {
     let config = super::backtest::load_config(&command.config_file)?;
-    if command.from >= command.to {
+    // As the live loop and `backtest`: no later than the engine has all data.
+    let to = super::backtest::no_later_than_live("baseline capture", command.to, &config);
+    if command.from >= to {
         anyhow::bail!(
             "--from ({}) must be before --to ({})",
             time(command.from),
-            time(command.to)
+            time(to)
         );
     }
     let names: Vec<&str> = config.monitors.iter().map(|m| m.name.as_str()).collect();
@@ -93,7 +95,7 @@ async fn capture_text(command: &CaptureCommand) -> anyhow::Result<String> {
     let mut range = monitor.clone();
     range.reference = ReferenceConfig::Range {
         start: command.from,
-        end: command.to,
+        end: to,
     };
     let client = PromClient::new(&config.prometheus)?;
     let taken = Utc::now();
@@ -109,7 +111,7 @@ async fn capture_text(command: &CaptureCommand) -> anyhow::Result<String> {
         ),
     ];
     let mut captured = Baseline {
-        range: Some((command.from, command.to)),
+        range: Some((command.from, to)),
         ..Baseline::default()
     };
     let wanted = grouper_labels(&monitor.group_by);
@@ -122,7 +124,7 @@ async fn capture_text(command: &CaptureCommand) -> anyhow::Result<String> {
         header.push(format!("query ({signal}): {query}"));
         let mut grouper = HistogramGrouper::with_limits(client.answer_limits());
         let warnings = client
-            .query_vector_into(&query, command.to, &wanted, &mut grouper)
+            .query_vector_into(&query, to, &wanted, &mut grouper)
             .await
             .map_err(|error| anyhow::anyhow!("signal {signal}: query failed: {error}"))?;
         for warning in warnings {
@@ -148,7 +150,7 @@ async fn capture_text(command: &CaptureCommand) -> anyhow::Result<String> {
         anyhow::bail!(
             "the range {} to {} holds no histogram of monitor {:?}'s models",
             time(command.from),
-            time(command.to),
+            time(to),
             monitor.name
         );
     }

@@ -308,3 +308,43 @@ fn the_engine_examples_set_what_the_readme_says() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_baseline_capture_to_now_ends_where_the_delayed_loop_would_query() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fake = FakePromql::start(drifting_models(&["m"], &[])).await;
+    let config =
+        SidecarConfig::fake_source(&fake.url, "5s").with_prometheus("flavor", "victoriametrics");
+    let file = dir.path().join("config.yml");
+    config.write(&file);
+    let args = vec![
+        "baseline".to_owned(),
+        "capture".to_owned(),
+        format!("--config.file={}", file.display()),
+        "--monitor=fake".to_owned(),
+        "--from=now-2h".to_owned(),
+        "--to=now".to_owned(),
+        format!("--output={}", dir.path().join("baseline.yml").display()),
+    ];
+    let (code, _, stderr) = tokio::task::spawn_blocking(move || run_binary(&args))
+        .await
+        .unwrap();
+    let after = chrono::Utc::now();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("model-monitor baseline capture: --to moved back to")
+            && stderr.contains("evaluation.query_offset 1m"),
+        "{stderr}"
+    );
+    let times: Vec<f64> = fake
+        .requests()
+        .iter()
+        .map(|request| request.params["time"].parse::<f64>().unwrap())
+        .collect();
+    let limit = (after.timestamp_millis() - 60_000) as f64 / 1000.0;
+    assert!(!times.is_empty());
+    assert!(
+        times.iter().all(|at| *at <= limit && *at > limit - 10.0),
+        "the capture's query times {times:?} are not just before now - 1m ({limit})"
+    );
+}
