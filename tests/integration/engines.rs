@@ -226,41 +226,77 @@ async fn a_limit_error_is_one_log_line_with_the_reason_and_the_engines_message()
     assert!(!sidecar.process.log_text().contains("team-a"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_backtest_to_now_ends_where_the_delayed_loop_would_query() {
+/// Runs `command` (`backtest` or `baseline capture`, `args` after its
+/// config file) with `--to=now` on a VictoriaMetrics-flavoured config,
+/// whose default delay is a minute behind the clock, and checks that the
+/// command says so on stderr and asks no time later than a minute ago
+/// (nor much earlier than its last step).
+async fn to_now_ends_where_the_delayed_loop_would_query(
+    command: &[&str],
+    args: &[&str],
+    step: f64,
+) {
     let dir = tempfile::tempdir().expect("temp dir");
     let fake = FakePromql::start(drifting_models(&["m"], &[])).await;
-    // VictoriaMetrics' default delay: a minute behind the clock.
     let config =
         SidecarConfig::fake_source(&fake.url, "5s").with_prometheus("flavor", "victoriametrics");
     let file = dir.path().join("config.yml");
     config.write(&file);
-    let args = vec![
-        "backtest".to_owned(),
-        format!("--config.file={}", file.display()),
-        "--from=now-90s".to_owned(),
-        "--to=now".to_owned(),
-        "--step=5s".to_owned(),
-    ];
-    let (code, _, stderr) = tokio::task::spawn_blocking(move || run_binary(&args))
+    let mut all: Vec<String> = command.iter().map(|part| (*part).to_owned()).collect();
+    all.push(format!("--config.file={}", file.display()));
+    all.extend(
+        args.iter()
+            .map(|arg| arg.replace("DIR", &dir.path().display().to_string())),
+    );
+    all.push("--to=now".to_owned());
+    let (code, _, stderr) = tokio::task::spawn_blocking(move || run_binary(&all))
         .await
         .unwrap();
     let after = chrono::Utc::now();
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stderr.contains("--to moved back to") && stderr.contains("evaluation.query_offset 1m"),
+        stderr.contains(&format!(
+            "model-monitor {}: --to moved back to",
+            command.join(" ")
+        )) && stderr.contains("evaluation.query_offset 1m"),
         "{stderr}"
     );
-    let latest = fake
+    let times: Vec<f64> = fake
         .requests()
         .iter()
         .map(|request| request.params["time"].parse::<f64>().unwrap())
-        .fold(f64::MIN, f64::max);
+        .collect();
+    let latest = times.iter().copied().fold(f64::MIN, f64::max);
     let limit = (after.timestamp_millis() - 60_000) as f64 / 1000.0;
     assert!(
-        latest <= limit && latest > limit - 10.0,
-        "the last evaluation time {latest} is not just before now - 1m ({limit})"
+        latest <= limit && latest > limit - 2.0 * step,
+        "the last query time {latest} is not just before now - 1m ({limit}): {times:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backtest_to_now_ends_where_the_delayed_loop_would_query() {
+    to_now_ends_where_the_delayed_loop_would_query(
+        &["backtest"],
+        &["--from=now-90s", "--step=5s"],
+        5.0,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_baseline_capture_to_now_ends_where_the_delayed_loop_would_query() {
+    // One query per signal, at the range's end.
+    to_now_ends_where_the_delayed_loop_would_query(
+        &["baseline", "capture"],
+        &[
+            "--monitor=fake",
+            "--from=now-2h",
+            "--output=DIR/baseline.yml",
+        ],
+        5.0,
+    )
+    .await;
 }
 
 #[test]
@@ -307,44 +343,4 @@ fn the_engine_examples_set_what_the_readme_says() {
             "{name} names its tenant"
         );
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_baseline_capture_to_now_ends_where_the_delayed_loop_would_query() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let fake = FakePromql::start(drifting_models(&["m"], &[])).await;
-    let config =
-        SidecarConfig::fake_source(&fake.url, "5s").with_prometheus("flavor", "victoriametrics");
-    let file = dir.path().join("config.yml");
-    config.write(&file);
-    let args = vec![
-        "baseline".to_owned(),
-        "capture".to_owned(),
-        format!("--config.file={}", file.display()),
-        "--monitor=fake".to_owned(),
-        "--from=now-2h".to_owned(),
-        "--to=now".to_owned(),
-        format!("--output={}", dir.path().join("baseline.yml").display()),
-    ];
-    let (code, _, stderr) = tokio::task::spawn_blocking(move || run_binary(&args))
-        .await
-        .unwrap();
-    let after = chrono::Utc::now();
-    assert_eq!(code, 0, "{stderr}");
-    assert!(
-        stderr.contains("model-monitor baseline capture: --to moved back to")
-            && stderr.contains("evaluation.query_offset 1m"),
-        "{stderr}"
-    );
-    let times: Vec<f64> = fake
-        .requests()
-        .iter()
-        .map(|request| request.params["time"].parse::<f64>().unwrap())
-        .collect();
-    let limit = (after.timestamp_millis() - 60_000) as f64 / 1000.0;
-    assert!(!times.is_empty());
-    assert!(
-        times.iter().all(|at| *at <= limit && *at > limit - 10.0),
-        "the capture's query times {times:?} are not just before now - 1m ({limit})"
-    );
 }
