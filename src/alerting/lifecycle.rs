@@ -286,20 +286,17 @@ pub struct Seen {
 
 impl Lifecycle {
     /// Whether [`Lifecycle::evaluate_source`] will want the model's metrics
-    /// for `key` observed so at `at`: when it starts an alert or the
-    /// alert's progress makes a notice.
+    /// for an alert key with `progress` (`None`: no alert) observed so at
+    /// `at`: when it starts an alert or the alert's progress makes a notice.
     pub fn needs_metrics(
-        &self,
-        key: &AlertKey,
+        progress: Option<Progress>,
         observation: Observation,
         at: DateTime<Utc>,
         policy: &AlertPolicy,
     ) -> bool {
-        match self.alerts.get(key) {
+        match progress {
             None => observation == Observation::Drifting,
-            Some(alert) => step(Some(alert.progress), observation, at, policy)
-                .1
-                .is_some(),
+            Some(progress) => step(Some(progress), observation, at, policy).1.is_some(),
         }
     }
 

@@ -91,8 +91,9 @@ impl Evaluation {
                 let mut signal_name: Option<Arc<str>> = None;
                 let fresh = result.evaluated_at == at;
                 for outcome in &result.detectors {
-                    let has_alert = alerted_model.is_some()
-                        && alerted.contains(model, signal, &outcome.detector);
+                    let progress = alerted_model
+                        .and_then(|_| alerted.progress(model, signal, &outcome.detector));
+                    let has_alert = progress.is_some();
                     let (observation, detection) = observe(outcome, result, fresh);
                     if !has_alert && observation != Observation::Drifting {
                         // No alert and no reason to start one.
@@ -111,7 +112,7 @@ impl Evaluation {
                     // alert, a notice): building them for every alerted
                     // model each evaluation cost more than the detectors.
                     let needs_metrics =
-                        lifecycle.needs_metrics(&key, observation, at, &source.policy);
+                        Lifecycle::needs_metrics(progress, observation, at, &source.policy);
                     let seen_now = Seen {
                         kind: outcome.kind,
                         observation,
@@ -131,10 +132,7 @@ impl Evaluation {
         // reload removed it), is absent.
         if !incomplete.is_empty() {
             for alert in lifecycle.alerts.values() {
-                if &*alert.key.source != name {
-                    continue;
-                }
-                if !incomplete.contains(&*alert.key.labels) {
+                if &*alert.key.source != name || !incomplete.contains(&*alert.key.labels) {
                     continue;
                 }
                 if !seen.contains_key(&alert.key)

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::snapshot::{DetectorResult, SignalResult};
 use super::source::Source;
-use crate::alerting::Lifecycle;
+use crate::alerting::{Lifecycle, Progress};
 use crate::detectors::{Explanation, Method, Verdict, Windows};
 use crate::sources::SignalObservation;
 
@@ -23,7 +23,8 @@ type AlertedModel<'a> = (&'a Arc<[(String, String)]>, usize);
 /// thousands of them, looked up once per (model, signal, detector) per
 /// evaluation.
 pub(super) struct AlertedDetectors<'a> {
-    keys: hashbrown::HashSet<DetectorKey<'a>>,
+    /// Each alert's progress, by its detector.
+    keys: hashbrown::HashMap<DetectorKey<'a>, Progress>,
     /// Each alerted model's labels as its stored keys share them (so that
     /// this evaluation's keys share them too rather than copy them), and
     /// how many alerts it has.
@@ -33,10 +34,14 @@ pub(super) struct AlertedDetectors<'a> {
 impl<'a> AlertedDetectors<'a> {
     /// The pending and firing alerts of `source`.
     pub(super) fn of(lifecycle: &'a Lifecycle, source: &str) -> AlertedDetectors<'a> {
-        let mut keys = hashbrown::HashSet::new();
+        let mut keys = hashbrown::HashMap::new();
         let mut models = hashbrown::HashMap::new();
-        for key in lifecycle.alerts.keys().filter(|key| &*key.source == source) {
-            keys.insert((&*key.labels, &*key.signal, &*key.detector));
+        for (key, alert) in lifecycle
+            .alerts
+            .iter()
+            .filter(|(key, _)| &*key.source == source)
+        {
+            keys.insert((&*key.labels, &*key.signal, &*key.detector), alert.progress);
             models.entry(&*key.labels).or_insert((&key.labels, 0)).1 += 1;
         }
         AlertedDetectors { keys, models }
@@ -49,7 +54,20 @@ impl<'a> AlertedDetectors<'a> {
         signal: &str,
         detector: &str,
     ) -> bool {
-        !self.keys.is_empty() && self.keys.contains(&(labels, signal, detector))
+        self.progress(labels, signal, detector).is_some()
+    }
+
+    /// The progress of this detector's alert; `None`: it has none.
+    pub(super) fn progress(
+        &self,
+        labels: &[(String, String)],
+        signal: &str,
+        detector: &str,
+    ) -> Option<Progress> {
+        if self.keys.is_empty() {
+            return None;
+        }
+        self.keys.get(&(labels, signal, detector)).copied()
     }
 
     /// The shared labels of a model with an alert; `None`: it has none.
